@@ -1,0 +1,72 @@
+"""commentsvc: a self-hosted comment moderation service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+__version__ = "0.1.0"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` overrides settings (tests use it)."""
+    from commentsvc.config import load_config
+
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(load_config(app.instance_path, overrides=config))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_middleware(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from commentsvc.extensions import configure_sqlite, db, migrate
+
+    db.init_app(app)
+    directory = app.config["MIGRATIONS_DIR"] or str(PROJECT_ROOT / "migrations")
+    migrate.init_app(app, db, directory=directory, compare_type=True, render_as_batch=True)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(app, db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    from commentsvc import health
+    from commentsvc.api import moderation, openapi, public
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(moderation.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(health.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from commentsvc.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from commentsvc.cli import register_commands as register
+
+    register(app)
+
+
+def register_middleware(app: Flask) -> None:
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )

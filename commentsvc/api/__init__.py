@@ -1,0 +1,1 @@
+"""The JSON API: the public API for sites and the moderation API."""

@@ -1,0 +1,242 @@
+"""The public API a site's pages call (DESIGN §4): submit, thread, counts. CORS per site."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
+
+from commentsvc import __version__
+from commentsvc.api.serializers import public_comment, submitted_comment
+from commentsvc.errors import PROBLEM_JSON, ApiError, ValidationError
+from commentsvc.forms import CommentForm, json_to_formdata, read_json_object, read_urlencoded
+from commentsvc.models import Site
+from commentsvc.pagination import encode_cursor, page_args
+from commentsvc.security import anonymize_ip, origin_of_url
+from commentsvc.services import comments as service
+
+bp = Blueprint("public", __name__, url_prefix="/api/v1/sites/<site_slug>")
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+PREFLIGHT_MAX_AGE = "86400"
+
+
+@bp.url_value_preprocessor
+def load_site(endpoint: str | None, values: dict[str, object] | None) -> None:
+    slug = str((values or {}).pop("site_slug", ""))
+    site = service.get_site(slug)
+    if site is None:
+        raise ApiError(404, f"There is no site {slug!r}.", title="Unknown site")
+    g.site = site
+
+
+def _request_origin() -> str | None:
+    return request.headers.get("Origin")
+
+
+def _origin_allowed(site: Site, origin: str | None) -> bool:
+    return origin is not None and origin_of_url(origin) in site.origins
+
+
+@bp.before_request
+def answer_preflight() -> Response | None:
+    if request.method != "OPTIONS":
+        return None
+    origin = _request_origin()
+    if not _origin_allowed(g.site, origin):
+        raise ApiError(403, "This origin may not use this site's comments.", title="Forbidden")
+    response = current_app.response_class(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match"
+    response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+    return response
+
+
+@bp.after_request
+def add_cors_headers(response: Response) -> Response:
+    response.vary.add("Origin")
+    site = g.get("site")
+    origin = _request_origin()
+    if site is not None and _origin_allowed(site, origin):
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Access-Control-Expose-Headers"] = "ETag, Location"
+    return response
+
+
+def _wants_problem_json() -> bool:
+    """Form posts answer in HTML unless the client explicitly prefers JSON."""
+    explicit = {mimetype for mimetype, quality in request.accept_mimetypes if quality > 0}
+    return bool(explicit & {JSON, PROBLEM_JSON}) and "text/html" not in explicit
+
+
+def _return_to(site: Site, data: MultiDict[str, str]) -> str | None:
+    """The form's ``return_to``, if it is on one of the site's origins (400 otherwise)."""
+    value = data.get("return_to", "").strip()
+    if not value:
+        return None
+    if origin_of_url(value) not in site.origins:
+        raise ApiError(
+            400,
+            "return_to must be a URL on one of the site's origins.",
+            errors={"return_to": ["Must be a URL on one of the site's origins."]},
+        )
+    return value
+
+
+@bp.post("/comments")
+def submit() -> BaseResponse:
+    site: Site = g.site
+    origin = _request_origin()
+    if origin is not None and not _origin_allowed(site, origin):
+        raise ApiError(403, "This origin may not post comments to this site.", title="Forbidden")
+    if request.mimetype == JSON:
+        data, type_errors = json_to_formdata(read_json_object(request))
+        return _submit_json(site, data, type_errors)
+    if request.mimetype == FORM:
+        return _submit_form(site, read_urlencoded(request))
+    raise ApiError(
+        415,
+        f"Send {JSON} or {FORM}.",
+        title="Unsupported Media Type",
+        headers={"Accept-Post": f"{JSON}, {FORM}"},
+    )
+
+
+def _validated(data: MultiDict[str, str], type_errors: dict[str, list[str]]) -> CommentForm:
+    form = CommentForm(formdata=data)
+    form.validate()
+    errors = {**form.errors, **type_errors}
+    if errors:
+        raise ValidationError(errors)
+    return form
+
+
+def _store(site: Site, form: CommentForm) -> service.Comment:
+    user_agent = request.user_agent.string or None
+    if user_agent:
+        user_agent = user_agent[: current_app.config["MAX_USER_AGENT_LENGTH"]] or None
+    submission = service.Submission(
+        page=form.page.data,
+        body=form.body.data,
+        author_name=form.author_name.data,
+        author_email=form.author_email.data,
+        author_url=form.author_url.data or None,
+        page_url=form.page_url.data or None,
+        page_title=form.page_title.data or None,
+        parent_id=form.parent_id.data,
+    )
+    client = service.ClientInfo(anonymize_ip(request.remote_addr), user_agent)
+    return service.submit_comment(site, submission, client)
+
+
+def _submit_json(
+    site: Site, data: MultiDict[str, str], type_errors: dict[str, list[str]]
+) -> Response:
+    comment = _store(site, _validated(data, type_errors))
+    response = jsonify(submitted_comment(comment))
+    response.status_code = 201
+    response.headers["Location"] = url_for(".comment", site_slug=site.slug, comment_id=comment.id)
+    return response
+
+
+def _submit_form(site: Site, data: MultiDict[str, str]) -> BaseResponse:
+    """The no-JavaScript form: 303 back to the page, or an HTML page listing the errors."""
+    back = _page_url_on_site(site, data)
+    try:
+        back = _return_to(site, data) or back
+        _store(site, _validated(data, {}))
+    except ApiError as error:
+        if _wants_problem_json():
+            raise
+        body = render_template("public/form_error.html", error=error, back=back)
+        return current_app.response_class(body, status=error.status, mimetype="text/html")
+    if back:
+        return current_app.redirect(back, code=303)
+    body = render_template("public/form_thanks.html")
+    return current_app.response_class(body, status=201, mimetype="text/html")
+
+
+def _page_url_on_site(site: Site, data: MultiDict[str, str]) -> str | None:
+    page_url = data.get("page_url", "").strip()
+    return page_url if page_url and origin_of_url(page_url) in site.origins else None
+
+
+def _required_arg(name: str) -> str:
+    value = request.args.get(name, "").strip()
+    if not value:
+        raise ApiError(
+            400,
+            f"The query parameter {name!r} is required.",
+            errors={name: ["This parameter is required."]},
+        )
+    return value
+
+
+@bp.get("/comments")
+def thread() -> Response:
+    site: Site = g.site
+    key = _required_arg("page")
+    limit, after_id = page_args()
+    page = service.find_page(site.id, key)
+    version = f"{page.id}.{page.version}" if page else "0.0"
+    tag = hashlib.sha1(
+        f"{__version__}|{version}|{after_id}|{limit}".encode(), usedforsecurity=False
+    ).hexdigest()[:20]
+    if request.if_none_match.contains(tag):
+        response = current_app.response_class(status=304)
+    else:
+        rows = service.public_thread(page.id, after_id, limit) if page else []
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        response = jsonify(
+            {
+                "page": key,
+                "total": page.approved_count if page else 0,
+                "comments": [public_comment(row) for row in rows],
+                "next_cursor": encode_cursor(rows[-1].id) if has_more else None,
+            }
+        )
+    response.set_etag(tag)
+    response.cache_control.public = True
+    response.cache_control.no_cache = True
+    return response
+
+
+@bp.get("/comments/<int:comment_id>")
+def comment(comment_id: int) -> Response:
+    row = service.public_comment(g.site.id, comment_id)
+    if row is None:
+        raise ApiError(404, f"There is no published comment {comment_id}.", title="Not Found")
+    return jsonify({**public_comment(row), "page": row.key})
+
+
+@bp.get("/counts")
+def counts() -> Response:
+    site: Site = g.site
+    keys = [key.strip() for key in request.args.getlist("page") if key.strip()]
+    if not keys:
+        raise ApiError(
+            400, "Name at least one page.", errors={"page": ["This parameter is required."]}
+        )
+    maximum = current_app.config["MAX_COUNT_PAGES"]
+    if len(set(keys)) > maximum:
+        raise ApiError(
+            400,
+            f"Ask for at most {maximum} pages at once.",
+            errors={"page": [f"At most {maximum} pages."]},
+        )
+    response = jsonify({"counts": service.approved_counts(site.id, keys)})
+    response.cache_control.no_cache = True
+    return response

@@ -1,0 +1,176 @@
+"""Configuration: defaults, then ``COMMENTSVC_*`` environment variables, then a test mapping.
+
+Every setting the service reads is declared once in :data:`SETTINGS` with its type,
+default and meaning. The README's configuration table is generated from (and tested
+against) this list. Bad values fail fast at start-up with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "COMMENTSVC_"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or has a value the service cannot use."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _parse_int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _parse_str(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration value: its name (without prefix), type, default and meaning."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = _parse_str
+    minimum: int | None = None
+
+    @property
+    def env_name(self) -> str:
+        return ENV_PREFIX + self.name
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "ENV",
+        "production",
+        "`production` or `development`; development allows a "
+        "generated secret key and plain-HTTP cookies.",
+    ),
+    Setting(
+        "DATABASE_URL",
+        None,
+        "SQLAlchemy database URL. Default: SQLite file "
+        "`commentsvc.db` in the instance folder. PostgreSQL: `postgresql+psycopg://…`.",
+    ),
+    Setting("SECRET_KEY", None, "Signs sessions. Required outside development."),
+    Setting(
+        "RATELIMIT_ENABLED",
+        True,
+        "`false` turns every rate limit off (load tests, benchmarks).",
+        _parse_bool,
+    ),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        True,
+        "Send the session cookie over HTTPS only; `false` only for plain-HTTP local use.",
+        _parse_bool,
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH", 65536, "Largest request body in bytes (413 above).", _parse_int, 1024
+    ),
+    Setting(
+        "MAX_BODY_LENGTH", 5000, "Longest comment, in characters after trimming.", _parse_int, 1
+    ),
+    Setting("MAX_NAME_LENGTH", 100, "Longest author name.", _parse_int, 1),
+    Setting("MAX_EMAIL_LENGTH", 254, "Longest author email.", _parse_int, 6),
+    Setting("MAX_URL_LENGTH", 2000, "Longest author website or page URL.", _parse_int, 10),
+    Setting("MAX_PAGE_KEY_LENGTH", 500, "Longest page key.", _parse_int, 1),
+    Setting("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title.", _parse_int, 1),
+    Setting("MAX_USER_AGENT_LENGTH", 512, "User agent is truncated to this length.", _parse_int, 0),
+    Setting(
+        "EMAIL_CHECK_DELIVERABILITY",
+        False,
+        "Check the email domain in DNS (needs outbound DNS).",
+        _parse_bool,
+    ),
+    Setting("PAGE_SIZE", 50, "Default page size of lists.", _parse_int, 1),
+    Setting("MAX_PAGE_SIZE", 200, "Largest `limit` a list accepts.", _parse_int, 1),
+    Setting("MAX_COUNT_PAGES", 100, "Most pages one counts request may ask for.", _parse_int, 1),
+    Setting("MAX_BULK_IDS", 500, "Most ids one bulk moderation request may name.", _parse_int, 1),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        "Number of reverse proxies in front of the service "
+        "whose `X-Forwarded-*` headers are trusted.",
+        _parse_int,
+        0,
+    ),
+    Setting(
+        "SQLITE_BUSY_TIMEOUT_MS",
+        5000,
+        "How long a SQLite writer waits for the lock.",
+        _parse_int,
+        0,
+    ),
+    Setting(
+        "SQLITE_SYNCHRONOUS",
+        "NORMAL",
+        "SQLite `synchronous` pragma: `NORMAL` "
+        "(durable across process crashes) or `FULL` (also across power loss).",
+    ),
+    Setting(
+        "MIGRATIONS_DIR",
+        None,
+        "Alembic migrations folder. Default: `migrations/` beside the package.",
+    ),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def load_config(
+    instance_path: str,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the settings: defaults, then ``COMMENTSVC_*`` variables, then ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = setting.default
+        raw = environ.get(setting.env_name)
+        if raw is not None and raw != "":
+            try:
+                value = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.env_name}: {exc}") from None
+        values[setting.name] = value
+    if overrides:
+        values.update(overrides)
+
+    for setting in SETTINGS:
+        if setting.minimum is not None and values[setting.name] < setting.minimum:
+            raise ConfigError(f"{setting.env_name} must be at least {setting.minimum}")
+    if values["ENV"] not in {"production", "development", "testing"}:
+        raise ConfigError(f"{ENV_PREFIX}ENV must be production or development")
+    if values["SQLITE_SYNCHRONOUS"].upper() not in {"NORMAL", "FULL", "EXTRA"}:
+        raise ConfigError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+
+    if not values["SECRET_KEY"]:
+        if values["ENV"] == "production":
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRET_KEY is not set: set it to a long random string "
+                f"(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        values["SECRET_KEY"] = secrets.token_hex(32)
+    if not values["DATABASE_URL"]:
+        values["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "commentsvc.db")
+
+    values["SQLALCHEMY_DATABASE_URI"] = values["DATABASE_URL"]
+    values["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    values["SESSION_COOKIE_HTTPONLY"] = True
+    values["SESSION_COOKIE_SAMESITE"] = "Lax"
+    return values

@@ -1,0 +1,211 @@
+"""Input declared once: one WTForms form serves JSON and the no-JavaScript HTML form.
+
+JSON is fed to the form as a ``MultiDict`` (never through ``data=``), so that WTForms'
+``DataRequired``/``Optional`` see raw input exactly as they would from an HTML form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from flask import Request, current_app
+from werkzeug.datastructures import MultiDict
+from wtforms import Field, Form, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, NumberRange, Optional, StopValidation
+from wtforms.validators import ValidationError as FieldError
+
+from commentsvc.errors import ApiError
+
+MAX_FORM_FIELDS = 50
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def strip(value: Any) -> Any:
+    """Trim surrounding whitespace: whitespace-only input counts as missing."""
+    return value.strip() if isinstance(value, str) else value
+
+
+class ConfiguredLength:
+    """At most ``app.config[setting]`` characters; the limit is configuration."""
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+
+    def __call__(self, form: Form, field: Field) -> None:
+        limit = current_app.config[self.setting]
+        if field.data is not None and len(field.data) > limit:
+            raise FieldError(f"Must be at most {limit} characters.")
+
+
+class NoControlCharacters:
+    """Refuse NUL and other control characters (line breaks only where text is multi-line)."""
+
+    def __init__(self, multiline: bool = False) -> None:
+        self.pattern = _CONTROL if multiline else _CONTROL_OR_NEWLINE
+
+    def __call__(self, form: Form, field: Field) -> None:
+        if field.data and self.pattern.search(field.data):
+            if "\x00" in field.data:
+                raise StopValidation("Must not contain NUL characters.")
+            raise StopValidation("Must not contain control characters or line breaks.")
+
+
+class HttpUrl:
+    """An absolute ``http`` or ``https`` URL with a host."""
+
+    def __call__(self, form: Form, field: Field) -> None:
+        value = field.data or ""
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise FieldError("Must be a valid http or https URL.") from None
+        if parts.scheme.lower() not in {"http", "https"}:
+            raise FieldError("Must start with http:// or https://.")
+        if not parts.hostname or " " in value:
+            raise FieldError("Must be a valid http or https URL.")
+
+
+class NormalizedEmail:
+    """A deliverable-looking address by email-validator's rules; stored normalized."""
+
+    def __call__(self, form: Form, field: Field) -> None:
+        try:
+            info = validate_email(
+                field.data,
+                check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
+                allow_smtputf8=True,
+            )
+        except EmailNotValidError as exc:
+            raise FieldError(str(exc)) from None
+        field.data = info.normalized
+
+
+class CommentForm(Form):
+    """A comment submission, from JSON or from the plain HTML form."""
+
+    page = StringField(
+        filters=[strip],
+        validators=[DataRequired(), NoControlCharacters(), ConfiguredLength("MAX_PAGE_KEY_LENGTH")],
+    )
+    page_url = StringField(
+        filters=[strip],
+        validators=[
+            Optional(),
+            NoControlCharacters(),
+            ConfiguredLength("MAX_URL_LENGTH"),
+            HttpUrl(),
+        ],
+    )
+    page_title = StringField(
+        filters=[strip],
+        validators=[Optional(), NoControlCharacters(), ConfiguredLength("MAX_PAGE_TITLE_LENGTH")],
+    )
+    parent_id = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
+    body = TextAreaField(
+        filters=[strip],
+        validators=[
+            DataRequired(),
+            NoControlCharacters(multiline=True),
+            ConfiguredLength("MAX_BODY_LENGTH"),
+        ],
+    )
+    author_name = StringField(
+        filters=[strip],
+        validators=[DataRequired(), NoControlCharacters(), ConfiguredLength("MAX_NAME_LENGTH")],
+    )
+    author_email = StringField(
+        filters=[strip],
+        validators=[
+            DataRequired(),
+            NoControlCharacters(),
+            ConfiguredLength("MAX_EMAIL_LENGTH"),
+            NormalizedEmail(),
+        ],
+    )
+    author_url = StringField(
+        filters=[strip],
+        validators=[
+            Optional(),
+            NoControlCharacters(),
+            ConfiguredLength("MAX_URL_LENGTH"),
+            HttpUrl(),
+        ],
+    )
+
+
+#: JSON fields whose values are integers; every other declared field is a string.
+INTEGER_FIELDS = frozenset({"parent_id"})
+STRING_FIELDS = frozenset(
+    {"page", "page_url", "page_title", "body", "author_name", "author_email", "author_url"}
+)
+
+
+def json_to_formdata(
+    payload: Mapping[str, Any],
+) -> tuple[MultiDict[str, str], dict[str, list[str]]]:
+    """Turn a JSON object into form data for :class:`CommentForm`, checking JSON types.
+
+    Unknown fields are dropped; ``null`` counts as absent. Returns the form data and the
+    errors for fields of the wrong JSON type (those fields are left out of the data).
+    """
+    data: MultiDict[str, str] = MultiDict()
+    errors: dict[str, list[str]] = {}
+    for name, value in payload.items():
+        if value is None:
+            continue
+        if name in STRING_FIELDS:
+            if isinstance(value, str):
+                data[name] = value
+            else:
+                errors[name] = ["Must be a string."]
+        elif name in INTEGER_FIELDS:
+            if isinstance(value, int) and not isinstance(value, bool):
+                data[name] = str(value)
+            else:
+                errors[name] = ["Must be an integer."]
+    return data, errors
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 problem saying what is wrong with it."""
+    raw = request.get_data(cache=True)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "The request body is not valid UTF-8.", title="Bad Request") from None
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "The request body is not valid JSON.", title="Malformed JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "The request body must be a JSON object.", title="Bad Request")
+    return payload
+
+
+def read_urlencoded(request: Request) -> MultiDict[str, str]:
+    """The body of a form post, decoded strictly as UTF-8 (a 400 problem otherwise)."""
+    raw = request.get_data(cache=True)
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise ApiError(400, "The form data is not valid UTF-8.", title="Bad Request") from None
+    except ValueError:
+        raise ApiError(400, "The form data could not be parsed.", title="Bad Request") from None
+    return MultiDict(pairs)

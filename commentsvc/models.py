@@ -1,0 +1,223 @@
+"""The data model of DESIGN §3: typed SQLAlchemy 2.0 models, no HTTP, no commits."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commentsvc.extensions import Base
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on every backend alike."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class CommentStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SPAM = "spam"
+
+
+class ModerationAction(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    SPAM = "spam"
+    REQUEUE = "requeue"
+    EDIT = "edit"
+    DELETE = "delete"
+
+
+#: The status each status-changing action leads to, and back.
+ACTION_STATUS = {
+    ModerationAction.APPROVE: CommentStatus.APPROVED,
+    ModerationAction.REJECT: CommentStatus.REJECTED,
+    ModerationAction.SPAM: CommentStatus.SPAM,
+    ModerationAction.REQUEUE: CommentStatus.PENDING,
+}
+STATUS_ACTION = {status: action for action, status in ACTION_STATUS.items()}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
+    return sa.Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+moderator_sites = sa.Table(
+    "moderator_sites",
+    Base.metadata,
+    sa.Column("moderator_id", sa.ForeignKey("moderators.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("site_id", sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    #: Allowed origins, ``scheme://host[:port]``, normalized lower-case.
+    origins: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    #: Moderation settings; ``comments_open: false`` closes every thread of the site.
+    settings: Mapped[dict[str, object]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def comments_open(self) -> bool:
+        return bool(self.settings.get("comments_open", True))
+
+
+class Page(Base):
+    __tablename__ = "pages"
+    __table_args__ = (sa.UniqueConstraint("site_id", "key", name="uq_pages_site_id_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(500))
+    url: Mapped[str | None] = mapped_column(sa.String(2000))
+    title: Mapped[str | None] = mapped_column(sa.String(300))
+    #: Approved comments on the page, kept in the same transaction as every change.
+    approved_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Bumped whenever what the public sees of the page changes; the thread's ETag.
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    site: Mapped[Site] = relationship()
+
+
+class Moderator(Base):
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    #: True: moderates every site; False: only those in :attr:`sites`.
+    all_sites: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    sites: Mapped[list[Site]] = relationship(secondary=moderator_sites)
+
+    def site_scope(self) -> set[int] | None:
+        """Ids of the sites this moderator may see, or None for all of them."""
+        if self.all_sites or self.is_admin:
+            return None
+        return {site.id for site in self.sites}
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("moderators.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(100))
+    #: SHA-256 of the token; the token itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    moderator: Mapped[Moderator] = relationship()
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (
+        # The public thread: approved comments of one page in order. A page belongs to
+        # exactly one site, so page_id stands for site+page.
+        sa.Index("ix_comments_thread", "page_id", "status", "id"),
+        # The moderation queue, newest first, for all sites and for one site.
+        sa.Index("ix_comments_queue", "status", "id"),
+        sa.Index("ix_comments_site_queue", "site_id", "status", "id"),
+        sa.Index("ix_comments_parent_id", "parent_id"),
+        sa.Index("ix_comments_author_email", "author_email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    page_id: Mapped[int] = mapped_column(sa.ForeignKey("pages.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("comments.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(sa.Text)
+    #: ``body`` rendered once, at write time, by :func:`commentsvc.text.render_body`.
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    author_name: Mapped[str] = mapped_column(sa.String(200))
+    author_email: Mapped[str] = mapped_column(sa.String(320))
+    author_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    status: Mapped[CommentStatus] = mapped_column(
+        _enum(CommentStatus, "comment_status"), default=CommentStatus.PENDING
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    moderated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("moderators.id", ondelete="SET NULL")
+    )
+    #: The client's IP with the host part zeroed (/24 for IPv4, /48 for IPv6).
+    ip_prefix: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(512))
+
+    site: Mapped[Site] = relationship()
+    page: Mapped[Page] = relationship()
+    moderated_by: Mapped[Moderator | None] = relationship()
+
+
+class ModerationEvent(Base):
+    """One entry of the audit log. It outlives the comment: no foreign key to it."""
+
+    __tablename__ = "moderation_events"
+    __table_args__ = (
+        sa.Index("ix_moderation_events_comment_id", "comment_id", "id"),
+        sa.Index("ix_moderation_events_site_id", "site_id", "id"),
+        sa.Index("ix_moderation_events_moderator_id", "moderator_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int]
+    site_id: Mapped[int]
+    #: None when the system acted (e.g. an automatic rule).
+    moderator_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("moderators.id", ondelete="SET NULL")
+    )
+    #: Who acted, kept as text so the log still reads after the moderator is deleted.
+    actor: Mapped[str] = mapped_column(sa.String(254))
+    action: Mapped[ModerationAction] = mapped_column(_enum(ModerationAction, "moderation_action"))
+    from_status: Mapped[CommentStatus | None] = mapped_column(
+        _enum(CommentStatus, "event_from_status")
+    )
+    to_status: Mapped[CommentStatus | None] = mapped_column(_enum(CommentStatus, "event_to_status"))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,160 @@
+"""Public use cases: submitting a comment, reading a page's thread, counting comments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from commentsvc.errors import ApiError, ValidationError
+from commentsvc.extensions import db, write_transaction
+from commentsvc.models import Comment, CommentStatus, Page, Site
+from commentsvc.text import render_body
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated comment submission."""
+
+    page: str
+    body: str
+    author_name: str
+    author_email: str
+    author_url: str | None = None
+    page_url: str | None = None
+    page_title: str | None = None
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What we keep about the submitting client: an anonymized IP prefix and user agent."""
+
+    ip_prefix: str | None
+    user_agent: str | None
+
+
+def get_site(slug: str) -> Site | None:
+    """The site with this slug, or None."""
+    return db.session.scalar(sa.select(Site).where(Site.slug == slug))
+
+
+def find_page(site_id: int, key: str) -> Page | None:
+    """The page of a site with this key, or None if nobody commented on it yet."""
+    return db.session.scalar(sa.select(Page).where(Page.site_id == site_id, Page.key == key))
+
+
+def _get_or_create_page(site: Site, submission: Submission) -> Page:
+    page = find_page(site.id, submission.page)
+    if page is None:
+        try:
+            # A savepoint, so that a concurrent insert of the same page (PostgreSQL) only
+            # undoes this insert, not the whole submission.
+            with db.session.begin_nested():
+                page = Page(
+                    site_id=site.id,
+                    key=submission.page,
+                    url=submission.page_url,
+                    title=submission.page_title,
+                )
+                db.session.add(page)
+        except IntegrityError:
+            page = find_page(site.id, submission.page)
+            if page is None:
+                raise
+    else:
+        if page.url is None and submission.page_url:
+            page.url = submission.page_url
+        if page.title is None and submission.page_title:
+            page.title = submission.page_title
+    return page
+
+
+def submit_comment(site: Site, submission: Submission, client: ClientInfo) -> Comment:
+    """Store a new comment as pending; answers with exactly the row it inserted."""
+    if not site.comments_open:
+        raise ApiError(403, "Comments are closed on this site.", title="Comments closed")
+    with write_transaction():
+        page = _get_or_create_page(site, submission)
+        if submission.parent_id is not None:
+            parent = db.session.scalar(
+                sa.select(Comment.id).where(
+                    Comment.id == submission.parent_id,
+                    Comment.page_id == page.id,
+                    Comment.status == CommentStatus.APPROVED,
+                )
+            )
+            if parent is None:
+                raise ValidationError(
+                    {"parent_id": ["Must be an approved comment on the same page."]}
+                )
+        comment = Comment(
+            site_id=site.id,
+            page_id=page.id,
+            parent_id=submission.parent_id,
+            body=submission.body,
+            body_html=render_body(submission.body),
+            author_name=submission.author_name,
+            author_email=submission.author_email,
+            author_url=submission.author_url,
+            status=CommentStatus.PENDING,
+            ip_prefix=client.ip_prefix,
+            user_agent=client.user_agent,
+        )
+        comment.page = page
+        db.session.add(comment)
+    return comment
+
+
+PUBLIC_COLUMNS = (
+    Comment.id,
+    Comment.parent_id,
+    Comment.author_name,
+    Comment.author_url,
+    Comment.body,
+    Comment.body_html,
+    Comment.created_at,
+)
+
+
+def public_thread(page_id: int, after_id: int | None, limit: int) -> Sequence[sa.Row[tuple]]:
+    """Up to ``limit + 1`` approved comments of a page after ``after_id``, oldest first."""
+    statement = (
+        sa.select(*PUBLIC_COLUMNS)
+        .where(Comment.page_id == page_id, Comment.status == CommentStatus.APPROVED)
+        .order_by(Comment.id)
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        statement = statement.where(Comment.id > after_id)
+    return db.session.execute(statement).all()
+
+
+def public_comment(site_id: int, comment_id: int) -> sa.Row[tuple] | None:
+    """One approved comment of a site, with its page key, or None."""
+    statement = (
+        sa.select(*PUBLIC_COLUMNS, Page.key)
+        .join(Page, Page.id == Comment.page_id)
+        .where(
+            Comment.id == comment_id,
+            Comment.site_id == site_id,
+            Comment.status == CommentStatus.APPROVED,
+        )
+    )
+    return db.session.execute(statement).first()
+
+
+def approved_counts(site_id: int, keys: Iterable[str]) -> dict[str, int]:
+    """Approved comment counts of the given pages (0 for pages nobody commented on)."""
+    keys = list(dict.fromkeys(keys))
+    counts = dict.fromkeys(keys, 0)
+    if keys:
+        rows = db.session.execute(
+            sa.select(Page.key, Page.approved_count).where(
+                Page.site_id == site_id, Page.key.in_(keys)
+            )
+        )
+        counts.update({key: count for key, count in rows})
+    return counts

@@ -1,0 +1,317 @@
+"""Moderation use cases shared by the moderation API and the panel.
+
+Every change writes a :class:`ModerationEvent` in the same transaction as the change, and
+keeps the page's public counters (approved count, thread version) true.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from commentsvc.errors import ApiError, ValidationError
+from commentsvc.extensions import db, write_transaction
+from commentsvc.models import (
+    ACTION_STATUS,
+    STATUS_ACTION,
+    ApiToken,
+    Comment,
+    CommentStatus,
+    ModerationAction,
+    ModerationEvent,
+    Moderator,
+    Page,
+    Site,
+    utcnow,
+)
+from commentsvc.security import hash_token
+from commentsvc.text import render_body
+
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+BULK_ACTIONS = (*(action.value for action in ACTION_STATUS), ModerationAction.DELETE.value)
+
+
+@dataclass(frozen=True)
+class CommentFilter:
+    """What the moderation list is narrowed to."""
+
+    status: CommentStatus | None = None
+    site: str | None = None
+    page: str | None = None
+    q: str | None = None
+
+
+def authenticate_token(token: str) -> Moderator | None:
+    """The active moderator a bearer token belongs to, or None."""
+    row = db.session.execute(
+        sa.select(ApiToken, Moderator)
+        .join(Moderator, Moderator.id == ApiToken.moderator_id)
+        .where(
+            ApiToken.token_hash == hash_token(token),
+            ApiToken.revoked_at.is_(None),
+            Moderator.is_active.is_(True),
+        )
+    ).first()
+    if row is None:
+        return None
+    api_token, moderator = row
+    now = utcnow()
+    # Record use at most once a minute, so reads do not each cost a write.
+    if api_token.last_used_at is None or now - api_token.last_used_at > TOKEN_TOUCH_INTERVAL:
+        with write_transaction():
+            db.session.execute(
+                sa.update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+            )
+    return moderator
+
+
+def _in_scope(statement: sa.Select, scope: set[int] | None) -> sa.Select:
+    if scope is not None:
+        statement = statement.where(Comment.site_id.in_(scope))
+    return statement
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_comments(
+    scope: set[int] | None, filters: CommentFilter, before_id: int | None, limit: int
+) -> Sequence[Comment]:
+    """Up to ``limit + 1`` comments in scope matching the filters, newest first."""
+    statement = sa.select(Comment).options(
+        joinedload(Comment.page), joinedload(Comment.site), joinedload(Comment.moderated_by)
+    )
+    statement = _in_scope(statement, scope)
+    if filters.status is not None:
+        statement = statement.where(Comment.status == filters.status)
+    if filters.site is not None:
+        statement = statement.where(
+            Comment.site_id == sa.select(Site.id).where(Site.slug == filters.site).scalar_subquery()
+        )
+    if filters.page is not None:
+        pages = sa.select(Page.id).where(Page.key == filters.page)
+        if filters.site is not None:
+            pages = pages.join(Site, Site.id == Page.site_id).where(Site.slug == filters.site)
+        statement = statement.where(Comment.page_id.in_(pages))
+    if filters.q:
+        pattern = f"%{_escape_like(filters.q)}%"
+        statement = statement.where(
+            sa.or_(
+                Comment.body.ilike(pattern, escape="\\"),
+                Comment.author_name.ilike(pattern, escape="\\"),
+                Comment.author_email.ilike(pattern, escape="\\"),
+            )
+        )
+    if before_id is not None:
+        statement = statement.where(Comment.id < before_id)
+    statement = statement.order_by(Comment.id.desc()).limit(limit + 1)
+    return db.session.scalars(statement).unique().all()
+
+
+def get_comment(scope: set[int] | None, comment_id: int) -> Comment:
+    """One comment in scope; 404 (no existence leak) otherwise."""
+    statement = _in_scope(
+        sa.select(Comment)
+        .options(
+            joinedload(Comment.page), joinedload(Comment.site), joinedload(Comment.moderated_by)
+        )
+        .where(Comment.id == comment_id),
+        scope,
+    )
+    comment = db.session.scalar(statement)
+    if comment is None:
+        raise ApiError(404, f"There is no comment {comment_id}.", title="Not Found")
+    return comment
+
+
+def comment_events(comment_id: int) -> Sequence[ModerationEvent]:
+    """The audit events of one comment, oldest first."""
+    return db.session.scalars(
+        sa.select(ModerationEvent)
+        .where(ModerationEvent.comment_id == comment_id)
+        .order_by(ModerationEvent.id)
+    ).all()
+
+
+class _Changes:
+    """Collects what one transaction changed on each page, to update the counters once."""
+
+    def __init__(self) -> None:
+        self.approved_delta: Counter[int] = Counter()
+        self.pages: set[int] = set()
+
+    def record(
+        self, page_id: int, before: CommentStatus | None, after: CommentStatus | None
+    ) -> None:
+        self.pages.add(page_id)
+        delta = int(after == CommentStatus.APPROVED) - int(before == CommentStatus.APPROVED)
+        self.approved_delta[page_id] += delta
+
+    def flush(self) -> None:
+        for page_id in sorted(self.pages):
+            db.session.execute(
+                sa.update(Page)
+                .where(Page.id == page_id)
+                .values(
+                    approved_count=Page.approved_count + self.approved_delta[page_id],
+                    version=Page.version + 1,
+                )
+            )
+
+
+def _event(
+    comment: Comment,
+    moderator: Moderator | None,
+    action: ModerationAction,
+    to_status: CommentStatus | None,
+    note: str | None,
+    now: datetime,
+) -> ModerationEvent:
+    return ModerationEvent(
+        comment_id=comment.id,
+        site_id=comment.site_id,
+        moderator_id=moderator.id if moderator else None,
+        actor=moderator.email if moderator else "system",
+        action=action,
+        from_status=comment.status,
+        to_status=to_status,
+        note=note,
+        created_at=now,
+    )
+
+
+def _set_status(
+    comment: Comment,
+    status: CommentStatus,
+    moderator: Moderator | None,
+    changes: _Changes,
+    now: datetime,
+    note: str | None = None,
+) -> bool:
+    if comment.status == status:
+        return False
+    db.session.add(_event(comment, moderator, STATUS_ACTION[status], status, note, now))
+    changes.record(comment.page_id, comment.status, status)
+    comment.status = status
+    comment.moderated_at = now
+    comment.moderated_by = moderator
+    comment.updated_at = now
+    return True
+
+
+def _delete(
+    comment: Comment, moderator: Moderator | None, changes: _Changes, now: datetime
+) -> None:
+    db.session.add(_event(comment, moderator, ModerationAction.DELETE, None, None, now))
+    changes.record(comment.page_id, comment.status, None)
+    # Replies keep existing; the foreign key turns their parent_id into NULL.
+    db.session.execute(sa.delete(Comment).where(Comment.id == comment.id))
+
+
+def update_comment(
+    moderator: Moderator,
+    comment_id: int,
+    status: CommentStatus | None,
+    body: str | None,
+    note: str | None = None,
+) -> Comment:
+    """Change a comment's status and/or body, recording each change."""
+    with write_transaction():
+        comment = get_comment(moderator.site_scope(), comment_id)
+        changes = _Changes()
+        now = utcnow()
+        if body is not None and body != comment.body:
+            db.session.add(
+                _event(comment, moderator, ModerationAction.EDIT, comment.status, note, now)
+            )
+            changes.record(comment.page_id, comment.status, comment.status)
+            comment.body = body
+            comment.body_html = render_body(body)
+            comment.updated_at = now
+        if status is not None:
+            _set_status(comment, status, moderator, changes, now, note)
+        changes.flush()
+    return comment
+
+
+def delete_comment(moderator: Moderator, comment_id: int) -> None:
+    """Delete a comment; its audit events stay."""
+    with write_transaction():
+        comment = get_comment(moderator.site_scope(), comment_id)
+        changes = _Changes()
+        _delete(comment, moderator, changes, utcnow())
+        changes.flush()
+
+
+def bulk_moderate(moderator: Moderator, ids: Iterable[int], action: str) -> list[int]:
+    """Apply one action to many comments: all of them or, on any unknown id, none.
+
+    Returns the ids that changed (an approve of an approved comment changes nothing).
+    """
+    if action not in BULK_ACTIONS:
+        raise ValidationError({"action": [f"Must be one of: {', '.join(BULK_ACTIONS)}."]})
+    wanted = list(dict.fromkeys(ids))
+    with write_transaction():
+        statement = _in_scope(
+            sa.select(Comment).where(Comment.id.in_(wanted)), moderator.site_scope()
+        )
+        comments = {comment.id: comment for comment in db.session.scalars(statement)}
+        missing = [comment_id for comment_id in wanted if comment_id not in comments]
+        if missing:
+            raise ApiError(
+                404,
+                "Some comments do not exist; nothing was changed.",
+                title="Not Found",
+                errors={"ids": [f"Unknown comment ids: {', '.join(map(str, missing))}."]},
+            )
+        changes = _Changes()
+        now = utcnow()
+        changed: list[int] = []
+        for comment_id in wanted:
+            comment = comments[comment_id]
+            if action == ModerationAction.DELETE:
+                _delete(comment, moderator, changes, now)
+                changed.append(comment_id)
+            elif _set_status(
+                comment, ACTION_STATUS[ModerationAction(action)], moderator, changes, now
+            ):
+                changed.append(comment_id)
+        changes.flush()
+    return changed
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What the audit log is narrowed to."""
+
+    comment_id: int | None = None
+    moderator: str | None = None
+    site: str | None = None
+
+
+def list_events(
+    scope: set[int] | None, filters: EventFilter, before_id: int | None, limit: int
+) -> Sequence[ModerationEvent]:
+    """Up to ``limit + 1`` audit events in scope, newest first."""
+    statement = sa.select(ModerationEvent)
+    if scope is not None:
+        statement = statement.where(ModerationEvent.site_id.in_(scope))
+    if filters.comment_id is not None:
+        statement = statement.where(ModerationEvent.comment_id == filters.comment_id)
+    if filters.moderator is not None:
+        statement = statement.where(ModerationEvent.actor == filters.moderator.lower())
+    if filters.site is not None:
+        statement = statement.where(
+            ModerationEvent.site_id
+            == sa.select(Site.id).where(Site.slug == filters.site).scalar_subquery()
+        )
+    if before_id is not None:
+        statement = statement.where(ModerationEvent.id < before_id)
+    statement = statement.order_by(ModerationEvent.id.desc()).limit(limit + 1)
+    return db.session.scalars(statement).all()

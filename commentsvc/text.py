@@ -1,0 +1,56 @@
+"""Plain text in, safe HTML out: nothing a commenter writes ever becomes markup."""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import escape
+
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+_TRAILING_PUNCTUATION = ".,;:!?'\"*"
+LINK_REL = "nofollow ugc noopener"
+
+
+def _split_url(candidate: str) -> tuple[str, str]:
+    """Split trailing punctuation (and unbalanced closing brackets) off a matched URL."""
+    url = candidate
+    while url:
+        last = url[-1]
+        if (
+            last in _TRAILING_PUNCTUATION
+            or (last == ")" and url.count("(") < url.count(")"))
+            or (last == "]" and url.count("[") < url.count("]"))
+        ):
+            url = url[:-1]
+        else:
+            break
+    return url, candidate[len(url) :]
+
+
+def _linkify(line: str) -> str:
+    parts: list[str] = []
+    position = 0
+    for match in _URL.finditer(line):
+        url, rest = _split_url(match.group(0))
+        parts.append(str(escape(line[position : match.start()])))
+        if url.lower() in {"http://", "https://"}:
+            parts.append(str(escape(url)))
+        else:
+            parts.append(f'<a href="{escape(url)}" rel="{LINK_REL}">{escape(url)}</a>')
+        parts.append(str(escape(rest)))
+        position = match.end()
+    parts.append(str(escape(line[position:])))
+    return "".join(parts)
+
+
+def render_body(text: str) -> str:
+    """Render a comment body: escape, blank lines to paragraphs, bare http(s) URLs to links."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return ""
+    paragraphs = _BLANK_LINES.split(text)
+    return "".join(
+        "<p>" + "<br>\n".join(_linkify(line) for line in paragraph.split("\n")) + "</p>"
+        for paragraph in paragraphs
+    )

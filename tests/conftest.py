@@ -1,0 +1,155 @@
+"""Fixtures: an app on a fresh, migrated SQLite file per test; client, runner, factories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+
+from commentsvc import create_app
+from commentsvc.extensions import db
+from commentsvc.models import ApiToken, Comment, CommentStatus, Moderator, Page, Site
+from commentsvc.security import hash_password, hash_token
+from commentsvc.text import render_body
+
+ORIGIN = "https://news.example"
+OTHER_ORIGIN = "https://blog.example"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        upgrade()
+        db.session.add_all(
+            [
+                Site(slug="news", name="News", origins=[ORIGIN]),
+                Site(slug="blog", name="Blog", origins=[OTHER_ORIGIN]),
+            ]
+        )
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+def count_comments(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Comment)) or 0
+
+
+@pytest.fixture
+def comment_count(app: Flask) -> Callable[[], int]:
+    """How many comments are stored, whatever their status."""
+    return lambda: count_comments(app)
+
+
+def valid_submission(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "page": "/2025/10/us-china-talks",
+        "page_url": f"{ORIGIN}/2025/10/us-china-talks",
+        "page_title": "US-China talks",
+        "body": "A thoughtful comment.",
+        "author_name": "Ada Lovelace",
+        "author_email": "ada@example.com",
+        "author_url": "https://ada.example/",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def make_comment(app: Flask) -> Callable[..., int]:
+    """Store a comment directly (status, site and page chosen by the test); returns its id."""
+
+    def make(
+        *,
+        site: str = "news",
+        page: str = "/2025/10/us-china-talks",
+        status: CommentStatus = CommentStatus.APPROVED,
+        body: str = "Stored comment",
+        author_email: str = "reader@example.com",
+        parent_id: int | None = None,
+    ) -> int:
+        with app.app_context():
+            site_row = db.session.scalar(sa.select(Site).where(Site.slug == site))
+            assert site_row is not None
+            page_row = db.session.scalar(
+                sa.select(Page).where(Page.site_id == site_row.id, Page.key == page)
+            )
+            if page_row is None:
+                page_row = Page(site_id=site_row.id, key=page)
+                db.session.add(page_row)
+                db.session.flush()
+            comment = Comment(
+                site_id=site_row.id,
+                page_id=page_row.id,
+                parent_id=parent_id,
+                body=body,
+                body_html=render_body(body),
+                author_name="Reader",
+                author_email=author_email,
+                status=status,
+            )
+            db.session.add(comment)
+            if status == CommentStatus.APPROVED:
+                page_row.approved_count += 1
+            page_row.version += 1
+            db.session.commit()
+            return comment.id
+
+    return make
+
+
+@pytest.fixture
+def make_token(app: Flask) -> Callable[..., str]:
+    """Create a moderator (optionally limited to some sites) and return an API token."""
+
+    def make(email: str = "mod@example.com", sites: tuple[str, ...] = ()) -> str:
+        token = f"csv_test_{email}"
+        with app.app_context():
+            chosen = list(db.session.scalars(sa.select(Site).where(Site.slug.in_(sites))))
+            moderator = Moderator(
+                email=email,
+                password_hash=hash_password("correct horse"),
+                all_sites=not sites,
+                sites=chosen,
+            )
+            db.session.add(moderator)
+            db.session.flush()
+            db.session.add(
+                ApiToken(moderator_id=moderator.id, name="test", token_hash=hash_token(token))
+            )
+            db.session.commit()
+        return token
+
+    return make
+
+
+@pytest.fixture
+def auth(make_token: Callable[..., str]) -> dict[str, str]:
+    """Authorization headers of a moderator of every site."""
+    return {"Authorization": f"Bearer {make_token()}"}
