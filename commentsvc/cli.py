@@ -116,6 +116,20 @@ def moderators_add(
     click.echo(f"added moderator {email} ({scope}{', admin' if admin else ''})")
 
 
+@moderators.command("list")
+@with_appcontext
+def moderators_list() -> None:
+    """List the moderators."""
+    for moderator in db.session.scalars(sa.select(Moderator).order_by(Moderator.email)):
+        scope = "all sites" if moderator.all_sites else ",".join(s.slug for s in moderator.sites)
+        flags = " ".join(
+            flag
+            for flag, on in (("admin", moderator.is_admin), ("inactive", not moderator.is_active))
+            if on
+        )
+        click.echo(f"{moderator.email}\t{scope}\t{flags}".rstrip())
+
+
 @tokens.command("create")
 @click.argument("email")
 @click.option("--name", default="api", show_default=True, help="What the token is for.")

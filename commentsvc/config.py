@@ -131,6 +131,26 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
+def _development_secret_key(instance_path: str) -> str:
+    """A random key kept in the instance folder, so every worker and restart shares it."""
+    path = os.path.join(instance_path, "development-secret-key")
+    if not os.path.exists(path):
+        # Write aside, then link into place: of several workers starting at once, exactly
+        # one key wins and nobody reads a half-written file.
+        temporary = f"{path}.{os.getpid()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    with open(path, encoding="ascii") as file:
+        return file.read().strip()
+
+
 def load_config(
     instance_path: str,
     environ: Mapping[str, str] | None = None,
@@ -165,7 +185,7 @@ def load_config(
                 f"{ENV_PREFIX}SECRET_KEY is not set: set it to a long random string "
                 f"(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
             )
-        values["SECRET_KEY"] = secrets.token_hex(32)
+        values["SECRET_KEY"] = _development_secret_key(instance_path)
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "commentsvc.db")
 
@@ -174,3 +194,17 @@ def load_config(
     values["SESSION_COOKIE_HTTPONLY"] = True
     values["SESSION_COOKIE_SAMESITE"] = "Lax"
     return values
+
+
+def settings_table() -> str:
+    """The README's configuration table, in Markdown, made from :data:`SETTINGS`."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        if setting.default is None:
+            default = "—"
+        elif isinstance(setting.default, bool):
+            default = f"`{str(setting.default).lower()}`"
+        else:
+            default = f"`{setting.default}`"
+        lines.append(f"| `{setting.env_name}` | {default} | {setting.help} |")
+    return "\n".join(lines)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +22,37 @@ from commentsvc.text import render_body
 
 ORIGIN = "https://news.example"
 OTHER_ORIGIN = "https://blog.example"
+PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(
+def make_app(database: Path) -> Flask:
+    return create_app(
         {
             "ENV": "testing",
             "SECRET_KEY": "test-secret",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+            "DATABASE_URL": f"sqlite:///{database}",
             "RATELIMIT_ENABLED": False,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run; each test gets a fresh copy of it."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    app = make_app(path)
     with app.app_context():
         upgrade()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def app(tmp_path: Path, migrated_database: Path) -> Iterator[Flask]:
+    database = tmp_path / "test.db"
+    shutil.copyfile(migrated_database, database)
+    app = make_app(database)
+    with app.app_context():
         db.session.add_all(
             [
                 Site(slug="news", name="News", origins=[ORIGIN]),
@@ -124,6 +143,12 @@ def make_comment(app: Flask) -> Callable[..., int]:
     return make
 
 
+@cache
+def password_hash() -> str:
+    """The hash of PASSWORD, computed once (scrypt is deliberately slow)."""
+    return hash_password(PASSWORD)
+
+
 @pytest.fixture
 def make_token(app: Flask) -> Callable[..., str]:
     """Create a moderator (optionally limited to some sites) and return an API token."""
@@ -134,7 +159,7 @@ def make_token(app: Flask) -> Callable[..., str]:
             chosen = list(db.session.scalars(sa.select(Site).where(Site.slug.in_(sites))))
             moderator = Moderator(
                 email=email,
-                password_hash=hash_password("correct horse"),
+                password_hash=password_hash(),
                 all_sites=not sites,
                 sites=chosen,
             )

@@ -1,0 +1,98 @@
+"""The ``commentsvc`` command line: sites, moderators, tokens."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from commentsvc.extensions import db
+from commentsvc.models import ApiToken, Moderator, Site
+from commentsvc.security import hash_token, verify_password
+
+
+def test_sites_add_normalizes_origins_and_lists(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        args=[
+            "sites",
+            "add",
+            "docs",
+            "--origin",
+            "HTTPS://Docs.Example:443/",
+            "--origin",
+            "http://localhost:8080",
+            "--name",
+            "Docs",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == "docs"))
+        assert site is not None
+        assert site.origins == ["https://docs.example", "http://localhost:8080"]
+        assert site.name == "Docs"
+    listed = runner.invoke(args=["sites", "list"])
+    assert "docs\tDocs\thttps://docs.example http://localhost:8080" in listed.output
+
+
+def test_sites_add_refuses_bad_input(runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["sites", "add", "news", "--origin", "https://n.example"]).exit_code
+    assert runner.invoke(
+        args=["sites", "add", "Bad Slug", "--origin", "https://x.example"]
+    ).exit_code
+    assert runner.invoke(args=["sites", "add", "x", "--origin", "javascript:alert(1)"]).exit_code
+    assert runner.invoke(args=["sites", "add", "x", "--origin", "https://x.example/path"]).exit_code
+    assert runner.invoke(args=["sites", "add", "x"]).exit_code
+
+
+def test_moderators_add_with_password_stdin(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        args=["moderators", "add", "Alice@Example.com", "--password-stdin", "--site", "blog"],
+        input="s3cret-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "s3cret-password" not in result.output
+    with app.app_context():
+        moderator = db.session.scalar(sa.select(Moderator))
+        assert moderator is not None
+        assert moderator.email == "alice@example.com"
+        assert moderator.password_hash and moderator.password_hash.startswith("scrypt:")
+        assert verify_password(moderator.password_hash, "s3cret-password")
+        assert [site.slug for site in moderator.sites] == ["blog"]
+        assert not moderator.all_sites
+    again = runner.invoke(
+        args=["moderators", "add", "alice@example.com", "--password-stdin"], input="another-pass\n"
+    )
+    assert again.exit_code != 0
+    listed = runner.invoke(args=["moderators", "list"])
+    assert "alice@example.com\tblog" in listed.output
+
+
+def test_moderators_add_refuses_short_passwords(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        args=["moderators", "add", "a@example.com", "--password-stdin"], input="short\n"
+    )
+    assert result.exit_code != 0
+
+
+def test_tokens_create_prints_the_token_once_as_the_last_word(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    runner.invoke(
+        args=["moderators", "add", "m@example.com", "--password-stdin"], input="password1\n"
+    )
+    result = runner.invoke(args=["tokens", "create", "m@example.com", "--name", "ci"])
+    assert result.exit_code == 0, result.output
+    token = result.output.split()[-1]
+    assert token.startswith("csv_") and len(token) > 40
+    with app.app_context():
+        stored = db.session.scalar(sa.select(ApiToken))
+        assert stored is not None
+        assert stored.token_hash == hash_token(token)
+        assert stored.name == "ci"
+    client = app.test_client()
+    response = client.get(
+        "/api/v1/moderation/comments", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    assert runner.invoke(args=["tokens", "create", "nobody@example.com"]).exit_code != 0

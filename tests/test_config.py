@@ -1,0 +1,85 @@
+"""Configuration: defaults, environment, test mapping, fail-fast, and the README table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from commentsvc import create_app
+from commentsvc.config import SETTINGS, ConfigError, load_config, settings_table
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_table_matches_settings() -> None:
+    text = README.read_text("utf-8")
+    match = re.search(r"<!-- config-table:start -->\n(.*?)\n<!-- config-table:end -->", text, re.S)
+    assert match, "README has no configuration table"
+    assert match.group(1).strip() == settings_table()
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config = load_config(str(tmp_path), environ={"COMMENTSVC_SECRET_KEY": "k"})
+    for setting in SETTINGS:
+        if setting.default is not None:
+            assert config[setting.name] == setting.default, setting.name
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'commentsvc.db'}"
+
+
+def test_environment_overrides_defaults_and_mapping_overrides_environment(tmp_path: Path) -> None:
+    environ = {
+        "COMMENTSVC_SECRET_KEY": "k",
+        "COMMENTSVC_MAX_BODY_LENGTH": "200",
+        "COMMENTSVC_RATELIMIT_ENABLED": "false",
+    }
+    config = load_config(str(tmp_path), environ=environ, overrides={"MAX_NAME_LENGTH": 7})
+    assert config["MAX_BODY_LENGTH"] == 200
+    assert config["RATELIMIT_ENABLED"] is False
+    assert config["MAX_NAME_LENGTH"] == 7
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="COMMENTSVC_SECRET_KEY"):
+        load_config(str(tmp_path), environ={})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAX_BODY_LENGTH", "many"),
+        ("MAX_BODY_LENGTH", "0"),
+        ("RATELIMIT_ENABLED", "perhaps"),
+        ("ENV", "staging"),
+        ("SQLITE_SYNCHRONOUS", "OFF"),
+    ],
+)
+def test_bad_values_fail_fast_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    environ = {"COMMENTSVC_SECRET_KEY": "k", f"COMMENTSVC_{name}": value}
+    with pytest.raises(ConfigError, match=f"COMMENTSVC_{name}"):
+        load_config(str(tmp_path), environ=environ)
+
+
+def test_development_key_is_shared_by_every_process(tmp_path: Path) -> None:
+    first = load_config(str(tmp_path), environ={"COMMENTSVC_ENV": "development"})
+    second = load_config(str(tmp_path), environ={"COMMENTSVC_ENV": "development"})
+    assert len(first["SECRET_KEY"]) == 64
+    assert first["SECRET_KEY"] == second["SECRET_KEY"]
+
+
+def test_sqlite_pragmas_for_several_workers(app) -> None:  # type: ignore[no-untyped-def]
+    from commentsvc.extensions import db
+
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+def test_create_app_takes_a_test_mapping(tmp_path: Path) -> None:
+    app = create_app(
+        {"ENV": "testing", "SECRET_KEY": "x", "DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}
+    )
+    assert app.config["SECRET_KEY"] == "x"
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("/a.db")

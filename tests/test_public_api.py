@@ -1,0 +1,283 @@
+"""The public API: submit, thread (order, pagination, ETag), counts, CORS, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from commentsvc.extensions import db
+from commentsvc.models import Comment, CommentStatus, Page
+from tests.conftest import ORIGIN, OTHER_ORIGIN, valid_submission
+
+SUBMIT = "/api/v1/sites/news/comments"
+PAGE = "/2025/10/us-china-talks"
+THREAD = f"/api/v1/sites/news/comments?page={PAGE}"
+
+
+def test_submit_stores_pending_and_answers_with_the_inserted_row(
+    app: Flask, client: FlaskClient
+) -> None:
+    response = client.post(
+        SUBMIT,
+        json=valid_submission(body="  Hello <b>world</b>  "),
+        headers={"Origin": ORIGIN, "User-Agent": "TestBrowser/1.0"},
+        environ_base={"REMOTE_ADDR": "203.0.113.77"},
+    )
+    assert response.status_code == 201
+    data = response.get_json()
+    assert data["status"] == "pending"
+    assert data["body"] == "Hello <b>world</b>"
+    assert data["body_html"] == "<p>Hello &lt;b&gt;world&lt;/b&gt;</p>"
+    assert "author_email" not in data
+    assert response.headers["Location"] == f"/api/v1/sites/news/comments/{data['id']}"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    with app.app_context():
+        comment = db.session.get(Comment, data["id"])
+        assert comment is not None
+        assert comment.status == CommentStatus.PENDING
+        assert comment.ip_prefix == "203.0.113.0"
+        assert comment.user_agent == "TestBrowser/1.0"
+        assert comment.page.title == "US-China talks"
+
+
+def test_pending_comments_are_not_public(client: FlaskClient) -> None:
+    comment_id = client.post(SUBMIT, json=valid_submission()).get_json()["id"]
+    thread = client.get(THREAD).get_json()
+    assert thread["comments"] == []
+    assert thread["total"] == 0
+    assert client.get(f"{SUBMIT}/{comment_id}").status_code == 404
+
+
+def test_thread_shows_only_approved_oldest_first_without_emails(
+    client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    first = make_comment(body="first")
+    make_comment(body="hidden", status=CommentStatus.PENDING)
+    make_comment(body="spam", status=CommentStatus.SPAM)
+    second = make_comment(body="second")
+    make_comment(body="elsewhere", page="/other")
+    response = client.get(THREAD)
+    assert response.status_code == 200
+    data = response.get_json()
+    assert [c["id"] for c in data["comments"]] == [first, second]
+    assert data["total"] == 2
+    assert data["page"] == PAGE
+    assert data["next_cursor"] is None
+    assert set(data["comments"][0]) == {
+        "id",
+        "parent_id",
+        "author_name",
+        "author_url",
+        "body",
+        "body_html",
+        "created_at",
+    }
+    assert "reader@example.com" not in response.get_data(as_text=True)
+
+
+def test_thread_cursor_pagination_visits_every_comment_once(
+    client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    ids = [make_comment(body=f"comment {n}") for n in range(7)]
+    seen: list[int] = []
+    url = f"{THREAD}&limit=3"
+    pages = 0
+    while url:
+        data = client.get(url).get_json()
+        seen += [c["id"] for c in data["comments"]]
+        pages += 1
+        url = f"{THREAD}&limit=3&cursor={data['next_cursor']}" if data["next_cursor"] else ""
+    assert seen == ids
+    assert pages == 3
+
+
+def test_thread_etag_gives_304_until_the_thread_changes(
+    app: Flask, client: FlaskClient, make_comment: Callable[..., int], auth: dict[str, str]
+) -> None:
+    make_comment()
+    first = client.get(THREAD)
+    etag = first.headers["ETag"]
+    assert "no-cache" in first.headers["Cache-Control"]
+    again = client.get(THREAD, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.headers["ETag"] == etag
+    assert again.get_data() == b""
+
+    pending = make_comment(status=CommentStatus.PENDING)
+    client.patch(
+        f"/api/v1/moderation/comments/{pending}", json={"status": "approved"}, headers=auth
+    )
+    after = client.get(THREAD, headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert after.headers["ETag"] != etag
+    assert len(after.get_json()["comments"]) == 2
+
+
+def test_thread_of_a_page_nobody_commented_on_is_empty(client: FlaskClient) -> None:
+    response = client.get("/api/v1/sites/news/comments?page=/new")
+    assert response.status_code == 200
+    assert response.get_json() == {"page": "/new", "total": 0, "comments": [], "next_cursor": None}
+
+
+def test_thread_requires_a_page_and_a_good_cursor_and_limit(client: FlaskClient) -> None:
+    for url, field in [
+        ("/api/v1/sites/news/comments", "page"),
+        ("/api/v1/sites/news/comments?page=%20", "page"),
+        (f"{THREAD}&cursor=garbage!", "cursor"),
+        (f"{THREAD}&limit=0", "limit"),
+        (f"{THREAD}&limit=10000", "limit"),
+        (f"{THREAD}&limit=ten", "limit"),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response.mimetype == "application/problem+json"
+        assert field in response.get_json()["errors"], url
+
+
+def test_one_public_comment(client: FlaskClient, make_comment: Callable[..., int]) -> None:
+    comment_id = make_comment(body="see http://example.com")
+    data = client.get(f"{SUBMIT}/{comment_id}").get_json()
+    assert data["id"] == comment_id
+    assert data["page"] == PAGE
+    assert 'rel="nofollow ugc noopener"' in data["body_html"]
+    assert client.get(f"/api/v1/sites/blog/comments/{comment_id}").status_code == 404
+
+
+def test_counts_for_many_pages(client: FlaskClient, make_comment: Callable[..., int]) -> None:
+    make_comment(page="/a")
+    make_comment(page="/a")
+    make_comment(page="/a", status=CommentStatus.PENDING)
+    make_comment(page="/b", status=CommentStatus.REJECTED)
+    make_comment(page="/c", site="blog")
+    response = client.get("/api/v1/sites/news/counts?page=/a&page=/b&page=/c&page=/none")
+    assert response.status_code == 200
+    assert response.get_json() == {"counts": {"/a": 2, "/b": 0, "/c": 0, "/none": 0}}
+
+
+def test_counts_limits(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/api/v1/sites/news/counts").status_code == 400
+    too_many = "&".join(f"page=/p{n}" for n in range(app.config["MAX_COUNT_PAGES"] + 1))
+    response = client.get(f"/api/v1/sites/news/counts?{too_many}")
+    assert response.status_code == 400
+    assert "page" in response.get_json()["errors"]
+
+
+def test_cors_only_for_the_sites_own_origins(
+    client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    make_comment()
+    own = client.get(THREAD, headers={"Origin": ORIGIN})
+    assert own.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Origin" in own.headers["Vary"]
+    assert "ETag" in own.headers["Access-Control-Expose-Headers"]
+    foreign = client.get(THREAD, headers={"Origin": OTHER_ORIGIN})
+    assert foreign.status_code == 200
+    assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+def test_preflight(client: FlaskClient, comment_count: Callable[[], int]) -> None:
+    headers = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    response = client.options(SUBMIT, headers=headers)
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in response.headers["Access-Control-Allow-Headers"]
+
+    refused = client.options(SUBMIT, headers={**headers, "Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    assert refused.mimetype == "application/problem+json"
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    assert comment_count() == 0
+
+
+def test_validation_errors_carry_cors_headers_for_the_widget(client: FlaskClient) -> None:
+    response = client.post(
+        SUBMIT, json=valid_submission(author_email="x"), headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 422
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_form_post_without_return_to_goes_back_to_the_page_url(
+    client: FlaskClient, comment_count: Callable[[], int]
+) -> None:
+    response = client.post(SUBMIT, data=valid_submission())
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{ORIGIN}{PAGE}"
+    assert comment_count() == 1
+
+
+def test_form_post_with_nowhere_to_go_shows_a_thank_you_page(client: FlaskClient) -> None:
+    response = client.post(SUBMIT, data=valid_submission(page_url=""))
+    assert response.status_code == 201
+    assert response.mimetype == "text/html"
+    assert "awaiting moderation" in response.get_data(as_text=True)
+
+
+def test_form_errors_escape_what_the_reader_sent(client: FlaskClient) -> None:
+    response = client.post(
+        SUBMIT, data=valid_submission(author_url="javascript:alert('<x>')", body="")
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<x>" not in html
+    assert "author url" in html and "body" in html
+    assert f'href="{ORIGIN}{PAGE}"' in html
+
+
+def test_closed_site_refuses_submissions(
+    app: Flask, client: FlaskClient, comment_count: Callable[[], int]
+) -> None:
+    from commentsvc.models import Site
+
+    with app.app_context():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == "news"))
+        assert site is not None
+        site.settings = {"comments_open": False}
+        db.session.commit()
+    response = client.post(SUBMIT, json=valid_submission())
+    assert response.status_code == 403
+    assert comment_count() == 0
+
+
+def test_page_title_is_set_once_not_overwritten_by_later_submitters(
+    app: Flask, client: FlaskClient
+) -> None:
+    client.post(SUBMIT, json=valid_submission(page_title="Real title"))
+    client.post(SUBMIT, json=valid_submission(page_title="Defaced"))
+    with app.app_context():
+        titles = db.session.scalars(sa.select(Page.title)).all()
+    assert titles == ["Real title"]
+
+
+def test_api_errors_are_problem_json(client: FlaskClient) -> None:
+    for method, url, status in [
+        ("put", SUBMIT, 405),
+        ("get", "/api/v1/nothing-here", 404),
+        ("get", "/api/v1/sites/nope/comments?page=/a", 404),
+    ]:
+        response = getattr(client, method)(url)
+        assert response.status_code == status, url
+        assert response.mimetype == "application/problem+json"
+        body = response.get_json()
+        assert body["status"] == status
+        assert {"type", "title", "detail"} <= set(body)
+    assert "POST" in client.put(SUBMIT).headers["Allow"]
+
+
+def test_unexpected_errors_are_problem_json_without_a_traceback(app: Flask) -> None:
+    @app.get("/api/v1/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/api/v1/boom")
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "secret internals" not in response.get_data(as_text=True)
