@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -35,6 +36,22 @@ class ApiError(Exception):
         self.type = type
         self.headers = dict(headers or {})
 
+    def to_response(self) -> Response:
+        """This error as an ``application/problem+json`` response."""
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title or _status_title(self.status),
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        response = jsonify(body)
+        response.status_code = self.status
+        response.mimetype = PROBLEM_JSON
+        response.headers.update(self.headers)
+        return response
+
 
 class ValidationError(ApiError):
     """Input that is well-formed but breaks a rule: 422 with the failing fields."""
@@ -60,25 +77,12 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Build a problem+json response."""
-    body: dict[str, Any] = {
-        "type": type,
-        "title": title or _status_title(status),
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = {field: list(messages) for field, messages in errors.items()}
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = PROBLEM_JSON
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    return ApiError(
+        status, detail, title=title, errors=errors, type=type, headers=headers
+    ).to_response()
 
 
 def _status_title(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -94,14 +98,7 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
-        return problem(
-            error.status,
-            error.detail,
-            title=error.title,
-            errors=error.errors,
-            type=error.type,
-            headers=error.headers,
-        )
+        return error.to_response()
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Response | HTTPException:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -87,57 +87,37 @@ class NormalizedEmail:
         field.data = info.normalized
 
 
+def _text(
+    limit_setting: str,
+    *,
+    required: bool = True,
+    multiline: bool = False,
+    extra: tuple[Callable[[Form, Field], None], ...] = (),
+) -> StringField:
+    """A trimmed text field: required or optional, no control characters, limited length."""
+    field_class = TextAreaField if multiline else StringField
+    return field_class(
+        filters=[strip],
+        validators=[
+            DataRequired() if required else Optional(),
+            NoControlCharacters(multiline=multiline),
+            ConfiguredLength(limit_setting),
+            *extra,
+        ],
+    )
+
+
 class CommentForm(Form):
     """A comment submission, from JSON or from the plain HTML form."""
 
-    page = StringField(
-        filters=[strip],
-        validators=[DataRequired(), NoControlCharacters(), ConfiguredLength("MAX_PAGE_KEY_LENGTH")],
-    )
-    page_url = StringField(
-        filters=[strip],
-        validators=[
-            Optional(),
-            NoControlCharacters(),
-            ConfiguredLength("MAX_URL_LENGTH"),
-            HttpUrl(),
-        ],
-    )
-    page_title = StringField(
-        filters=[strip],
-        validators=[Optional(), NoControlCharacters(), ConfiguredLength("MAX_PAGE_TITLE_LENGTH")],
-    )
+    page = _text("MAX_PAGE_KEY_LENGTH")
+    page_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
+    page_title = _text("MAX_PAGE_TITLE_LENGTH", required=False)
     parent_id = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
-    body = TextAreaField(
-        filters=[strip],
-        validators=[
-            DataRequired(),
-            NoControlCharacters(multiline=True),
-            ConfiguredLength("MAX_BODY_LENGTH"),
-        ],
-    )
-    author_name = StringField(
-        filters=[strip],
-        validators=[DataRequired(), NoControlCharacters(), ConfiguredLength("MAX_NAME_LENGTH")],
-    )
-    author_email = StringField(
-        filters=[strip],
-        validators=[
-            DataRequired(),
-            NoControlCharacters(),
-            ConfiguredLength("MAX_EMAIL_LENGTH"),
-            NormalizedEmail(),
-        ],
-    )
-    author_url = StringField(
-        filters=[strip],
-        validators=[
-            Optional(),
-            NoControlCharacters(),
-            ConfiguredLength("MAX_URL_LENGTH"),
-            HttpUrl(),
-        ],
-    )
+    body = _text("MAX_BODY_LENGTH", multiline=True)
+    author_name = _text("MAX_NAME_LENGTH")
+    author_email = _text("MAX_EMAIL_LENGTH", extra=(NormalizedEmail(),))
+    author_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
 
 
 #: JSON fields whose values are integers; every other declared field is a string.
