@@ -15,15 +15,18 @@ from urllib.parse import parse_qsl, urlsplit
 from email_validator import EmailNotValidError, validate_email
 from flask import Request, current_app
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import Field, Form, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, Optional, StopValidation
 from wtforms.validators import ValidationError as FieldError
 
 from commentsvc.errors import ApiError
+from commentsvc.models import MAX_ID
 
 MAX_FORM_FIELDS = 50
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def strip(value: Any) -> Any:
@@ -43,17 +46,27 @@ class ConfiguredLength:
             raise FieldError(f"Must be at most {limit} characters.")
 
 
+def unsafe_text_reason(value: str, *, multiline: bool = False) -> str | None:
+    """Why ``value`` cannot be stored as text (NUL, control characters, lone surrogates)."""
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    if _SURROGATE.search(value):
+        return "Must be valid Unicode text."
+    if (_CONTROL if multiline else _CONTROL_OR_NEWLINE).search(value):
+        return "Must not contain control characters or line breaks."
+    return None
+
+
 class NoControlCharacters:
-    """Refuse NUL and other control characters (line breaks only where text is multi-line)."""
+    """Refuse NUL, lone surrogates and control characters (line breaks only where multi-line)."""
 
     def __init__(self, multiline: bool = False) -> None:
-        self.pattern = _CONTROL if multiline else _CONTROL_OR_NEWLINE
+        self.multiline = multiline
 
     def __call__(self, form: Form, field: Field) -> None:
-        if field.data and self.pattern.search(field.data):
-            if "\x00" in field.data:
-                raise StopValidation("Must not contain NUL characters.")
-            raise StopValidation("Must not contain control characters or line breaks.")
+        reason = field.data and unsafe_text_reason(field.data, multiline=self.multiline)
+        if reason:
+            raise StopValidation(reason)
 
 
 class HttpUrl:
@@ -81,6 +94,8 @@ class NormalizedEmail:
                 field.data,
                 check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
                 allow_smtputf8=True,
+                # strict: also the RFC 5321 length limits (64 characters before the @).
+                strict=True,
             )
         except EmailNotValidError as exc:
             raise FieldError(str(exc)) from None
@@ -113,7 +128,7 @@ class CommentForm(Form):
     page = _text("MAX_PAGE_KEY_LENGTH")
     page_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
     page_title = _text("MAX_PAGE_TITLE_LENGTH", required=False)
-    parent_id = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
+    parent_id = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
     body = _text("MAX_BODY_LENGTH", multiline=True)
     author_name = _text("MAX_NAME_LENGTH")
     author_email = _text("MAX_EMAIL_LENGTH", extra=(NormalizedEmail(),))
@@ -157,9 +172,22 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def read_body(request: Request) -> bytes:
+    """The request body; 413 when it exceeds ``MAX_CONTENT_LENGTH``, chunked bodies too.
+
+    Werkzeug refuses a declared Content-Length over the limit, but a chunked body is only
+    cut off at the limit; a cut-off body must not be parsed as if it were whole.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def read_json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 problem saying what is wrong with it."""
-    raw = request.get_data(cache=True)
+    raw = read_body(request)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -175,7 +203,7 @@ def read_json_object(request: Request) -> dict[str, Any]:
 
 def read_urlencoded(request: Request) -> MultiDict[str, str]:
     """The body of a form post, decoded strictly as UTF-8 (a 400 problem otherwise)."""
-    raw = request.get_data(cache=True)
+    raw = read_body(request)
     try:
         pairs = parse_qsl(
             raw.decode("utf-8"),

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commentsvc.extensions import Base
 
+#: Largest id a row can have (ids are 32-bit on PostgreSQL); larger ids in input are unknown.
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""

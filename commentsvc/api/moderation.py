@@ -8,8 +8,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from commentsvc.api.serializers import moderation_comment, moderation_event
 from commentsvc.errors import ApiError, ValidationError
-from commentsvc.forms import read_json_object
-from commentsvc.models import CommentStatus, Moderator
+from commentsvc.forms import read_json_object, unsafe_text_reason
+from commentsvc.models import MAX_ID, CommentStatus, Moderator
 from commentsvc.pagination import encode_cursor, page_args
 from commentsvc.services import moderation as service
 
@@ -53,7 +53,7 @@ def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
     if value == "":
         return None
-    if not value.isdigit() or int(value) >= 2**31:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
         raise ApiError(
             400, f"{name} must be an id.", errors={name: ["Must be a positive integer."]}
         )
@@ -92,7 +92,7 @@ def list_comments() -> Response:
     )
 
 
-@bp.get("/comments/<int:comment_id>")
+@bp.get("/comments/<id:comment_id>")
 def get_comment(comment_id: int) -> Response:
     comment = service.get_comment(_moderator().site_scope(), comment_id)
     events = service.comment_events(comment.id)
@@ -107,7 +107,7 @@ def _optional_string(payload: dict[str, Any], name: str, errors: dict[str, list[
     return value
 
 
-@bp.patch("/comments/<int:comment_id>")
+@bp.patch("/comments/<id:comment_id>")
 def update_comment(comment_id: int) -> Response:
     payload = _json_payload()
     errors: dict[str, list[str]] = {}
@@ -119,10 +119,13 @@ def update_comment(comment_id: int) -> Response:
     if body is not None:
         body = body.strip()
         limit = current_app.config["MAX_BODY_LENGTH"]
+        reason = unsafe_text_reason(body, multiline=True)
         if not body:
             errors["body"] = ["This field is required."]
-        elif len(body) > limit or "\x00" in body:
-            errors["body"] = [f"Must be 1 to {limit} characters, without NUL characters."]
+        elif len(body) > limit:
+            errors["body"] = [f"Must be at most {limit} characters."]
+        elif reason:
+            errors["body"] = [reason]
     if status is None and body is None and not errors:
         errors["status"] = ["Send a status, a body, or both."]
     if errors:
@@ -137,7 +140,7 @@ def update_comment(comment_id: int) -> Response:
     return jsonify(moderation_comment(comment))
 
 
-@bp.delete("/comments/<int:comment_id>")
+@bp.delete("/comments/<id:comment_id>")
 def delete_comment(comment_id: int) -> Response:
     service.delete_comment(_moderator(), comment_id)
     return current_app.response_class(status=204)
@@ -161,7 +164,7 @@ def _bulk_payload(payload: dict[str, Any]) -> tuple[list[int], str]:
 
 
 def _is_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 @bp.post("/comments/bulk")
@@ -185,10 +188,11 @@ def list_events() -> Response:
 
 def _json_payload() -> dict[str, Any]:
     if request.mimetype != "application/json":
+        accept_header = "Accept-Patch" if request.method == "PATCH" else "Accept-Post"
         raise ApiError(
             415,
             "Send application/json.",
             title="Unsupported Media Type",
-            headers={"Accept-Patch": "application/json"},
+            headers={accept_header: "application/json"},
         )
     return read_json_object(request)

@@ -194,7 +194,7 @@ def thread() -> Response:
     tag = hashlib.sha1(
         f"{__version__}|{version}|{after_id}|{limit}".encode(), usedforsecurity=False
     ).hexdigest()[:20]
-    if request.if_none_match.contains(tag):
+    if request.if_none_match.contains_weak(tag):
         response = current_app.response_class(status=304)
     else:
         rows = service.public_thread(page.id, after_id, limit) if page else []
@@ -214,7 +214,7 @@ def thread() -> Response:
     return response
 
 
-@bp.get("/comments/<int:comment_id>")
+@bp.get("/comments/<id:comment_id>")
 def comment(comment_id: int) -> Response:
     row = service.public_comment(g.site.id, comment_id)
     if row is None:
