@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) ./scripts/run-demo.sh
 
 ## Lint, format check, type check and the whole test suite
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck browser pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## Debian's Chromium for the browser tests (installed with apt-get when missing)
+browser:
+	./scripts/ensure-chromium.sh
 
 pytest: $(STAMP)
 	$(BIN)/pytest

@@ -54,11 +54,17 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from commentsvc import health
     from commentsvc.api import moderation, openapi, public
+    from commentsvc.extensions import csrf
+    from commentsvc.panel import init_panel
 
     app.register_blueprint(public.bp)
     app.register_blueprint(moderation.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
+    init_panel(app)
+    # The APIs authenticate with tokens or are public; only the panel's forms carry CSRF.
+    for blueprint in (public.bp, moderation.bp):
+        csrf.exempt(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:

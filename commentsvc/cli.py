@@ -5,15 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
-import sqlalchemy as sa
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
-from commentsvc.extensions import db, write_transaction
-from commentsvc.models import ApiToken, Moderator, Site
-from commentsvc.security import hash_password, hash_token, new_token, normalize_origin
-
-SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+from commentsvc.services import accounts
 
 
 def _create_app() -> Flask:
@@ -45,28 +40,18 @@ tokens = click.Group("tokens", help="API tokens for the moderation API.")
 @with_appcontext
 def sites_add(slug: str, origins: tuple[str, ...], name: str | None) -> None:
     """Add a site."""
-    if not slug or not set(slug) <= SLUG_CHARS or len(slug) > 64:
-        raise click.BadParameter("use 1-64 of a-z, 0-9, '-' and '_'", param_hint="SLUG")
-    normalized = []
-    for origin in origins:
-        value = normalize_origin(origin)
-        if value is None:
-            raise click.BadParameter(
-                f"{origin!r} is not scheme://host[:port]", param_hint="--origin"
-            )
-        normalized.append(value)
-    if db.session.scalar(sa.select(Site.id).where(Site.slug == slug)) is not None:
-        raise click.ClickException(f"site {slug!r} already exists")
-    with write_transaction():
-        db.session.add(Site(slug=slug, name=name or slug, origins=list(dict.fromkeys(normalized))))
-    click.echo(f"added site {slug} ({', '.join(normalized)})")
+    try:
+        site = accounts.create_site(slug, origins, name)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"added site {site.slug} ({', '.join(site.origins)})")
 
 
 @sites.command("list")
 @with_appcontext
 def sites_list() -> None:
     """List the sites."""
-    for site in db.session.scalars(sa.select(Site).order_by(Site.slug)):
+    for site in accounts.all_sites():
         click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}")
 
 
@@ -85,42 +70,25 @@ def moderators_add(
     email: str, password_stdin: bool, admin: bool, site_slugs: tuple[str, ...]
 ) -> None:
     """Add a moderator."""
-    email = email.strip().lower()
-    if "@" not in email:
-        raise click.BadParameter("not an email address", param_hint="EMAIL")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.ClickException("the password must be at least 8 characters")
-    if db.session.scalar(sa.select(Moderator.id).where(Moderator.email == email)) is not None:
-        raise click.ClickException(f"moderator {email} already exists")
-    chosen = []
-    for slug in site_slugs:
-        site = db.session.scalar(sa.select(Site).where(Site.slug == slug))
-        if site is None:
-            raise click.ClickException(f"there is no site {slug!r}")
-        chosen.append(site)
-    with write_transaction():
-        db.session.add(
-            Moderator(
-                email=email,
-                password_hash=hash_password(password),
-                is_admin=admin,
-                all_sites=not chosen,
-                sites=chosen,
-            )
+    try:
+        moderator = accounts.create_moderator(
+            email, password, admin=admin, sites=accounts.sites_by_slug(site_slugs)
         )
-    scope = ", ".join(site.slug for site in chosen) or "all sites"
-    click.echo(f"added moderator {email} ({scope}{', admin' if admin else ''})")
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    scope = ", ".join(site.slug for site in moderator.sites) or "all sites"
+    click.echo(f"added moderator {moderator.email} ({scope}{', admin' if admin else ''})")
 
 
 @moderators.command("list")
 @with_appcontext
 def moderators_list() -> None:
     """List the moderators."""
-    for moderator in db.session.scalars(sa.select(Moderator).order_by(Moderator.email)):
+    for moderator in accounts.all_moderators():
         scope = "all sites" if moderator.all_sites else ",".join(s.slug for s in moderator.sites)
         flags = " ".join(
             flag
@@ -136,15 +104,14 @@ def moderators_list() -> None:
 @with_appcontext
 def tokens_create(email: str, name: str) -> None:
     """Create an API token; it is printed once, as the last word of the output."""
-    moderator = db.session.scalar(
-        sa.select(Moderator).where(Moderator.email == email.strip().lower())
-    )
+    moderator = accounts.find_moderator(email)
     if moderator is None:
         raise click.ClickException(f"there is no moderator {email}")
-    token = new_token()
-    with write_transaction():
-        db.session.add(ApiToken(moderator_id=moderator.id, name=name, token_hash=hash_token(token)))
-    click.echo(f"token {name!r} for {moderator.email} (shown once, store it now): {token}")
+    created = accounts.create_token(moderator, name)
+    click.echo(
+        f"token {created.token.name!r} for {moderator.email} "
+        f"(shown once, store it now): {created.secret}"
+    )
 
 
 def register_commands(app: Flask) -> None:

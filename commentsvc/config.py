@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 ENV_PREFIX = "COMMENTSVC_"
@@ -100,6 +101,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_PAGE_SIZE", 200, "Largest `limit` a list accepts.", _parse_int, 1),
     Setting("MAX_COUNT_PAGES", 100, "Most pages one counts request may ask for.", _parse_int, 1),
     Setting("MAX_BULK_IDS", 500, "Most ids one bulk moderation request may name.", _parse_int, 1),
+    Setting("PANEL_PAGE_SIZE", 20, "Comments per page in the moderation panel.", _parse_int, 1),
+    Setting(
+        "SESSION_IDLE_MINUTES",
+        60,
+        "A panel session ends after this long without a request.",
+        _parse_int,
+        1,
+    ),
+    Setting(
+        "LOGIN_WINDOW_MINUTES",
+        15,
+        "Window in which failed panel logins are counted.",
+        _parse_int,
+        1,
+    ),
+    Setting(
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        5,
+        "Failed logins to one account in the window before it is locked for the rest of it.",
+        _parse_int,
+        1,
+    ),
+    Setting(
+        "LOGIN_MAX_FAILURES_PER_CLIENT",
+        20,
+        "Failed logins from one client address in the window before it is refused.",
+        _parse_int,
+        1,
+    ),
     Setting(
         "TRUSTED_PROXIES",
         0,
@@ -191,6 +221,9 @@ def load_config(
 
     values["SQLALCHEMY_DATABASE_URI"] = values["DATABASE_URL"]
     values["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    values["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=values["SESSION_IDLE_MINUTES"])
+    values["SESSION_COOKIE_NAME"] = "commentsvc_session"
+    values["WTF_CSRF_TIME_LIMIT"] = None  # the token lives as long as the session
     values["SESSION_COOKIE_HTTPONLY"] = True
     values["SESSION_COOKIE_SAMESITE"] = "Lax"
     return values

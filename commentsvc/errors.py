@@ -6,13 +6,21 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_JSON = "application/problem+json"
 
 #: Paths whose errors are always problem+json (everything else keeps HTML errors).
 API_PREFIXES = ("/api/", "/openapi.json", "/healthz", "/readyz")
+PANEL_PREFIX = "/moderation"
+FRIENDLY_DETAILS = {
+    400: "The request could not be understood. If you were sending a form, reload the page "
+    "and try again.",
+    403: "You are not allowed to do this.",
+    404: "There is nothing here.",
+}
 
 
 class ApiError(Exception):
@@ -93,17 +101,44 @@ def is_api_request() -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
+def _html_error(status: int, detail: str) -> Response | None:
+    """The panel's own error page for panel paths; None elsewhere (Werkzeug's page)."""
+    if not request.path.startswith(PANEL_PREFIX):
+        return None
+    body = render_template("panel/error.html", title=_status_title(status), detail=detail)
+    return current_app.response_class(body, status=status, mimetype="text/html")
+
+
 def register_errorhandlers(app: Flask) -> None:
     """Answer every error on the API paths as problem+json; never leak a traceback."""
 
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
+        if not is_api_request():
+            page = _html_error(error.status, error.detail)
+            if page is not None:
+                return page
         return error.to_response()
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Response | HTTPException:
         if not is_api_request():
-            return error
+            status = error.code or 500
+            detail = FRIENDLY_DETAILS.get(status, error.description or _status_title(status))
+            if isinstance(error, CSRFError):
+                detail = "This form has expired or did not come from this site. Reload the "
+                detail += "page and try again."
+            page = _html_error(status, detail)
+            if page is None:
+                return error
+            page.headers.update(
+                {
+                    name: value
+                    for name, value in error.get_headers()
+                    if name.lower() not in {"content-type", "content-length"}
+                }
+            )
+            return page
         status = error.code or 500
         # Keep headers such as Allow (405) but not the HTML content type.
         headers = {
@@ -120,5 +155,6 @@ def register_errorhandlers(app: Flask) -> None:
     def handle_unexpected(error: Exception) -> Response | HTTPException:
         current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if not is_api_request():
-            return InternalServerError()
+            page = _html_error(500, "Something went wrong on our side. Please try again.")
+            return page if page is not None else InternalServerError()
         return problem(500, "The server could not complete the request.")

@@ -116,6 +116,8 @@ class Page(Base):
 
 
 class Moderator(Base):
+    """A person who moderates; also the session user of the panel (Flask-Login protocol)."""
+
     __tablename__ = "moderators"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,7 +129,15 @@ class Moderator(Base):
     all_sites: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     sites: Mapped[list[Site]] = relationship(secondary=moderator_sites)
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
 
     def site_scope(self) -> set[int] | None:
         """Ids of the sites this moderator may see, or None for all of them."""
@@ -195,6 +205,7 @@ class Comment(Base):
 
     site: Mapped[Site] = relationship()
     page: Mapped[Page] = relationship()
+    parent: Mapped[Comment | None] = relationship(remote_side=[id])
     moderated_by: Mapped[Moderator | None] = relationship()
 
 
@@ -223,4 +234,21 @@ class ModerationEvent(Base):
     )
     to_status: Mapped[CommentStatus | None] = mapped_column(_enum(CommentStatus, "event_to_status"))
     note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginAttempt(Base):
+    """A panel login attempt, kept for throttling per account and per client."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("ix_login_attempts_email", "email", "created_at"),
+        sa.Index("ix_login_attempts_client", "client", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    #: The client's anonymized address prefix.
+    client: Mapped[str] = mapped_column(sa.String(64))
+    succeeded: Mapped[bool]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,6 +28,7 @@ cat <<INFO
 
   commentsvc is starting on $BASE
 
+  Moderation panel: $BASE/moderation/
   Moderator login:  $DEMO_EMAIL / $DEMO_PASSWORD
   API token:        $TOKEN
 

@@ -34,6 +34,8 @@ PAGE = "/2025/10/us-china-talks"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 #: Flask's names for path variables, where the document uses another.
 PATH_PARAMETER_NAMES = {"site_slug": "site"}
+#: Endpoints (or blueprints) that serve HTML or files, not JSON: not in the document.
+HTML_ENDPOINTS = {"static", "panel"}
 DOCUMENT_URI = "urn:commentsvc:openapi"
 
 Document = dict[str, Any]
@@ -56,7 +58,7 @@ def flask_operations(app: Flask) -> set[tuple[str, str]]:
 
     operations = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        if rule.endpoint.split(".")[0] in HTML_ENDPOINTS:
             continue
         path = re.sub(r"<(?:[^<>:]+:)?([^<>:]+)>", parameter, rule.rule)
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:

@@ -171,7 +171,7 @@ def _is_id(value: object) -> bool:
 def bulk() -> Response:
     ids, action = _bulk_payload(_json_payload())
     changed = service.bulk_moderate(_moderator(), ids, action)
-    return jsonify({"action": action, "ids": list(dict.fromkeys(ids)), "changed": changed})
+    return jsonify({"action": action, "ids": list(dict.fromkeys(ids)), "changed": list(changed)})
 
 
 @bp.get("/events")

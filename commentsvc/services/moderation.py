@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -44,6 +45,7 @@ class CommentFilter:
     site: str | None = None
     page: str | None = None
     q: str | None = None
+    author_email: str | None = None
 
 
 def authenticate_token(token: str) -> Moderator | None:
@@ -70,7 +72,7 @@ def authenticate_token(token: str) -> Moderator | None:
     return moderator
 
 
-def _in_scope(statement: sa.Select, scope: set[int] | None) -> sa.Select:
+def _in_scope(statement: sa.Select[Any], scope: set[int] | None) -> sa.Select[Any]:
     if scope is not None:
         statement = statement.where(Comment.site_id.in_(scope))
     return statement
@@ -85,11 +87,25 @@ def list_comments(
 ) -> Sequence[Comment]:
     """Up to ``limit + 1`` comments in scope matching the filters, newest first."""
     statement = sa.select(Comment).options(
-        joinedload(Comment.page), joinedload(Comment.site), joinedload(Comment.moderated_by)
+        joinedload(Comment.page),
+        joinedload(Comment.site),
+        joinedload(Comment.moderated_by),
+        joinedload(Comment.parent),
     )
     statement = _in_scope(statement, scope)
     if filters.status is not None:
         statement = statement.where(Comment.status == filters.status)
+    statement = _filtered(statement, filters)
+    if before_id is not None:
+        statement = statement.where(Comment.id < before_id)
+    statement = statement.order_by(Comment.id.desc()).limit(limit + 1)
+    return db.session.scalars(statement).unique().all()
+
+
+def _filtered(statement: sa.Select[Any], filters: CommentFilter) -> sa.Select[Any]:
+    """Narrow a statement over comments by site, page, author and free text (not status)."""
+    if filters.author_email is not None:
+        statement = statement.where(Comment.author_email == filters.author_email)
     if filters.site is not None:
         statement = statement.where(
             Comment.site_id == sa.select(Site.id).where(Site.slug == filters.site).scalar_subquery()
@@ -108,10 +124,7 @@ def list_comments(
                 Comment.author_email.ilike(pattern, escape="\\"),
             )
         )
-    if before_id is not None:
-        statement = statement.where(Comment.id < before_id)
-    statement = statement.order_by(Comment.id.desc()).limit(limit + 1)
-    return db.session.scalars(statement).unique().all()
+    return statement
 
 
 def get_comment(scope: set[int] | None, comment_id: int) -> Comment:
@@ -249,10 +262,13 @@ def delete_comment(moderator: Moderator, comment_id: int) -> None:
         changes.flush()
 
 
-def bulk_moderate(moderator: Moderator, ids: Iterable[int], action: str) -> list[int]:
+def bulk_moderate(
+    moderator: Moderator, ids: Iterable[int], action: str
+) -> dict[int, CommentStatus]:
     """Apply one action to many comments: all of them or, on any unknown id, none.
 
-    Returns the ids that changed (an approve of an approved comment changes nothing).
+    Returns the status each changed comment had before (an approve of an approved comment
+    changes nothing and is left out), which is what an undo restores.
     """
     if action not in BULK_ACTIONS:
         raise ValidationError({"action": [f"Must be one of: {', '.join(BULK_ACTIONS)}."]})
@@ -272,18 +288,52 @@ def bulk_moderate(moderator: Moderator, ids: Iterable[int], action: str) -> list
             )
         changes = _Changes()
         now = utcnow()
-        changed: list[int] = []
+        previous: dict[int, CommentStatus] = {}
         for comment_id in wanted:
             comment = comments[comment_id]
+            before = comment.status
             if action == ModerationAction.DELETE:
                 _delete(comment, moderator, changes, now)
-                changed.append(comment_id)
+                previous[comment_id] = before
             elif _set_status(
                 comment, ACTION_STATUS[ModerationAction(action)], moderator, changes, now
             ):
-                changed.append(comment_id)
+                previous[comment_id] = before
         changes.flush()
-    return changed
+    return previous
+
+
+def restore_statuses(
+    moderator: Moderator, previous: dict[int, CommentStatus], expected: CommentStatus
+) -> list[int]:
+    """Undo a status change: put each comment back to its previous status.
+
+    Only comments still at ``expected`` (the status the undone action gave them) are
+    touched, so an undo never overwrites what somebody did since. Returns the ids restored.
+    """
+    restored: list[int] = []
+    with write_transaction():
+        statement = _in_scope(
+            sa.select(Comment).where(Comment.id.in_(list(previous))), moderator.site_scope()
+        )
+        changes = _Changes()
+        now = utcnow()
+        for comment in db.session.scalars(statement):
+            if comment.status == expected and _set_status(
+                comment, previous[comment.id], moderator, changes, now, note="undo"
+            ):
+                restored.append(comment.id)
+        changes.flush()
+    return sorted(restored)
+
+
+def status_counts(scope: set[int] | None, filters: CommentFilter) -> dict[CommentStatus, int]:
+    """How many comments in scope match the filters, per status (the queue's tabs)."""
+    statement = sa.select(Comment.status, sa.func.count()).group_by(Comment.status)
+    statement = _filtered(_in_scope(statement, scope), filters)
+    counts = dict.fromkeys(CommentStatus, 0)
+    counts.update({status: count for status, count in db.session.execute(statement).tuples()})
+    return counts
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,58 @@
+"""The moderator web panel, served at ``/moderation/``: server-rendered, works without JS."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, request
+
+from commentsvc.extensions import csrf, login_manager
+
+bp = Blueprint(
+    "panel",
+    __name__,
+    url_prefix="/moderation",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+
+
+def security_headers(response: Response) -> Response:
+    """Every panel response: a strict CSP (no inline script), no framing, no sniffing."""
+    if not request.path.startswith(bp.url_prefix or "/moderation"):
+        return response
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if request.endpoint != "panel.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_panel(app: Flask) -> None:
+    """Bind CSRF and logins; only the panel's forms use CSRF (the APIs use tokens)."""
+    from commentsvc.panel import admin, auth, views  # noqa: F401  (routes on bp)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "panel.login"
+    login_manager.login_message = "Please log in to moderate."
+    login_manager.session_protection = "strong"
+    app.register_blueprint(bp)
+    # On the app, not the blueprint, so errors outside any panel route get them too.
+    app.after_request(security_headers)
+    app.jinja_env.filters.setdefault("relative_time", views.relative_time)

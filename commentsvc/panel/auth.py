@@ -1,0 +1,81 @@
+"""Panel login and logout: session cookie, throttled attempts, generic failure message."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from commentsvc.extensions import db, login_manager
+from commentsvc.models import Moderator
+from commentsvc.panel import bp
+from commentsvc.panel.forms import LoginForm
+from commentsvc.security import anonymize_ip
+from commentsvc.services import accounts
+
+BAD_LOGIN = "Invalid email or password."
+
+
+@login_manager.user_loader
+def load_moderator(moderator_id: str) -> Moderator | None:
+    if not moderator_id.isdigit():
+        return None
+    moderator = db.session.get(Moderator, int(moderator_id))
+    return moderator if moderator is not None and moderator.is_active else None
+
+
+def safe_next(target: str | None) -> str | None:
+    """The panel path (and query) ``target`` points to on this host, else None.
+
+    Only paths inside the panel are followed, so a crafted link cannot turn the login
+    into an open redirect.
+    """
+    if not target or any(c in target for c in "\\\r\n"):
+        return None
+    parts = urlsplit(target)
+    if (parts.scheme or parts.netloc) and parts.netloc != request.host:
+        return None
+    if not parts.path.startswith("/moderation/") or parts.path.startswith("//"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | tuple[str, int]:
+    if current_user.is_authenticated:
+        return redirect(url_for("panel.queue"))
+    form = LoginForm()
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        client = anonymize_ip(request.remote_addr) or "unknown"
+        try:
+            moderator = accounts.log_in(form.email.data or "", form.password.data or "", client)
+        except accounts.LoginThrottled:
+            moderator = None
+            error = "Too many failed attempts. Wait a few minutes and try again."
+            status = 429
+        else:
+            if moderator is not None:
+                next_url = safe_next(request.args.get("next"))
+                session.clear()
+                login_user(moderator)
+                session.permanent = True
+                current_app.logger.info("panel login: moderator %s", moderator.id)
+                return redirect(next_url or url_for("panel.queue"), code=303)
+            error = BAD_LOGIN
+            status = 401
+    elif request.method == "POST":
+        error = BAD_LOGIN
+        status = 401
+    return render_template("panel/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    logout_user()
+    session.clear()
+    flash("You have been logged out.", "success")
+    return redirect(url_for("panel.login"), code=303)
