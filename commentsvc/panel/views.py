@@ -117,8 +117,14 @@ def queue() -> str:
     )
 
 
-def _back() -> str:
-    return safe_next(request.form.get("next")) or url_for("panel.queue")
+def _back(deleted: list[int] | None = None) -> str:
+    """Where to go after an action: the page it came from, unless that page is gone."""
+    target = safe_next(request.form.get("next"))
+    if target and deleted:
+        gone = {url_for("panel.detail", comment_id=comment_id) for comment_id in deleted}
+        if target.split("?")[0] in gone:
+            target = None
+    return target or url_for("panel.queue")
 
 
 def _apply(ids: list[int], action: str) -> Response:
@@ -153,7 +159,8 @@ def _apply(ids: list[int], action: str) -> Response:
             }
         )
     flash(message, "success")
-    return redirect(_back(), code=303)
+    deleted = list(previous) if action == ModerationAction.DELETE else None
+    return redirect(_back(deleted), code=303)
 
 
 @bp.post("/comments/<id:comment_id>/<action>")
