@@ -61,10 +61,9 @@ def site(site_id: int) -> Response | str | tuple[str, int]:
     found = db.session.get(Site, site_id)
     if found is None:
         abort(404)
+    # Flask-WTF reads a POST from the request; the stored values only fill a GET's form.
     form = SiteForm(
-        data=None
-        if request.method == "POST"
-        else {
+        data={
             "slug": found.slug,
             "name": found.name,
             "origins": "\n".join(found.origins),
@@ -123,9 +122,7 @@ def moderator_edit(moderator_id: int) -> Response | str | tuple[str, int]:
     if found is None:
         abort(404)
     form = ModeratorUpdateForm(
-        data=None
-        if request.method == "POST"
-        else {
+        data={
             "active": found.is_active,
             "admin": found.is_admin,
             "sites": [] if found.all_sites else [site.slug for site in found.sites],
