@@ -281,3 +281,12 @@ def test_unexpected_errors_are_problem_json_without_a_traceback(app: Flask) -> N
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
     assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_public_responses_never_set_cookies_or_vary_on_them(
+    client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    make_comment()
+    for response in (client.get(THREAD), client.post(SUBMIT, json=valid_submission())):
+        assert "Set-Cookie" not in response.headers
+        assert "Cookie" not in response.headers.get("Vary", "")

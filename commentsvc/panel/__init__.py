@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from commentsvc.extensions import csrf, login_manager
 
@@ -43,10 +44,23 @@ def security_headers(response: Response) -> Response:
     return response
 
 
+class PanelSessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the panel only.
+
+    The APIs and the widget never use the session; saving it there would only add
+    ``Vary: Cookie`` (spoiling shared caches of public threads) and stray cookies.
+    """
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if request.path.startswith(bp.url_prefix or "/moderation"):
+            super().save_session(app, session, response)
+
+
 def init_panel(app: Flask) -> None:
     """Bind CSRF and logins; only the panel's forms use CSRF (the APIs use tokens)."""
     from commentsvc.panel import admin, auth, views  # noqa: F401  (routes on bp)
 
+    app.session_interface = PanelSessionInterface()
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "panel.login"
