@@ -52,7 +52,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from commentsvc import health
+    from commentsvc import health, widget
     from commentsvc.api import moderation, openapi, public
     from commentsvc.extensions import csrf
     from commentsvc.panel import init_panel
@@ -61,6 +61,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(moderation.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(widget.bp)
     init_panel(app)
     # The APIs authenticate with tokens or are public; only the panel's forms carry CSRF.
     for blueprint in (public.bp, moderation.bp):

@@ -40,7 +40,13 @@ cat <<INFO
       -d '{"status": "approved"}' $BASE/api/v1/moderation/comments/1
     curl -s '$BASE/api/v1/sites/demo/comments?page=/hello'
 
+  Demo article (another origin, embeds the widget): http://$HOST:$((PORT + 1))/article.html
+  Demo article list with comment counts:             http://$HOST:$((PORT + 1))/
+
   API description: $BASE/openapi.json     Stop with Ctrl-C.
 
 INFO
-exec "$BIN/gunicorn" --workers 2 --bind "$HOST:$PORT" --access-logfile - wsgi:app
+"$BIN/python" scripts/demo_site.py --host "$HOST" --port "$((PORT + 1))" --api "$BASE" --site demo &
+DEMO_PID=$!
+trap 'kill $DEMO_PID 2>/dev/null' EXIT INT TERM
+"$BIN/gunicorn" --workers 2 --bind "$HOST:$PORT" --access-logfile - wsgi:app

@@ -35,7 +35,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 #: Flask's names for path variables, where the document uses another.
 PATH_PARAMETER_NAMES = {"site_slug": "site"}
 #: Endpoints (or blueprints) that serve HTML or files, not JSON: not in the document.
-HTML_ENDPOINTS = {"static", "panel"}
+HTML_ENDPOINTS = {"static", "panel", "widget"}
 DOCUMENT_URI = "urn:commentsvc:openapi"
 
 Document = dict[str, Any]

@@ -1,0 +1,370 @@
+/*! commentsvc widget: the approved comments of a page and the "Leave a Comment" form. */
+(function (window, document) {
+  "use strict";
+
+  var script = document.currentScript;
+  var STRINGS = {
+    en: {
+      heading: "Leave a Comment", note: "Your email address will not be published. Required fields are marked *",
+      comment: "Comment", name: "Name", email: "Email", website: "Website",
+      save: "Save my name, email, and website in this browser for the next time I comment.",
+      post: "Post Comment", posting: "Posting…", reply: "Reply", cancel: "Cancel reply",
+      replyTo: "Reply to {name}", awaiting: "Your comment is awaiting moderation.",
+      comments: "Comments", one: "1 comment", many: "{n} comments", none: "No comments yet.",
+      more: "Load more comments", required: "This field is required.",
+      invalidEmail: "Enter a valid email address.", invalidUrl: "Enter a URL starting with http:// or https://.",
+      tooLong: "Must be at most {n} characters.", failed: "Your comment could not be posted. Please try again.",
+      loadFailed: "Comments could not be loaded.", justNow: "just now",
+    },
+    de: {
+      heading: "Schreibe einen Kommentar", note: "Deine E-Mail-Adresse wird nicht veröffentlicht. Erforderliche Felder sind mit * markiert",
+      comment: "Kommentar", name: "Name", email: "E-Mail", website: "Website",
+      save: "Meinen Namen, meine E-Mail-Adresse und meine Website in diesem Browser für die nächste Kommentierung speichern.",
+      post: "Kommentar abschicken", posting: "Wird gesendet…", reply: "Antworten", cancel: "Antwort abbrechen",
+      replyTo: "Antwort an {name}", awaiting: "Dein Kommentar wartet auf Freischaltung.",
+      comments: "Kommentare", one: "1 Kommentar", many: "{n} Kommentare", none: "Noch keine Kommentare.",
+      more: "Weitere Kommentare laden", required: "Dieses Feld ist erforderlich.",
+      invalidEmail: "Gib eine gültige E-Mail-Adresse ein.", invalidUrl: "Gib eine URL ein, die mit http:// oder https:// beginnt.",
+      tooLong: "Höchstens {n} Zeichen.", failed: "Dein Kommentar konnte nicht gesendet werden. Bitte versuche es erneut.",
+      loadFailed: "Die Kommentare konnten nicht geladen werden.", justNow: "gerade eben",
+    },
+    fr: {
+      heading: "Laisser un commentaire", note: "Votre adresse e-mail ne sera pas publiée. Les champs obligatoires sont indiqués avec *",
+      comment: "Commentaire", name: "Nom", email: "E-mail", website: "Site web",
+      save: "Enregistrer mon nom, mon e-mail et mon site dans le navigateur pour mon prochain commentaire.",
+      post: "Laisser un commentaire", posting: "Envoi…", reply: "Répondre", cancel: "Annuler la réponse",
+      replyTo: "Répondre à {name}", awaiting: "Votre commentaire est en attente de modération.",
+      comments: "Commentaires", one: "1 commentaire", many: "{n} commentaires", none: "Aucun commentaire pour l’instant.",
+      more: "Afficher plus de commentaires", required: "Ce champ est obligatoire.",
+      invalidEmail: "Saisissez une adresse e-mail valide.", invalidUrl: "Saisissez une URL commençant par http:// ou https://.",
+      tooLong: "{n} caractères au maximum.", failed: "Votre commentaire n’a pas pu être envoyé. Veuillez réessayer.",
+      loadFailed: "Les commentaires n’ont pas pu être chargés.", justNow: "à l’instant",
+    },
+  };
+  var LIMITS = { body: 5000, author_name: 100, author_email: 254, author_url: 2000 };
+  var MAX_DEPTH = 3;
+  var STORE = "commentsvc:author";
+  var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+  var CSS = "__WIDGET_CSS__";
+  var uid = 0;
+
+  function attr(name, container) {
+    return (container && container.getAttribute("data-" + name)) || (script && script.getAttribute("data-" + name)) || "";
+  }
+
+  function apiBase(container) {
+    var base = attr("api", container) || (script && script.src ? new URL(script.src).origin : window.location.origin);
+    return base.replace(/\/+$/, "") + "/api/v1/sites/";
+  }
+
+  function strings(container) {
+    var lang = (attr("lang", container) || document.documentElement.lang || navigator.language || "en").toLowerCase().slice(0, 2);
+    return STRINGS[lang] || STRINGS.en;
+  }
+
+  function fmt(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (_, key) { return String(values[key]); });
+  }
+
+  function el(tag, props, children) {
+    var node = document.createElement(tag);
+    for (var key in props || {}) {
+      if (key === "text") node.textContent = props[key];
+      else if (key === "class") node.className = props[key];
+      else if (props[key] !== null && props[key] !== undefined && props[key] !== false) node.setAttribute(key, props[key] === true ? "" : props[key]);
+    }
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  function request(url, options) {
+    return window.fetch(url, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, data: data };
+      });
+    });
+  }
+
+  // The server renders body_html safely; we still rebuild it from an allow-list (p, br,
+  // http(s) links) so nothing else can reach the page even if the HTML were tampered with.
+  function safeBody(html) {
+    var parsed = new DOMParser().parseFromString("<body>" + (html || ""), "text/html").body;
+    var out = document.createDocumentFragment();
+    (function copy(from, to) {
+      Array.prototype.forEach.call(from.childNodes, function (node) {
+        if (node.nodeType === 3) { to.appendChild(document.createTextNode(node.nodeValue)); return; }
+        if (node.nodeType !== 1) return;
+        var tag = node.tagName.toLowerCase();
+        var href = node.getAttribute("href") || "";
+        var next;
+        if (tag === "p") next = el("p");
+        else if (tag === "br") { to.appendChild(el("br")); return; }
+        else if (tag === "a" && /^https?:\/\//i.test(href)) next = el("a", { href: href, rel: "nofollow ugc noopener", target: "_blank" });
+        else next = document.createDocumentFragment();
+        copy(node, next);
+        to.appendChild(next);
+      });
+    })(parsed, out);
+    return out;
+  }
+
+  function relativeTime(iso, t) {
+    var date = new Date(iso);
+    var seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    if (seconds < 45) return t.justNow;
+    var lang = (t === STRINGS.de ? "de" : t === STRINGS.fr ? "fr" : "en");
+    var units = [["minute", 60, 3600], ["hour", 3600, 86400], ["day", 86400, 2592000], ["month", 2592000, 31536000]];
+    var rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang, { numeric: "auto" }) : null;
+    for (var i = 0; i < units.length; i++) {
+      if (seconds < units[i][2] && rtf) return rtf.format(-Math.max(1, Math.round(seconds / units[i][1])), units[i][0]);
+    }
+    return date.toLocaleDateString(lang);
+  }
+
+  function loadAuthor() {
+    try { return JSON.parse(window.localStorage.getItem(STORE)) || null; } catch (e) { return null; }
+  }
+
+  function saveAuthor(author) {
+    try {
+      if (author) window.localStorage.setItem(STORE, JSON.stringify(author));
+      else window.localStorage.removeItem(STORE);
+    } catch (e) { /* storage may be disabled */ }
+  }
+
+  function Widget(container) {
+    this.container = container;
+    this.site = attr("site", container);
+    this.page = attr("page", container) || window.location.pathname;
+    this.base = apiBase(container) + encodeURIComponent(this.site);
+    this.t = strings(container);
+    this.byId = {};
+    this.root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
+    if (window.CSSStyleSheet && "adoptedStyleSheets" in document) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      this.root.adoptedStyleSheets = [sheet];
+    } else {
+      this.root.appendChild(el("style", { text: CSS }));
+    }
+    this.app = el("section", { class: "csv", "aria-label": this.t.comments });
+    this.heading = el("h2", { class: "csv-title", text: this.t.comments });
+    this.list = el("ol", { class: "csv-list" });
+    this.more = el("button", { type: "button", class: "csv-more", hidden: true, text: this.t.more });
+    this.status = el("p", { class: "csv-status", role: "status", "aria-live": "polite" });
+    this.form = this.buildForm();
+    this.app.append(this.heading, this.list, this.more, this.form, this.status);
+    this.root.appendChild(this.app);
+    var self = this;
+    this.more.addEventListener("click", function () { self.load(self.cursor); });
+    this.load(null);
+  }
+
+  Widget.prototype.field = function (name, label, type, required, autocomplete) {
+    var id = "csv-" + name + "-" + (++uid);
+    var input = type === "textarea"
+      ? el("textarea", { id: id, name: name, rows: "6", required: required, maxlength: String(LIMITS[name]) })
+      : el("input", { id: id, name: name, type: type, required: required, autocomplete: autocomplete, maxlength: String(LIMITS[name]) });
+    var error = el("span", { id: id + "-error", class: "csv-error", hidden: true });
+    var labelNode = el("label", { for: id }, [document.createTextNode(label)]);
+    if (required) labelNode.appendChild(el("span", { class: "csv-required", "aria-hidden": "true", text: " *" }));
+    return { wrap: el("p", { class: "csv-field csv-field-" + name }, [labelNode, input, error]), input: input, error: error };
+  };
+
+  Widget.prototype.buildForm = function () {
+    var t = this.t;
+    var self = this;
+    var form = el("form", { class: "csv-form", novalidate: true });
+    this.fields = {
+      body: this.field("body", t.comment, "textarea", true),
+      author_name: this.field("author_name", t.name, "text", true, "name"),
+      author_email: this.field("author_email", t.email, "email", true, "email"),
+      author_url: this.field("author_url", t.website, "url", false, "url"),
+    };
+    this.remember = el("input", { type: "checkbox", id: "csv-save-" + (++uid), name: "save" });
+    this.formTitle = el("h3", { class: "csv-form-title", text: t.heading });
+    this.cancel = el("button", { type: "button", class: "csv-cancel", hidden: true, text: t.cancel });
+    this.submit = el("button", { type: "submit", class: "csv-submit", text: t.post });
+    form.append(
+      this.formTitle,
+      el("p", { class: "csv-note", text: t.note }),
+      this.fields.body.wrap, this.fields.author_name.wrap, this.fields.author_email.wrap, this.fields.author_url.wrap,
+      el("p", { class: "csv-save" }, [this.remember, el("label", { for: this.remember.id, text: t.save })]),
+      el("p", { class: "csv-actions" }, [this.submit, this.cancel])
+    );
+    var saved = loadAuthor();
+    if (saved) {
+      this.fields.author_name.input.value = saved.author_name || "";
+      this.fields.author_email.input.value = saved.author_email || "";
+      this.fields.author_url.input.value = saved.author_url || "";
+      this.remember.checked = true;
+    }
+    form.addEventListener("submit", function (event) { event.preventDefault(); self.post(); });
+    this.cancel.addEventListener("click", function () { self.replyTo(null); });
+    return form;
+  };
+
+  Widget.prototype.setError = function (name, message) {
+    var field = this.fields[name];
+    if (!field) return false;
+    field.error.textContent = message || "";
+    field.error.hidden = !message;
+    if (message) {
+      field.input.setAttribute("aria-invalid", "true");
+      field.input.setAttribute("aria-describedby", field.error.id);
+    } else {
+      field.input.removeAttribute("aria-invalid");
+      field.input.removeAttribute("aria-describedby");
+    }
+    return true;
+  };
+
+  Widget.prototype.check = function (values) {
+    var t = this.t;
+    var errors = {};
+    ["body", "author_name", "author_email"].forEach(function (name) { if (!values[name]) errors[name] = t.required; });
+    if (values.author_email && !EMAIL.test(values.author_email)) errors.author_email = t.invalidEmail;
+    if (values.author_url && !/^https?:\/\/[^\s]+$/i.test(values.author_url)) errors.author_url = t.invalidUrl;
+    Object.keys(LIMITS).forEach(function (name) {
+      if (values[name] && values[name].length > LIMITS[name]) errors[name] = fmt(t.tooLong, { n: LIMITS[name] });
+    });
+    return errors;
+  };
+
+  Widget.prototype.showErrors = function (errors) {
+    var self = this;
+    var first = null;
+    Object.keys(this.fields).forEach(function (name) {
+      var message = errors[name] ? [].concat(errors[name])[0] : "";
+      self.setError(name, message);
+      if (message && !first) first = self.fields[name].input;
+    });
+    if (first) first.focus();
+    return !!first;
+  };
+
+  Widget.prototype.post = function () {
+    var self = this;
+    var t = this.t;
+    var values = {};
+    Object.keys(this.fields).forEach(function (name) { values[name] = self.fields[name].input.value.trim(); });
+    this.status.textContent = "";
+    if (this.showErrors(this.check(values))) return;
+    var payload = {
+      page: this.page, page_url: window.location.href.split("#")[0], page_title: document.title,
+      parent_id: this.parentId || null, body: values.body, author_name: values.author_name,
+      author_email: values.author_email, author_url: values.author_url || null,
+    };
+    this.submit.disabled = true;
+    this.submit.textContent = t.posting;
+    request(this.base + "/comments", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
+    }).then(function (result) {
+      if (result.status === 201) {
+        saveAuthor(self.remember.checked ? {
+          author_name: values.author_name, author_email: values.author_email, author_url: values.author_url,
+        } : null);
+        self.fields.body.input.value = "";
+        self.showErrors({});
+        self.replyTo(null);
+        self.status.textContent = t.awaiting;
+      } else if (result.data && result.data.errors && self.showErrors(result.data.errors)) {
+        self.status.textContent = result.data.detail || t.failed;
+      } else {
+        self.status.textContent = (result.data && result.data.detail) || t.failed;
+      }
+    }, function () {
+      self.status.textContent = t.failed;
+    }).then(function () {
+      self.submit.disabled = false;
+      self.submit.textContent = t.post;
+    });
+  };
+
+  Widget.prototype.replyTo = function (comment) {
+    this.parentId = comment ? comment.id : null;
+    this.formTitle.textContent = comment ? fmt(this.t.replyTo, { name: comment.author_name }) : this.t.heading;
+    this.cancel.hidden = !comment;
+    var holder = comment ? this.byId[comment.id].node : this.app;
+    if (comment) holder.appendChild(this.form);
+    else this.app.insertBefore(this.form, this.status);
+    if (comment) this.fields.body.input.focus();
+  };
+
+  Widget.prototype.renderComment = function (comment) {
+    var self = this;
+    var t = this.t;
+    var author = comment.author_url && /^https?:\/\//i.test(comment.author_url)
+      ? el("a", { class: "csv-author", href: comment.author_url, rel: "nofollow ugc noopener", target: "_blank", text: comment.author_name })
+      : el("span", { class: "csv-author", text: comment.author_name });
+    var exact = new Date(comment.created_at);
+    var time = el("time", { datetime: comment.created_at, title: exact.toLocaleString(), text: relativeTime(comment.created_at, t) });
+    var reply = el("button", { type: "button", class: "csv-reply", text: t.reply, "aria-label": fmt(t.replyTo, { name: comment.author_name }) });
+    var body = el("div", { class: "csv-body" }, [safeBody(comment.body_html)]);
+    var replies = el("ol", { class: "csv-replies" });
+    var node = el("li", { class: "csv-comment", id: "comment-" + comment.id, "data-id": String(comment.id) }, [
+      el("article", {}, [el("header", { class: "csv-meta" }, [author, time]), body, el("p", { class: "csv-reply-row" }, [reply])]),
+      replies,
+    ]);
+    reply.addEventListener("click", function () { self.replyTo(comment); });
+    var parent = comment.parent_id && this.byId[comment.parent_id];
+    var depth = parent ? parent.depth + 1 : 0;
+    this.byId[comment.id] = { node: node, replies: replies, depth: Math.min(depth, MAX_DEPTH) };
+    // Replies nest under their parent up to MAX_DEPTH, then stay at that depth.
+    var target = parent ? (parent.depth >= MAX_DEPTH ? parent.node.parentNode : parent.replies) : this.list;
+    target.appendChild(node);
+  };
+
+  Widget.prototype.load = function (cursor) {
+    var self = this;
+    var url = this.base + "/comments?page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+    this.more.disabled = true;
+    request(url, { headers: { Accept: "application/json" } }).then(function (result) {
+      if (result.status !== 200) throw new Error("HTTP " + result.status);
+      var data = result.data;
+      data.comments.forEach(function (comment) { self.renderComment(comment); });
+      self.cursor = data.next_cursor;
+      self.more.hidden = !data.next_cursor;
+      self.more.disabled = false;
+      var n = data.total;
+      self.heading.textContent = n === 0 ? self.t.none : n === 1 ? self.t.one : fmt(self.t.many, { n: n });
+    }).catch(function () {
+      self.more.disabled = false;
+      self.status.textContent = self.t.loadFailed;
+    });
+  };
+
+  function fillCounts() {
+    var nodes = Array.prototype.slice.call(document.querySelectorAll("[data-comment-count]"));
+    if (!nodes.length) return;
+    var site = attr("site", nodes[0].closest("[data-site]")) || attr("site", null);
+    var t = strings(null);
+    var keys = [];
+    nodes.forEach(function (node) {
+      var key = node.getAttribute("data-comment-count");
+      if (keys.indexOf(key) < 0) keys.push(key);
+    });
+    for (var start = 0; start < keys.length; start += 100) {
+      var chunk = keys.slice(start, start + 100);
+      var url = apiBase(null) + encodeURIComponent(site) + "/counts?" + chunk.map(function (key) { return "page=" + encodeURIComponent(key); }).join("&");
+      request(url, { headers: { Accept: "application/json" } }).then(function (result) {
+        var counts = (result.data && result.data.counts) || {};
+        nodes.forEach(function (node) {
+          var n = counts[node.getAttribute("data-comment-count")];
+          if (typeof n === "number") node.textContent = n === 1 ? t.one : fmt(t.many, { n: n });
+        });
+      });
+    }
+  }
+
+  function mountAll() {
+    var containers = document.querySelectorAll("#comments, [data-commentsvc]");
+    Array.prototype.forEach.call(containers, function (container) {
+      if (!container.__commentsvc && attr("site", container)) container.__commentsvc = new Widget(container);
+    });
+    fillCounts();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
+  else mountAll();
+})(window, document);

@@ -1,0 +1,56 @@
+"""``/widget.js``: served with its stylesheet, cacheable, revalidated with an ETag, small."""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+from flask.testing import FlaskClient
+
+from commentsvc.widget import CSS_PLACEHOLDER, widget_source
+
+#: The gzipped size budget of widget.js with its CSS (see benchmarks/README.md).
+GZIP_BUDGET = 8 * 1024
+
+
+def test_widget_is_served_cacheable_with_an_etag(client: FlaskClient) -> None:
+    response = client.get("/widget.js")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.headers["ETag"]
+    assert "public" in response.headers["Cache-Control"]
+    assert "max-age=" in response.headers["Cache-Control"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in response.headers
+    again = client.get("/widget.js", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+
+
+def test_stylesheet_is_inlined_into_the_script(client: FlaskClient) -> None:
+    text = client.get("/widget.js").get_data(as_text=True)
+    assert CSS_PLACEHOLDER not in text
+    assert ":host{all:initial!important" in text
+    assert "prefers-color-scheme:dark" in text
+
+
+def test_widget_fits_its_gzip_budget() -> None:
+    body, _ = widget_source()
+    size = len(gzip.compress(body, compresslevel=9))
+    assert size <= GZIP_BUDGET, f"widget.js is {size} bytes gzipped, budget {GZIP_BUDGET}"
+
+
+def test_widget_defines_no_global_names() -> None:
+    body, _ = widget_source()
+    text = body.decode()
+    # One IIFE; nothing assigned to window.* and no top-level var/function/let/const.
+    assert text.lstrip().startswith("/*!")
+    assert re.search(r"^\(function", text, re.M)
+    assert not re.search(r"window\.[A-Za-z_$][\w$]*\s*=[^=]", text)
+    assert not re.search(r"^(var|let|const|function) ", text, re.M)
+
+
+def test_widget_never_uses_inner_html_or_eval() -> None:
+    text = widget_source()[0].decode()
+    for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function"):
+        assert dangerous not in text
