@@ -130,6 +130,9 @@ class Moderator(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Panel sessions carry this number; bumping it (logout) ends every session at once,
+    #: although the session itself is a signed cookie the server cannot delete.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     sites: Mapped[list[Site]] = relationship(secondary=moderator_sites)
 

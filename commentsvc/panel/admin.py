@@ -47,7 +47,7 @@ def sites() -> Response | str | tuple[str, int]:
                 (form.slug.data or "").strip(), _origins(form.origins.data or ""), form.name.data
             )
         except accounts.AccountError as error:
-            form.slug.errors = [str(error)]
+            form[error.field or "slug"].errors = [str(error)]
         else:
             flash(f"Added site {site.slug}.", "success")
             return redirect(url_for("panel.sites"), code=303)
@@ -79,7 +79,7 @@ def site(site_id: int) -> Response | str | tuple[str, int]:
                 bool(form.comments_open.data),
             )
         except accounts.AccountError as error:
-            form.origins.errors = [str(error)]
+            form[error.field or "origins"].errors = [str(error)]
         else:
             flash(f"Saved site {found.slug}.", "success")
             return redirect(url_for("panel.sites"), code=303)
@@ -105,7 +105,7 @@ def moderators() -> Response | str | tuple[str, int]:
                 sites=accounts.sites_by_slug(form.sites.data or []),
             )
         except accounts.AccountError as error:
-            form.email.errors = [str(error)]
+            form[error.field or "email"].errors = [str(error)]
         else:
             flash(f"Added moderator {created.email}.", "success")
             return redirect(url_for("panel.moderators"), code=303)

@@ -16,6 +16,7 @@ from commentsvc.security import anonymize_ip
 from commentsvc.services import accounts
 
 BAD_LOGIN = "Invalid email or password."
+SESSION_VERSION = "session_version"
 
 
 @login_manager.user_loader
@@ -23,7 +24,11 @@ def load_moderator(moderator_id: str) -> Moderator | None:
     if not moderator_id.isdigit():
         return None
     moderator = db.session.get(Moderator, int(moderator_id))
-    return moderator if moderator is not None and moderator.is_active else None
+    if moderator is None or not moderator.is_active:
+        return None
+    if session.get(SESSION_VERSION) != moderator.session_version:
+        return None  # logged out since (here or elsewhere): this cookie is void
+    return moderator
 
 
 def safe_next(target: str | None) -> str | None:
@@ -62,6 +67,7 @@ def login() -> Response | tuple[str, int]:
                 next_url = safe_next(request.args.get("next"))
                 session.clear()
                 login_user(moderator)
+                session[SESSION_VERSION] = moderator.session_version
                 session.permanent = True
                 current_app.logger.info("panel login: moderator %s", moderator.id)
                 return redirect(next_url or url_for("panel.queue"), code=303)
@@ -75,6 +81,8 @@ def login() -> Response | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
+    if current_user.is_authenticated:
+        accounts.end_sessions(current_user.id)
     logout_user()
     session.clear()
     flash("You have been logged out.", "success")

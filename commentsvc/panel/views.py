@@ -39,7 +39,6 @@ PAST_TENSE = {
     "spam": "Marked as spam:",
     "delete": "Deleted",
 }
-UNDO_LIMIT = 500
 
 
 def moderator() -> Moderator:
@@ -142,7 +141,7 @@ def _apply(ids: list[int], action: str) -> Response:
         session["undo"] = {
             "action": action,
             "message": message,
-            "previous": {str(k): v.value for k, v in list(previous.items())[:UNDO_LIMIT]},
+            "previous": {str(k): v.value for k, v in previous.items()},
         }
     else:
         session.pop("undo", None)
@@ -167,6 +166,10 @@ def _apply(ids: list[int], action: str) -> Response:
 @login_required
 def act(comment_id: int, action: str) -> Response:
     if action not in service.BULK_ACTIONS:
+        abort(404)
+    try:
+        service.get_comment(moderator().site_scope(), comment_id)
+    except ApiError:
         abort(404)
     return _apply([comment_id], action)
 

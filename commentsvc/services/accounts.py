@@ -28,7 +28,12 @@ _DUMMY_HASH: list[str] = []
 
 
 class AccountError(ValueError):
-    """A request about accounts that cannot be carried out; the message says why."""
+    """A request about accounts that cannot be carried out; the message says why and
+    ``field`` names the input at fault, when one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class LoginThrottled(AccountError):
@@ -44,7 +49,7 @@ def normalize_origins(origins: Iterable[str]) -> list[str]:
     for origin in origins:
         value = normalize_origin(origin)
         if value is None:
-            raise AccountError(f"{origin!r} is not an origin (scheme://host[:port])")
+            raise AccountError(f"{origin!r} is not an origin (scheme://host[:port])", "origins")
         if value not in normalized:
             normalized.append(value)
     return normalized
@@ -53,13 +58,13 @@ def normalize_origins(origins: Iterable[str]) -> list[str]:
 def create_site(slug: str, origins: Iterable[str], name: str | None = None) -> Site:
     """Add a site that may embed comments from the given origins."""
     if not SLUG.match(slug):
-        raise AccountError("the slug must be 1-64 of a-z, 0-9, '-' and '_'")
+        raise AccountError("the slug must be 1-64 of a-z, 0-9, '-' and '_'", "slug")
     normalized = normalize_origins(origins)
     if not normalized:
-        raise AccountError("a site needs at least one origin")
+        raise AccountError("a site needs at least one origin", "origins")
     with write_transaction():
         if db.session.scalar(sa.select(Site.id).where(Site.slug == slug)) is not None:
-            raise AccountError(f"site {slug!r} already exists")
+            raise AccountError(f"site {slug!r} already exists", "slug")
         site = Site(slug=slug, name=name or slug, origins=normalized, settings={})
         db.session.add(site)
     return site
@@ -69,7 +74,7 @@ def update_site(site_id: int, name: str, origins: Iterable[str], comments_open: 
     """Change a site's name, origins and whether it accepts comments."""
     normalized = normalize_origins(origins)
     if not normalized:
-        raise AccountError("a site needs at least one origin")
+        raise AccountError("a site needs at least one origin", "origins")
     with write_transaction():
         site = db.session.get(Site, site_id)
         if site is None:
@@ -90,7 +95,7 @@ def sites_by_slug(slugs: Iterable[str]) -> list[Site]:
     for slug in slugs:
         site = db.session.scalar(sa.select(Site).where(Site.slug == slug))
         if site is None:
-            raise AccountError(f"there is no site {slug!r}")
+            raise AccountError(f"there is no site {slug!r}", "sites")
         sites.append(site)
     return sites
 
@@ -104,12 +109,14 @@ def create_moderator(
     """Add a moderator of the given sites (every site when none are given)."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
-        raise AccountError("not an email address")
+        raise AccountError("not an email address", "email")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            f"the password must be at least {MIN_PASSWORD_LENGTH} characters", "password"
+        )
     with write_transaction():
         if db.session.scalar(sa.select(Moderator.id).where(Moderator.email == email)):
-            raise AccountError(f"moderator {email} already exists")
+            raise AccountError(f"moderator {email} already exists", "email")
         moderator = Moderator(
             email=email,
             password_hash=hash_password(password),
@@ -129,6 +136,8 @@ def update_moderator(
         moderator = db.session.get(Moderator, moderator_id)
         if moderator is None:
             raise AccountError("there is no such moderator")
+        if moderator.is_active and not active:
+            moderator.session_version += 1
         moderator.is_active = active
         moderator.is_admin = admin
         moderator.all_sites = not sites
@@ -225,3 +234,13 @@ def log_in(email: str, password: str, client: str) -> Moderator | None:
         if ok and moderator is not None:
             moderator.last_login_at = utcnow()
     return moderator if ok else None
+
+
+def end_sessions(moderator_id: int) -> None:
+    """End every panel session of a moderator (they all carry the old session version)."""
+    with write_transaction():
+        db.session.execute(
+            sa.update(Moderator)
+            .where(Moderator.id == moderator_id)
+            .values(session_version=Moderator.session_version + 1)
+        )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import joinedload
 
 from commentsvc.errors import ApiError, ValidationError
@@ -34,7 +35,16 @@ from commentsvc.security import hash_token
 from commentsvc.text import render_body
 
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
-BULK_ACTIONS = (*(action.value for action in ACTION_STATUS), ModerationAction.DELETE.value)
+#: What a bulk request may do (DESIGN §4); back to pending is a PATCH of one comment.
+BULK_ACTIONS = tuple(
+    action.value
+    for action in (
+        ModerationAction.APPROVE,
+        ModerationAction.REJECT,
+        ModerationAction.SPAM,
+        ModerationAction.DELETE,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -273,6 +283,9 @@ def bulk_moderate(
     if action not in BULK_ACTIONS:
         raise ValidationError({"action": [f"Must be one of: {', '.join(BULK_ACTIONS)}."]})
     wanted = list(dict.fromkeys(ids))
+    maximum = current_app.config["MAX_BULK_IDS"]
+    if len(wanted) > maximum:
+        raise ValidationError({"ids": [f"At most {maximum} ids at once."]})
     with write_transaction():
         statement = _in_scope(
             sa.select(Comment).where(Comment.id.in_(wanted)), moderator.site_scope()

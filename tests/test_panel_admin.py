@@ -1,0 +1,539 @@
+"""The panel's administration pages: sites, moderators and API tokens (administrators only)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from commentsvc.extensions import db
+from commentsvc.models import ApiToken, Moderator, Site
+from tests.conftest import PASSWORD, valid_submission
+from tests.test_panel import (
+    ADMIN,
+    BLOG_MODERATOR,
+    PANEL,
+    Element,
+    add_moderator,
+    database_bytes,
+    existing_rows,
+    flashes,
+    html,
+    log_in,
+    logged_in,
+    snapshot,
+    submit,
+)
+
+API_LIST = "/api/v1/moderation/comments"
+
+
+@pytest.fixture
+def admin_client(app: Flask, client: FlaskClient) -> FlaskClient:
+    """The default client, logged in as an administrator of every site."""
+    add_moderator(app, ADMIN, admin=True)
+    return logged_in(app, ADMIN, client)
+
+
+@pytest.fixture
+def existing(app: Flask, make_comment: Callable[..., int]) -> dict[str, int]:
+    """Ids of one comment, site, moderator and token."""
+    return existing_rows(app, make_comment)
+
+
+def site_row(app: Flask, slug: str) -> Site | None:
+    with app.app_context():
+        return db.session.scalar(sa.select(Site).where(Site.slug == slug))
+
+
+def site_id(app: Flask, slug: str) -> int:
+    site = site_row(app, slug)
+    assert site is not None
+    return site.id
+
+
+def moderator_row(app: Flask, email: str) -> tuple[Moderator, list[str]]:
+    """A moderator and the slugs of its sites."""
+    with app.app_context():
+        moderator = db.session.scalar(sa.select(Moderator).where(Moderator.email == email))
+        assert moderator is not None
+        return moderator, sorted(site.slug for site in moderator.sites)
+
+
+def field_error(response: TestResponse, field: str) -> str:
+    """The error message shown next to a form field (and the field points to it)."""
+    doc = html(response)
+    error = doc.find("span", cls="field-error", id=f"{field}-error")
+    control = doc.find(id=field)
+    assert f"{field}-error" in control.attrs.get("aria-describedby", "")
+    return error.text
+
+
+def table_rows(response: TestResponse) -> list[list[str]]:
+    rows = html(response).find("table").find("tbody").find_all("tr")
+    return [[cell.text for cell in row.find_all("td")] for row in rows]
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+# --- only administrators ----------------------------------------------------------------------
+
+ADMIN_PAGES = ["/sites", "/sites/{site}", "/moderators", "/moderators/{moderator}", "/tokens"]
+ADMIN_FORMS = [
+    ("/sites", {"slug": "evil", "name": "Evil", "origins": "https://evil.example"}),
+    ("/sites/{site}", {"name": "Hacked", "origins": "https://evil.example"}),
+    ("/moderators", {"email": "evil@example.com", "password": "evil-password", "admin": "y"}),
+    ("/moderators/{moderator}", {"active": "y", "admin": "y"}),
+    ("/moderators/{self}", {"active": "y", "admin": "y"}),
+    ("/tokens", {"name": "evil", "moderator": "someone@example.com"}),
+    ("/tokens/{token}/revoke", {}),
+]
+
+
+@pytest.mark.parametrize("sites", [("blog",), ()], ids=["one-site", "every-site"])
+def test_moderators_who_are_not_admins_get_403(
+    app: Flask, existing: dict[str, int], sites: tuple[str, ...]
+) -> None:
+    own = add_moderator(app, BLOG_MODERATOR, sites=sites)
+    client = logged_in(app, BLOG_MODERATOR)
+    ids = {**existing, "self": own}
+    for page in ADMIN_PAGES:
+        response = client.get(PANEL + page.format(**ids))
+        assert response.status_code == 403, page
+        assert "You are not allowed to do this." in html(response).find("main").text
+    before = snapshot(app)
+    for path, data in ADMIN_FORMS:
+        response = submit(client, PANEL + path.format(**ids), data)
+        assert response.status_code == 403, path
+    assert snapshot(app) == before
+    assert moderator_row(app, BLOG_MODERATOR)[0].is_admin is False
+
+
+def test_admin_reaches_every_admin_page(
+    admin_client: FlaskClient, existing: dict[str, int]
+) -> None:
+    for page in ADMIN_PAGES:
+        assert admin_client.get(PANEL + page.format(**existing)).status_code == 200, page
+    nav = html(admin_client.get(f"{PANEL}/")).find("nav", aria_label="Main")
+    links = {a.attrs["href"] for a in nav.find_all("a")}
+    assert {f"{PANEL}/sites", f"{PANEL}/moderators", f"{PANEL}/tokens"} <= links
+
+
+def test_unknown_rows_are_404(admin_client: FlaskClient) -> None:
+    for path in ("/sites/999", "/moderators/999"):
+        assert admin_client.get(PANEL + path).status_code == 404
+    site = {"name": "x", "origins": "https://x.example"}
+    assert submit(admin_client, f"{PANEL}/sites/999", site).status_code == 404
+    assert submit(admin_client, f"{PANEL}/moderators/999", {"active": "y"}).status_code == 404
+    assert submit(admin_client, f"{PANEL}/tokens/999/revoke").status_code == 404
+
+
+# --- sites ---------------------------------------------------------------------------------
+
+
+def test_sites_page_lists_sites_and_the_form(admin_client: FlaskClient) -> None:
+    response = admin_client.get(f"{PANEL}/sites")
+    assert response.status_code == 200
+    assert table_rows(response) == [
+        ["blog", "Blog", "https://blog.example", "open"],
+        ["news", "News", "https://news.example", "open"],
+    ]
+    form = html(response).find("form", id="site-form")
+    assert form.find("input", name="csrf_token").attrs["value"]
+    assert {"slug", "name", "origins"} <= {
+        element.attrs.get("name") for element in form.iter() if element.tag in {"input", "textarea"}
+    }
+
+
+def test_create_site_with_normalized_origins(app: Flask, admin_client: FlaskClient) -> None:
+    response = submit(
+        admin_client,
+        f"{PANEL}/sites",
+        {
+            "slug": "docs",
+            "name": "Documentation",
+            "origins": "HTTPS://Docs.Example:443/\nhttp://localhost:8080, https://docs.example\n\n",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{PANEL}/sites"
+    listing = admin_client.get(f"{PANEL}/sites")
+    assert ("success", "Added site docs.") in flashes(listing)
+    assert ["docs", "Documentation", "https://docs.example, http://localhost:8080", "open"] in (
+        table_rows(listing)
+    )
+    site = site_row(app, "docs")
+    assert site is not None
+    assert site.origins == ["https://docs.example", "http://localhost:8080"]
+    assert site.comments_open is True
+    # The new site takes comments from its origins right away.
+    submitted = app.test_client().post(
+        "/api/v1/sites/docs/comments",
+        json=valid_submission(page_url="http://localhost:8080/guide"),
+        headers={"Origin": "http://localhost:8080"},
+    )
+    assert submitted.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "ftp://docs.example",
+        "https://docs.example/comments",
+        "https://docs.example/?x=1",
+        "https://user@docs.example",
+        "docs.example",
+        "javascript:alert(1)",
+    ],
+)
+def test_create_site_with_a_bad_origin_is_refused(
+    app: Flask, admin_client: FlaskClient, origin: str
+) -> None:
+    before = snapshot(app)
+    response = submit(
+        admin_client,
+        f"{PANEL}/sites",
+        {"slug": "docs", "name": "Docs", "origins": f"https://docs.example\n{origin}"},
+    )
+    assert response.status_code == 422
+    assert origin in field_error(response, "origins")
+    doc = html(response)
+    assert doc.find("input", name="slug").attrs["value"] == "docs"
+    assert origin in doc.find("textarea", name="origins").text
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"slug": "Bad Slug!"}, "slug"),
+        ({"slug": ""}, "slug"),
+        ({"slug": "news"}, "slug"),
+        ({"name": ""}, "name"),
+        ({"origins": ""}, "origins"),
+        ({"origins": " \n "}, "origins"),
+    ],
+)
+def test_create_site_with_bad_fields_is_refused(
+    app: Flask, admin_client: FlaskClient, data: dict[str, str], field: str
+) -> None:
+    before = snapshot(app)
+    form = {"slug": "docs", "name": "Docs", "origins": "https://docs.example", **data}
+    response = submit(admin_client, f"{PANEL}/sites", form)
+    assert response.status_code == 422
+    assert field_error(response, field)
+    assert snapshot(app) == before
+
+
+def test_edit_site(app: Flask, admin_client: FlaskClient) -> None:
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    form = html(admin_client.get(path)).find("form", id="site-form")
+    assert form.find("input", name="name").attrs["value"] == "News"
+    assert form.find("textarea", name="origins").text == "https://news.example"
+    assert "checked" in form.find("input", name="comments_open").attrs
+
+    response = submit(
+        admin_client,
+        path,
+        {
+            "slug": "news",
+            "name": "News Daily",
+            "origins": "https://News.example\nhttps://www.news.example/",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{PANEL}/sites"
+    listing = admin_client.get(f"{PANEL}/sites")
+    assert ("success", "Saved site news.") in flashes(listing)
+    site = site_row(app, "news")
+    assert site is not None
+    assert site.name == "News Daily"
+    assert site.origins == ["https://news.example", "https://www.news.example"]
+    assert site.comments_open is False
+    assert ["news", "News Daily", "https://news.example, https://www.news.example", "closed"] in (
+        table_rows(listing)
+    )
+    form = html(admin_client.get(path)).find("form", id="site-form")
+    assert "checked" not in form.find("input", name="comments_open").attrs
+
+    submit(
+        admin_client,
+        path,
+        {"name": "News Daily", "origins": "https://news.example", "comments_open": "y"},
+    )
+    site = site_row(app, "news")
+    assert site is not None
+    assert site.comments_open is True
+    assert site.origins == ["https://news.example"]
+
+
+def test_edit_site_cannot_change_the_slug(app: Flask, admin_client: FlaskClient) -> None:
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    response = submit(
+        admin_client, path, {"slug": "renamed", "name": "News", "origins": "https://news.example"}
+    )
+    assert response.status_code == 303
+    assert site_row(app, "news") is not None
+    assert site_row(app, "renamed") is None
+
+
+def test_edit_site_with_a_bad_origin_changes_nothing(app: Flask, admin_client: FlaskClient) -> None:
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    before = snapshot(app)
+    for origins in ("https://news.example/path", "", "mailto:x@news.example"):
+        response = submit(admin_client, path, {"name": "Renamed", "origins": origins})
+        assert response.status_code == 422, origins
+        assert field_error(response, "origins")
+    assert snapshot(app) == before
+
+
+# --- moderators ----------------------------------------------------------------------------
+
+
+def test_moderators_page_lists_moderators(app: Flask, admin_client: FlaskClient) -> None:
+    add_moderator(app, "blogger@example.com", sites=("blog",))
+    add_moderator(app, "gone@example.com", active=False)
+    response = admin_client.get(f"{PANEL}/moderators")
+    rows = {row[0]: row[1:3] for row in table_rows(response)}
+    assert rows == {
+        ADMIN: ["all sites", "admin"],
+        "blogger@example.com": ["blog", "moderator"],
+        "gone@example.com": ["all sites", "moderator (inactive)"],
+    }
+    form = html(response).find("form", id="moderator-form")
+    options = [option.attrs["value"] for option in form.find("select", name="sites").iter()]
+    assert options == ["blog", "news"]
+
+
+def test_create_moderator_of_some_sites(
+    app: Flask, admin_client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "a brand new password"
+    response = submit(
+        admin_client,
+        f"{PANEL}/moderators",
+        {"email": "New@Example.com", "password": password, "sites": ["blog"]},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{PANEL}/moderators"
+    listing = admin_client.get(f"{PANEL}/moderators")
+    assert ("success", "Added moderator new@example.com.") in flashes(listing)
+    assert password not in listing.get_data(as_text=True)
+    moderator, sites = moderator_row(app, "new@example.com")
+    assert sites == ["blog"]
+    assert (moderator.is_active, moderator.is_admin, moderator.all_sites) == (True, False, False)
+    assert moderator.password_hash is not None
+    assert moderator.password_hash.startswith("scrypt:")
+    assert password not in caplog.text
+    assert password.encode() not in database_bytes(app)
+    # The new moderator logs in with that password and is limited to the blog.
+    client = app.test_client()
+    assert log_in(client, "new@example.com", password).status_code == 303
+    assert client.get(f"{PANEL}/sites").status_code == 403
+
+
+def test_create_administrator_of_every_site(app: Flask, admin_client: FlaskClient) -> None:
+    response = submit(
+        admin_client,
+        f"{PANEL}/moderators",
+        {"email": "boss@example.com", "password": "another password", "admin": "y"},
+    )
+    assert response.status_code == 303
+    moderator, sites = moderator_row(app, "boss@example.com")
+    assert sites == []
+    assert (moderator.is_admin, moderator.all_sites) == (True, True)
+
+
+def test_duplicate_moderator_is_refused(app: Flask, admin_client: FlaskClient) -> None:
+    before = snapshot(app)
+    response = submit(
+        admin_client,
+        f"{PANEL}/moderators",
+        {"email": ADMIN.upper(), "password": "a long password"},
+    )
+    assert response.status_code == 422
+    assert "already exists" in field_error(response, "email")
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"email": ""}, "email"),
+        ({"password": "short"}, "password"),
+        ({"password": ""}, "password"),
+        ({"sites": ["nope"]}, "sites"),
+    ],
+)
+def test_create_moderator_with_bad_fields_is_refused(
+    app: Flask, admin_client: FlaskClient, data: dict[str, str], field: str
+) -> None:
+    before = snapshot(app)
+    form = {"email": "new@example.com", "password": "a long password", **data}
+    response = submit(admin_client, f"{PANEL}/moderators", form)
+    assert response.status_code == 422
+    assert field_error(response, field)
+    assert "a long password" not in response.get_data(as_text=True)
+    assert snapshot(app) == before
+
+
+def _form_state(form: Element) -> tuple[bool, bool, list[str]]:
+    return (
+        "checked" in form.find("input", name="active").attrs,
+        "checked" in form.find("input", name="admin").attrs,
+        [
+            option.attrs["value"]
+            for option in form.find("select", name="sites").find_all("option")
+            if "selected" in option.attrs
+        ],
+    )
+
+
+def test_edit_moderator(app: Flask, admin_client: FlaskClient) -> None:
+    moderator_id = add_moderator(app, "mod@example.com", sites=("news",))
+    their_client = logged_in(app, "mod@example.com")
+    path = f"{PANEL}/moderators/{moderator_id}"
+    form = html(admin_client.get(path)).find("form", id="moderator-form")
+    assert _form_state(form) == (True, False, ["news"])
+
+    response = submit(admin_client, path, {"admin": "y", "sites": ["blog", "news"]})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{PANEL}/moderators"
+    assert ("success", "Saved moderator mod@example.com.") in flashes(
+        admin_client.get(f"{PANEL}/moderators")
+    )
+    moderator, sites = moderator_row(app, "mod@example.com")
+    assert (moderator.is_active, moderator.is_admin, moderator.all_sites) == (False, True, False)
+    assert sites == ["blog", "news"]
+    form = html(admin_client.get(path)).find("form", id="moderator-form")
+    assert _form_state(form) == (False, True, ["blog", "news"])
+    # Deactivation ends their session and their logins.
+    assert their_client.get(f"{PANEL}/").status_code == 302
+    assert log_in(app.test_client(), "mod@example.com").status_code == 401
+
+    submit(admin_client, path, {"active": "y"})
+    moderator, sites = moderator_row(app, "mod@example.com")
+    assert (moderator.is_active, moderator.is_admin, moderator.all_sites) == (True, False, True)
+    assert sites == []
+
+
+def test_admin_cannot_deactivate_or_demote_themselves(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    own = moderator_row(app, ADMIN)[0].id
+    path = f"{PANEL}/moderators/{own}"
+    before = snapshot(app)
+    for data in ({"admin": "y"}, {"active": "y"}, {}):
+        response = submit(admin_client, path, data)
+        assert response.status_code == 422, data
+        assert "cannot deactivate yourself" in field_error(response, "active")
+    assert snapshot(app) == before
+    assert admin_client.get(f"{PANEL}/sites").status_code == 200
+    # Saving themselves as an active admin (e.g. changing sites) is fine.
+    response = submit(admin_client, path, {"active": "y", "admin": "y", "sites": ["blog"]})
+    assert response.status_code == 303
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def test_tokens_page_offers_active_moderators(app: Flask, admin_client: FlaskClient) -> None:
+    add_moderator(app, "mod@example.com")
+    add_moderator(app, "gone@example.com", active=False)
+    form = html(admin_client.get(f"{PANEL}/tokens")).find("form", id="token-form")
+    options = form.find("select", name="moderator").find_all("option")
+    assert [option.attrs["value"] for option in options] == [ADMIN, "mod@example.com"]
+    assert [o.attrs["value"] for o in options if "selected" in o.attrs] == [ADMIN]
+
+
+def test_create_token_shows_the_secret_once(
+    app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    add_moderator(app, "mod@example.com", sites=("blog",))
+    blog = make_comment(site="blog")
+    make_comment(site="news")
+    response = submit(
+        admin_client, f"{PANEL}/tokens", {"name": "CI bot", "moderator": "mod@example.com"}
+    )
+    assert response.status_code == 201
+    secret = html(response).find("code", cls="token-secret").text
+    assert secret.startswith("csv_")
+    assert len(secret) > 40
+    # It works against the moderation API, as that moderator.
+    listed = app.test_client().get(API_LIST, headers=bearer(secret))
+    assert listed.status_code == 200
+    assert [comment["id"] for comment in listed.get_json()["comments"]] == [blog]
+    # Only its hash is stored.
+    with app.app_context():
+        token = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == "CI bot"))
+        assert token is not None
+        assert token.token_hash == hashlib.sha256(secret.encode()).hexdigest()
+        assert token.moderator.email == "mod@example.com"
+    assert secret.encode() not in database_bytes(app)
+    # It is never shown again.
+    later = admin_client.get(f"{PANEL}/tokens")
+    assert later.status_code == 200
+    assert secret not in later.get_data(as_text=True)
+    assert html(later).find_all("code", cls="token-secret") == []
+    assert table_rows(later)[0][:2] == ["CI bot", "mod@example.com"]
+
+
+def test_create_token_for_an_unknown_moderator_is_refused(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    before = snapshot(app)
+    response = submit(
+        admin_client, f"{PANEL}/tokens", {"name": "CI", "moderator": "nobody@example.com"}
+    )
+    assert response.status_code == 422
+    assert html(response).find("span", cls="field-error").text == (
+        "There is no moderator with this email."
+    )
+    assert html(response).find_all("code", cls="token-secret") == []
+    response = submit(admin_client, f"{PANEL}/tokens", {"name": "", "moderator": ADMIN})
+    assert response.status_code == 422
+    assert snapshot(app) == before
+
+
+def test_revoke_token(app: Flask, admin_client: FlaskClient) -> None:
+    created = submit(admin_client, f"{PANEL}/tokens", {"name": "CI bot", "moderator": ADMIN})
+    secret = html(created).find("code", cls="token-secret").text
+    api = app.test_client()
+    assert api.get(API_LIST, headers=bearer(secret)).status_code == 200
+
+    page = html(admin_client.get(f"{PANEL}/tokens"))
+    revoke = page.find("table").find("form")
+    assert revoke.attrs["method"] == "post"
+    response = admin_client.post(
+        revoke.attrs["action"],
+        data={"csrf_token": revoke.find("input", name="csrf_token").attrs["value"]},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{PANEL}/tokens"
+    listing = admin_client.get(f"{PANEL}/tokens")
+    assert ("success", "Revoked token 'CI bot'.") in flashes(listing)
+    assert table_rows(listing)[0][-1] == "revoked"
+    assert html(listing).find("table").find_all("form") == []
+    assert api.get(API_LIST, headers=bearer(secret)).status_code == 401
+    with app.app_context():
+        assert db.session.scalar(sa.select(ApiToken.revoked_at)) is not None
+
+
+def test_admin_forms_never_echo_a_password(
+    app: Flask, admin_client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = submit(admin_client, f"{PANEL}/moderators", {"email": "bad", "password": PASSWORD})
+    assert response.status_code == 422
+    assert PASSWORD not in response.get_data(as_text=True)
+    assert PASSWORD not in caplog.text
