@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from flask import (
     abort,
@@ -116,6 +117,21 @@ def queue() -> str:
     )
 
 
+def _queue_filters() -> service.CommentFilter:
+    """The filters of the queue the action came from (its ``next`` URL), for the tab counts."""
+    query = parse_qs(urlsplit(safe_next(request.form.get("next")) or "").query)
+
+    def value(name: str) -> str | None:
+        return (query.get(name) or [""])[0].strip()[:500] or None
+
+    return service.CommentFilter(site=value("site"), page=value("page"), q=value("q"))
+
+
+def _counts() -> dict[str, int]:
+    counts = service.status_counts(moderator().site_scope(), _queue_filters())
+    return {status.value: n for status, n in counts.items()}
+
+
 def _back(deleted: list[int] | None = None) -> str:
     """Where to go after an action: the page it came from, unless that page is gone."""
     target = safe_next(request.form.get("next"))
@@ -146,15 +162,13 @@ def _apply(ids: list[int], action: str) -> Response:
     else:
         session.pop("undo", None)
     if wants_json():
-        scope = moderator().site_scope()
-        counts = service.status_counts(scope, service.CommentFilter())
         return jsonify(
             {
                 "message": message,
                 "action": action,
                 "changed": list(previous),
                 "undo": action != ModerationAction.DELETE and bool(previous),
-                "counts": {status.value: n for status, n in counts.items()},
+                "counts": _counts(),
             }
         )
     flash(message, "success")
@@ -203,14 +217,7 @@ def undo() -> Response:
         count = len(restored)
         message = f"Undone: {count} {'comment' if count == 1 else 'comments'} restored."
     if wants_json():
-        counts = service.status_counts(moderator().site_scope(), service.CommentFilter())
-        return jsonify(
-            {
-                "message": message,
-                "restored": restored,
-                "counts": {status.value: n for status, n in counts.items()},
-            }
-        )
+        return jsonify({"message": message, "restored": restored, "counts": _counts()})
     flash(message, "success")
     return redirect(_back(), code=303)
 

@@ -100,6 +100,8 @@
   }
 
   function post(url, body) {
+    // Tell the server which queue we are on, so the tab counts it returns match our filters.
+    body.set("next", window.location.pathname + window.location.search);
     return fetch(url, {
       method: "POST",
       body: body,
