@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser clean
+.PHONY: run test lint typecheck pytest browser node clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) ./scripts/run-demo.sh
 
 ## Lint, format check, type check and the whole test suite
-test: $(STAMP) lint typecheck browser pytest
+test: $(STAMP) lint typecheck browser node pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,8 +32,12 @@ typecheck: $(STAMP)
 browser:
 	./scripts/ensure-chromium.sh
 
+## axe-core (pinned in package-lock.json) for the widget's accessibility tests
+node:
+	./scripts/ensure-node-deps.sh
+
 pytest: $(STAMP)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) instance node_modules .pytest_cache .ruff_cache .mypy_cache

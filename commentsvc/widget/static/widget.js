@@ -57,9 +57,10 @@
     return base.replace(/\/+$/, "") + "/api/v1/sites/";
   }
 
-  function strings(container) {
+  // The language code of the strings to show: data-lang, else the page's, else the browser's.
+  function language(container) {
     var lang = (attr("lang", container) || document.documentElement.lang || navigator.language || "en").toLowerCase().slice(0, 2);
-    return STRINGS[lang] || STRINGS.en;
+    return STRINGS[lang] ? lang : "en";
   }
 
   function fmt(text, values) {
@@ -87,8 +88,10 @@
 
   // The server renders body_html safely; we still rebuild it from an allow-list (p, br,
   // http(s) links) so nothing else can reach the page even if the HTML were tampered with.
+  // Parsing happens in an inert document: nothing in it loads or runs.
+  var parser = new DOMParser();
   function safeBody(html) {
-    var parsed = new DOMParser().parseFromString("<body>" + (html || ""), "text/html").body;
+    var parsed = parser.parseFromString("<body>" + (html || ""), "text/html").body;
     var out = document.createDocumentFragment();
     (function copy(from, to) {
       Array.prototype.forEach.call(from.childNodes, function (node) {
@@ -108,18 +111,20 @@
     return out;
   }
 
-  function relativeTime(iso, t) {
-    var date = new Date(iso);
+  var UNITS = [["minute", 60, 3600], ["hour", 3600, 86400], ["day", 86400, 2592000], ["month", 2592000, 31536000]];
+
+  // "3 hours ago" in the widget's language; older than a year: the date.
+  Widget.prototype.relativeTime = function (date) {
     var seconds = Math.round((Date.now() - date.getTime()) / 1000);
-    if (seconds < 45) return t.justNow;
-    var lang = (t === STRINGS.de ? "de" : t === STRINGS.fr ? "fr" : "en");
-    var units = [["minute", 60, 3600], ["hour", 3600, 86400], ["day", 86400, 2592000], ["month", 2592000, 31536000]];
-    var rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang, { numeric: "auto" }) : null;
-    for (var i = 0; i < units.length; i++) {
-      if (seconds < units[i][2] && rtf) return rtf.format(-Math.max(1, Math.round(seconds / units[i][1])), units[i][0]);
+    if (seconds < 45) return this.t.justNow;
+    if (this.rtf === undefined) {
+      this.rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" }) : null;
     }
-    return date.toLocaleDateString(lang);
-  }
+    for (var i = 0; i < UNITS.length && this.rtf; i++) {
+      if (seconds < UNITS[i][2]) return this.rtf.format(-Math.max(1, Math.round(seconds / UNITS[i][1])), UNITS[i][0]);
+    }
+    return date.toLocaleDateString(this.lang);
+  };
 
   function loadAuthor() {
     try { return JSON.parse(window.localStorage.getItem(STORE)) || null; } catch (e) { return null; }
@@ -137,7 +142,8 @@
     this.site = attr("site", container);
     this.page = attr("page", container) || window.location.pathname;
     this.base = apiBase(container) + encodeURIComponent(this.site);
-    this.t = strings(container);
+    this.lang = language(container);
+    this.t = STRINGS[this.lang];
     this.byId = {};
     this.root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
     if (window.CSSStyleSheet && "adoptedStyleSheets" in document) {
@@ -147,7 +153,7 @@
     } else {
       this.root.appendChild(el("style", { text: CSS }));
     }
-    this.app = el("section", { class: "csv", "aria-label": this.t.comments });
+    this.app = el("section", { class: "csv", lang: this.lang, "aria-label": this.t.comments });
     this.heading = el("h2", { class: "csv-title", text: this.t.comments });
     this.list = el("ol", { class: "csv-list" });
     this.more = el("button", { type: "button", class: "csv-more", hidden: true, text: this.t.more });
@@ -156,7 +162,7 @@
     this.app.append(this.heading, this.list, this.more, this.form, this.status);
     this.root.appendChild(this.app);
     var self = this;
-    this.more.addEventListener("click", function () { self.load(self.cursor); });
+    this.more.addEventListener("click", function () { if (!self.loading) self.load(self.cursor); });
     this.load(null);
   }
 
@@ -248,6 +254,7 @@
     var t = this.t;
     var values = {};
     Object.keys(this.fields).forEach(function (name) { values[name] = self.fields[name].input.value.trim(); });
+    if (this.busy) return;
     this.status.textContent = "";
     if (this.showErrors(this.check(values))) return;
     var payload = {
@@ -255,7 +262,8 @@
       parent_id: this.parentId || null, body: values.body, author_name: values.author_name,
       author_email: values.author_email, author_url: values.author_url || null,
     };
-    this.submit.disabled = true;
+    // Not `disabled`: that would take the keyboard focus away from the button.
+    this.setBusy(this.submit, true);
     this.submit.textContent = t.posting;
     request(this.base + "/comments", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
@@ -266,7 +274,9 @@
         } : null);
         self.fields.body.input.value = "";
         self.showErrors({});
+        var moved = self.parentId;
         self.replyTo(null);
+        if (moved) self.submit.focus();  // the form moved back below the thread
         self.status.textContent = t.awaiting;
       } else if (result.data && result.data.errors && self.showErrors(result.data.errors)) {
         self.status.textContent = result.data.detail || t.failed;
@@ -276,29 +286,42 @@
     }, function () {
       self.status.textContent = t.failed;
     }).then(function () {
-      self.submit.disabled = false;
+      self.setBusy(self.submit, false);
       self.submit.textContent = t.post;
     });
+  };
+
+  Widget.prototype.setBusy = function (button, busy) {
+    if (button === this.submit) this.busy = busy;
+    else this.loading = busy;
+    if (busy) button.setAttribute("aria-disabled", "true");
+    else button.removeAttribute("aria-disabled");
   };
 
   Widget.prototype.replyTo = function (comment) {
     this.parentId = comment ? comment.id : null;
     this.formTitle.textContent = comment ? fmt(this.t.replyTo, { name: comment.author_name }) : this.t.heading;
     this.cancel.hidden = !comment;
-    var holder = comment ? this.byId[comment.id].node : this.app;
-    if (comment) holder.appendChild(this.form);
-    else this.app.insertBefore(this.form, this.status);
-    if (comment) this.fields.body.input.focus();
+    // Move the form only when it must move: moving a focused element drops the focus.
+    if (comment) {
+      this.byId[comment.id].node.appendChild(this.form);
+      this.fields.body.input.focus();
+    } else if (this.form.nextSibling !== this.status) {
+      this.app.insertBefore(this.form, this.status);
+    }
   };
 
-  Widget.prototype.renderComment = function (comment) {
+  // Render one comment; a top-level one goes into `batch` (appended to the list in one go).
+  Widget.prototype.renderComment = function (comment, batch) {
     var self = this;
     var t = this.t;
     var author = comment.author_url && /^https?:\/\//i.test(comment.author_url)
       ? el("a", { class: "csv-author", href: comment.author_url, rel: "nofollow ugc noopener", target: "_blank", text: comment.author_name })
       : el("span", { class: "csv-author", text: comment.author_name });
     var exact = new Date(comment.created_at);
-    var time = el("time", { datetime: comment.created_at, title: exact.toLocaleString(), text: relativeTime(comment.created_at, t) });
+    // One formatter per widget: toLocaleString() builds a new one on every call.
+    this.exact = this.exact || (window.Intl ? new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short" }) : null);
+    var time = el("time", { datetime: comment.created_at, title: this.exact ? this.exact.format(exact) : exact.toString(), text: this.relativeTime(exact) });
     var reply = el("button", { type: "button", class: "csv-reply", text: t.reply, "aria-label": fmt(t.replyTo, { name: comment.author_name }) });
     var body = el("div", { class: "csv-body" }, [safeBody(comment.body_html)]);
     var replies = el("ol", { class: "csv-replies" });
@@ -311,25 +334,40 @@
     var depth = parent ? parent.depth + 1 : 0;
     this.byId[comment.id] = { node: node, replies: replies, depth: Math.min(depth, MAX_DEPTH) };
     // Replies nest under their parent up to MAX_DEPTH, then stay at that depth.
-    var target = parent ? (parent.depth >= MAX_DEPTH ? parent.node.parentNode : parent.replies) : this.list;
+    var target = parent ? (parent.depth >= MAX_DEPTH ? parent.node.parentNode : parent.replies) : batch;
     target.appendChild(node);
   };
 
   Widget.prototype.load = function (cursor) {
     var self = this;
     var url = this.base + "/comments?page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
-    this.more.disabled = true;
+    this.setBusy(this.more, true);
     request(url, { headers: { Accept: "application/json" } }).then(function (result) {
       if (result.status !== 200) throw new Error("HTTP " + result.status);
       var data = result.data;
-      data.comments.forEach(function (comment) { self.renderComment(comment); });
+      var batch = document.createDocumentFragment();
+      var first = null;
+      data.comments.forEach(function (comment) {
+        self.renderComment(comment, batch);
+        first = first || self.byId[comment.id].node;
+      });
+      self.list.appendChild(batch);
       self.cursor = data.next_cursor;
-      self.more.hidden = !data.next_cursor;
-      self.more.disabled = false;
+      self.setBusy(self.more, false);
+      if (!data.next_cursor) {
+        // The button goes away: hand its focus to the first comment it loaded.
+        if (cursor && first && (self.root.activeElement || document.activeElement) === self.more) {
+          first.setAttribute("tabindex", "-1");
+          first.focus();
+        }
+        self.more.hidden = true;
+      } else {
+        self.more.hidden = false;
+      }
       var n = data.total;
       self.heading.textContent = n === 0 ? self.t.none : n === 1 ? self.t.one : fmt(self.t.many, { n: n });
     }).catch(function () {
-      self.more.disabled = false;
+      self.setBusy(self.more, false);
       self.status.textContent = self.t.loadFailed;
     });
   };
@@ -338,7 +376,7 @@
     var nodes = Array.prototype.slice.call(document.querySelectorAll("[data-comment-count]"));
     if (!nodes.length) return;
     var site = attr("site", nodes[0].closest("[data-site]")) || attr("site", null);
-    var t = strings(null);
+    var t = STRINGS[language(null)];
     var keys = [];
     nodes.forEach(function (node) {
       var key = node.getAttribute("data-comment-count");
