@@ -32,12 +32,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(app.instance_path, overrides=config))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["id"] = IdConverter
+    register_observability(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
     register_middleware(app)
     return app
+
+
+def register_observability(app: Flask) -> None:
+    from commentsvc.observability import init_observability
+
+    init_observability(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate.cli import db as db_group
 
+from commentsvc import backup as backups
+from commentsvc.extensions import db
 from commentsvc.services import accounts
 
 
@@ -114,8 +118,48 @@ def tokens_create(email: str, name: str) -> None:
     )
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@with_appcontext
+def db_backup(path: Path, force: bool) -> None:
+    """Write a consistent backup of the database to PATH while the service runs.
+
+    SQLite: a copy made with SQLite's online backup API. PostgreSQL: a pg_dump archive
+    (custom format; needs pg_dump of the server's major version).
+    """
+    try:
+        result = backups.backup(current_app.config["DATABASE_URL"], path, overwrite=force)
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backup written to {result.path} ({result.size} bytes)")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def db_restore(path: Path, yes: bool) -> None:
+    """Replace everything in the database with the backup at PATH.
+
+    Stop the service (or take it out of the load balancer) first. Run `commentsvc db
+    upgrade` afterwards if the backup is from an older release.
+    """
+    if not yes:
+        click.confirm(f"Replace every comment, site and account with {path}?", abort=True)
+    db.engine.dispose()  # nothing of ours holds the database while it is replaced
+    try:
+        backups.restore(current_app.config["DATABASE_URL"], path)
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"restored from {path}")
+
+
 def register_commands(app: Flask) -> None:
     """Add the management command groups to the app's CLI."""
+    # Flask-Migrate's `db` group (upgrade, downgrade, …) gains backup and restore.
+    db_group.add_command(db_backup)
+    db_group.add_command(db_restore)
     app.cli.add_command(sites)
     app.cli.add_command(moderators)
     app.cli.add_command(tokens)

@@ -152,6 +152,27 @@ SETTINGS: tuple[Setting, ...] = (
         "(durable across process crashes) or `FULL` (also across power loss).",
     ),
     Setting(
+        "DATABASE_TIMEOUT_SECONDS",
+        5,
+        "PostgreSQL: how long to wait for a connection (and for a free one in the pool) "
+        "before answering 503.",
+        _parse_int,
+        1,
+    ),
+    Setting("LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`."),
+    Setting(
+        "LOG_FORMAT",
+        "json",
+        "`json`: one JSON object per line (a line per request with its id, method, path, "
+        "status and duration); `text` for reading by eye.",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        None,
+        "When set, `/metrics` asks for `Authorization: Bearer <token>`; unset, it is open "
+        "(keep it off the public internet at the proxy).",
+    ),
+    Setting(
         "MIGRATIONS_DIR",
         None,
         "Alembic migrations folder. Default: `migrations/` beside the package.",
@@ -159,6 +180,12 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+MIN_SECRET_KEY_LENGTH = 16
+#: Values from examples and tutorials that must never sign a production session.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "change_me", "secret", "secret-key", "your-secret-key", "dev"}
+)
 
 
 def _development_secret_key(instance_path: str) -> str:
@@ -206,6 +233,11 @@ def load_config(
             raise ConfigError(f"{setting.env_name} must be at least {setting.minimum}")
     if values["ENV"] not in {"production", "development", "testing"}:
         raise ConfigError(f"{ENV_PREFIX}ENV must be production or development")
+    values["LOG_LEVEL"] = values["LOG_LEVEL"].upper()
+    if values["LOG_LEVEL"] not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    if values["LOG_FORMAT"] not in {"json", "text"}:
+        raise ConfigError(f"{ENV_PREFIX}LOG_FORMAT must be json or text")
     if values["SQLITE_SYNCHRONOUS"].upper() not in {"NORMAL", "FULL", "EXTRA"}:
         raise ConfigError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
 
@@ -216,17 +248,43 @@ def load_config(
                 f"(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
             )
         values["SECRET_KEY"] = _development_secret_key(instance_path)
+    elif values["ENV"] == "production" and (
+        len(values["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH
+        or values["SECRET_KEY"].strip().lower() in PLACEHOLDER_SECRETS
+    ):
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY is a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
+            f"characters: set it to a long random string "
+            f"(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "commentsvc.db")
 
     values["SQLALCHEMY_DATABASE_URI"] = values["DATABASE_URL"]
-    values["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    values["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        values["DATABASE_URL"], values["DATABASE_TIMEOUT_SECONDS"]
+    )
     values["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=values["SESSION_IDLE_MINUTES"])
     values["SESSION_COOKIE_NAME"] = "commentsvc_session"
     values["WTF_CSRF_TIME_LIMIT"] = None  # the token lives as long as the session
     values["SESSION_COOKIE_HTTPONLY"] = True
     values["SESSION_COOKIE_SAMESITE"] = "Lax"
     return values
+
+
+def engine_options(url: str, timeout: int) -> dict[str, Any]:
+    """SQLAlchemy engine options: check pooled connections before use; bounded waits.
+
+    ``pool_pre_ping`` replaces a connection the database dropped (a restart, a failover)
+    instead of failing the request that draws it. On PostgreSQL a connection attempt and a
+    wait for a free pooled connection give up after ``timeout`` seconds, so a database that
+    is gone gives a 503 instead of a hung worker.
+    """
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        options["pool_timeout"] = timeout
+        options["connect_args"] = {"connect_timeout": timeout}
+    return options
 
 
 def settings_table() -> str:

@@ -8,12 +8,13 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_JSON = "application/problem+json"
 
 #: Paths whose errors are always problem+json (everything else keeps HTML errors).
-API_PREFIXES = ("/api/", "/openapi.json", "/healthz", "/readyz")
+API_PREFIXES = ("/api/", "/openapi.json", "/healthz", "/readyz", "/metrics")
 PANEL_PREFIX = "/moderation"
 FRIENDLY_DETAILS = {
     400: "The request could not be understood. If you were sending a form, reload the page "
@@ -21,6 +22,9 @@ FRIENDLY_DETAILS = {
     403: "You are not allowed to do this.",
     404: "There is nothing here.",
 }
+#: Seconds a client is asked to wait when the database is unavailable.
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_DETAIL = "The service cannot reach its database right now. Please try again shortly."
 
 
 class ApiError(Exception):
@@ -150,6 +154,22 @@ def register_errorhandlers(app: Flask) -> None:
         if status >= 500:
             detail = "The server could not complete the request."
         return problem(status, detail, headers=headers)
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def handle_database_unavailable(error: Exception) -> Response:
+        # The database refused, went away, is locked past the busy timeout, or the pool had
+        # no connection in time: nothing was stored, and trying again later may succeed.
+        current_app.logger.error(
+            "database unavailable on %s %s: %s", request.method, request.path, error
+        )
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if not is_api_request():
+            page = _html_error(503, UNAVAILABLE_DETAIL)
+            if page is not None:
+                page.headers.update(headers)
+                return page
+        return problem(503, UNAVAILABLE_DETAIL, headers=headers)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response | HTTPException:

@@ -11,6 +11,7 @@ from commentsvc import create_app
 from commentsvc.config import SETTINGS, ConfigError, load_config, settings_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+KEY = "0123456789abcdef0123456789abcdef"
 
 
 def test_readme_table_matches_settings() -> None:
@@ -21,7 +22,7 @@ def test_readme_table_matches_settings() -> None:
 
 
 def test_defaults(tmp_path: Path) -> None:
-    config = load_config(str(tmp_path), environ={"COMMENTSVC_SECRET_KEY": "k"})
+    config = load_config(str(tmp_path), environ={"COMMENTSVC_SECRET_KEY": KEY})
     for setting in SETTINGS:
         if setting.default is not None:
             assert config[setting.name] == setting.default, setting.name
@@ -30,7 +31,7 @@ def test_defaults(tmp_path: Path) -> None:
 
 def test_environment_overrides_defaults_and_mapping_overrides_environment(tmp_path: Path) -> None:
     environ = {
-        "COMMENTSVC_SECRET_KEY": "k",
+        "COMMENTSVC_SECRET_KEY": KEY,
         "COMMENTSVC_MAX_BODY_LENGTH": "200",
         "COMMENTSVC_RATELIMIT_ENABLED": "false",
     }
@@ -45,9 +46,37 @@ def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
         load_config(str(tmp_path), environ={})
 
 
+@pytest.mark.parametrize("key", ["short", "changeme", "CHANGE-ME", "your-secret-key"])
+def test_production_refuses_a_placeholder_or_short_secret_key(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ConfigError, match="COMMENTSVC_SECRET_KEY is a placeholder or shorter"):
+        load_config(str(tmp_path), environ={"COMMENTSVC_SECRET_KEY": key})
+
+
+def test_development_accepts_any_secret_key(tmp_path: Path) -> None:
+    environ = {"COMMENTSVC_ENV": "development", "COMMENTSVC_SECRET_KEY": "dev"}
+    assert load_config(str(tmp_path), environ=environ)["SECRET_KEY"] == "dev"
+
+
+def test_postgresql_connections_give_up_after_the_database_timeout(tmp_path: Path) -> None:
+    environ = {
+        "COMMENTSVC_SECRET_KEY": KEY,
+        "COMMENTSVC_DATABASE_URL": "postgresql+psycopg://u@db.example/comments",
+        "COMMENTSVC_DATABASE_TIMEOUT_SECONDS": "3",
+    }
+    options = load_config(str(tmp_path), environ=environ)["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options == {
+        "pool_pre_ping": True,
+        "pool_timeout": 3,
+        "connect_args": {"connect_timeout": 3},
+    }
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
+        ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
+        ("DATABASE_TIMEOUT_SECONDS", "0"),
         ("MAX_BODY_LENGTH", "many"),
         ("MAX_BODY_LENGTH", "0"),
         ("RATELIMIT_ENABLED", "perhaps"),
@@ -56,7 +85,7 @@ def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_fail_fast_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
-    environ = {"COMMENTSVC_SECRET_KEY": "k", f"COMMENTSVC_{name}": value}
+    environ = {"COMMENTSVC_SECRET_KEY": KEY, f"COMMENTSVC_{name}": value}
     with pytest.raises(ConfigError, match=f"COMMENTSVC_{name}"):
         load_config(str(tmp_path), environ=environ)
 

@@ -34,8 +34,8 @@ PAGE = "/2025/10/us-china-talks"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 #: Flask's names for path variables, where the document uses another.
 PATH_PARAMETER_NAMES = {"site_slug": "site"}
-#: Endpoints (or blueprints) that serve HTML or files, not JSON: not in the document.
-HTML_ENDPOINTS = {"static", "panel", "widget"}
+#: Blueprints that answer HTML, JavaScript or Prometheus text, not JSON: not in the document.
+HTML_ENDPOINTS = {"static", "panel", "widget", "metrics"}
 DOCUMENT_URI = "urn:commentsvc:openapi"
 
 Document = dict[str, Any]

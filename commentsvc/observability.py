@@ -1,0 +1,194 @@
+"""Structured logs, request ids and Prometheus metrics.
+
+Every request gets an id (the caller's ``X-Request-ID`` when it is a sane token, else a new
+one), echoed in the response and attached to every log line written while it runs. Each
+request is logged once, as one JSON line with its method, path, route, status and
+duration: never a body, a query string, an email address or a token.
+
+Metrics use ``prometheus_client``. Under gunicorn with several workers each worker keeps
+its own numbers; ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics``
+adds up every worker's files (the library's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, abort, current_app, g, has_request_context, request
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy.exc import SQLAlchemyError
+
+from commentsvc.extensions import db
+from commentsvc.models import Comment, CommentStatus
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_HANDLER_NAME = "commentsvc"
+
+REQUESTS = Counter(
+    "commentsvc_http_requests_total",
+    "HTTP requests answered, by route and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "commentsvc_http_request_duration_seconds",
+    "Time from the request reaching the application to the response, by route.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+request_log = logging.getLogger("commentsvc.request")
+bp = Blueprint("metrics", __name__)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every record written during a request with that request's id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id") and has_request_context():
+            record.request_id = g.get("request_id")
+        return True
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Send every log record to standard error, as JSON lines or as plain text.
+
+    Installs one handler on the root logger (replacing the one an earlier call installed),
+    so the application's, SQLAlchemy's and Alembic's records all come out the same way.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp="time",
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _request_id() -> str:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    if _REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def _route() -> str:
+    """The matched URL rule (``/api/v1/moderation/comments/<id:comment_id>``): bounded."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"
+
+
+def _start_request() -> None:
+    g.request_id = _request_id()
+    g.request_started = time.perf_counter()
+
+
+def _finish_request(response: Response) -> Response:
+    request_id = g.get("request_id")
+    started = g.get("request_started")
+    if request_id is None or started is None:
+        return response
+    duration = time.perf_counter() - started
+    route = _route()
+    response.headers[REQUEST_ID_HEADER] = request_id
+    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    LATENCY.labels(request.method, route).observe(duration)
+    request_log.info(
+        "request",
+        extra={
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": response.status_code,
+            "duration_ms": round(duration * 1000, 2),
+            "remote_addr": request.remote_addr,
+        },
+    )
+    return response
+
+
+def init_observability(app: Flask) -> None:
+    """Request ids and request logging for every request; ``/metrics``."""
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+    app.register_blueprint(bp)
+
+
+class CommentsCollector(Collector):
+    """Comments by status, read from the database when metrics are scraped."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "commentsvc_comments", "Comments stored, by moderation status.", labels=["status"]
+        )
+        statement = sa.select(Comment.status, sa.func.count()).group_by(Comment.status)
+        try:
+            counts = dict.fromkeys(CommentStatus, 0)
+            counts.update(dict(db.session.execute(statement).tuples().all()))
+        except SQLAlchemyError:
+            db.session.rollback()
+            current_app.logger.warning("metrics: comment counts unavailable", exc_info=True)
+            return
+        for status, count in counts.items():
+            family.add_metric([status.value], count)
+        yield family
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics of every worker, plus comments by status."""
+    token = current_app.config["METRICS_TOKEN"]
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            abort(401)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_ProcessMetrics())
+    registry.register(CommentsCollector())
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    response = Response(encode(registry), content_type=content_type)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class _ProcessMetrics(Collector):
+    """This process's metrics from the default registry (single-process servers)."""
+
+    def collect(self) -> Iterator[object]:  # type: ignore[override]
+        yield from REGISTRY.collect()
