@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node clean
+.PHONY: run test lint typecheck pytest browser node clean image-check
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,8 @@ run: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) ./scripts/run-demo.sh
 
 ## Lint, format check, type check and the whole test suite
-test: $(STAMP) lint typecheck browser node pytest
+## (with CI=true also the container image check)
+test: $(STAMP) lint typecheck browser node pytest $(if $(filter true,$(CI)),image-check)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,6 +36,10 @@ browser:
 ## axe-core (pinned in package-lock.json) for the widget's accessibility tests
 node:
 	./scripts/ensure-node-deps.sh
+
+## Build the container image and run it (as root on Debian: installs podman, buildah, debootstrap)
+image-check: $(STAMP)
+	./scripts/image-check.sh
 
 pytest: $(STAMP)
 	$(BIN)/pytest

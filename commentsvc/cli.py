@@ -17,8 +17,12 @@ from commentsvc.services import accounts
 
 def _create_app() -> Flask:
     from commentsvc import create_app
+    from commentsvc.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as error:
+        raise SystemExit(f"commentsvc: configuration error: {error}") from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)

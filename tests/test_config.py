@@ -112,3 +112,21 @@ def test_create_app_takes_a_test_mapping(tmp_path: Path) -> None:
     )
     assert app.config["SECRET_KEY"] == "x"
     assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("/a.db")
+
+
+def test_a_configuration_error_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMENTSVC_")}
+    env["COMMENTSVC_DATABASE_URL"] = f"sqlite:///{tmp_path}/a.db"
+    script = Path(sys.executable).with_name("commentsvc")
+    result = subprocess.run(
+        [str(script), "sites", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "commentsvc: configuration error: COMMENTSVC_SECRET_KEY is not set: set it to a long "
+        "random string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+    ]

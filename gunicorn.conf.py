@@ -1,0 +1,135 @@
+"""Gunicorn settings for serving ``wsgi:app`` (the container image uses this file).
+
+Every value can be changed with an environment variable:
+
+``GUNICORN_BIND``
+    Address(es) to listen on, separated by spaces or commas; overrides ``HOST``/``PORT``.
+``HOST`` / ``PORT``
+    Listen on ``HOST:PORT``; default ``0.0.0.0:8000``.
+``WEB_CONCURRENCY``
+    Worker processes; default two per CPU plus one, at most 8.
+``GUNICORN_TIMEOUT``
+    Seconds a request may take before its worker is killed and replaced; default 30.
+``GUNICORN_MAX_REQUESTS``
+    Replace a worker after about this many requests; default 0 (never).
+``GUNICORN_ACCESS_LOG``
+    Gunicorn's own access log: ``off`` (the default: the application already logs every
+    request as one JSON line), ``-`` for standard output, or a file path.
+``GUNICORN_LOG_LEVEL``
+    Level of gunicorn's own log (standard error); default ``info``.
+``FORWARDED_ALLOW_IPS``
+    Addresses whose ``X-Forwarded-Proto`` gunicorn trusts; default ``127.0.0.1``. Proxies
+    are trusted by the application instead (``COMMENTSVC_TRUSTED_PROXIES``).
+``PROMETHEUS_MULTIPROC_DIR``
+    Where the workers keep their metrics (see ``on_starting``); default: a fresh directory
+    per server run, in ``/dev/shm`` when there is one.
+
+Gunicorn loads ``./gunicorn.conf.py`` by itself when started without ``--config``; command
+line options still win over this file.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+_SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def _workers() -> int:
+    """``WEB_CONCURRENCY``, else two per CPU this process may use plus one, at most 8."""
+    configured = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if configured:
+        return max(1, int(configured))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    # Each worker holds its own database pool; past 8 a machine this size gains little.
+    return min(2 * (cpus or 1) + 1, 8)
+
+
+def _bind() -> list[str]:
+    configured = os.environ.get("GUNICORN_BIND", "").replace(",", " ").split()
+    if configured:
+        return configured
+    host = os.environ.get("HOST") or "0.0.0.0"
+    port = os.environ.get("PORT") or "8000"
+    return [f"{host}:{port}"]
+
+
+def _access_log() -> str | None:
+    target = os.environ.get("GUNICORN_ACCESS_LOG", "off").strip()
+    return None if target.lower() in {"", "off", "none", "false", "0"} else target
+
+
+bind = _bind()
+workers = _workers()
+worker_class = "sync"
+
+# Below the 10 s that `docker stop` waits before SIGKILL, so in-flight requests finish.
+graceful_timeout = 8
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# Seconds an idle keep-alive connection stays open. Sync workers close every connection
+# after its response (they expect a buffering reverse proxy in front); this applies to
+# threaded workers, e.g. GUNICORN_CMD_ARGS="--threads 4".
+keepalive = 5
+
+# Recycling workers guards against slow leaks, but every replaced worker leaves its metrics
+# files behind (they keep the counters' totals) and each scrape reads them all, so it is
+# off unless asked for. The jitter keeps workers from restarting all at once.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+
+# The app (and its database engine and pool) is built in each worker after the fork:
+# connections must never be shared between processes.
+preload_app = False
+
+# Worker heartbeat files in memory, not on a container's (possibly slow) overlay disk.
+if _SHM:
+    worker_tmp_dir = _SHM
+
+accesslog = _access_log()
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(f)s" "%(a)s"'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+# --- Prometheus metrics of every worker ------------------------------------------------------
+# Each worker writes its numbers to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds up
+# all the files (prometheus_client's multiprocess mode). The variable must be set before a
+# worker imports the library, and the directory must start empty for each server run.
+_METRICS_DIR_PREFIX = "commentsvc-metrics-"
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before any worker: give the workers an empty metrics directory."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for stale in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(stale)
+    else:
+        directory = tempfile.mkdtemp(prefix=_METRICS_DIR_PREFIX, dir=_SHM)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    # Import it now, with the variable set: child_exit runs in a signal handler, no place
+    # for a first import.
+    with contextlib.suppress(ImportError):
+        import prometheus_client.multiprocess  # noqa: F401
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker has gone: its live gauges no longer count."""
+    multiprocess = sys.modules.get("prometheus_client.multiprocess")
+    if multiprocess is not None:
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """The server stops: remove the metrics directory that ``on_starting`` made."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    made_here = os.path.dirname(directory) == (_SHM or tempfile.gettempdir())
+    if made_here and os.path.basename(directory).startswith(_METRICS_DIR_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)
