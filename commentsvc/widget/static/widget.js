@@ -163,6 +163,12 @@
     this.root.appendChild(this.app);
     var self = this;
     this.more.addEventListener("click", function () { if (!self.loading) self.load(self.cursor); });
+    // One listener for every Reply button of the thread.
+    this.list.addEventListener("click", function (event) {
+      var button = event.target.closest && event.target.closest(".csv-reply");
+      var item = button && self.byId[button.closest(".csv-comment").getAttribute("data-id")];
+      if (item) self.replyTo(item.comment);
+    });
     this.load(null);
   }
 
@@ -312,27 +318,40 @@
   };
 
   // Render one comment; a top-level one goes into `batch` (appended to the list in one go).
+  // Each comment is a deep clone of one skeleton: far cheaper than building it node by node.
   Widget.prototype.renderComment = function (comment, batch) {
-    var self = this;
     var t = this.t;
-    var author = comment.author_url && /^https?:\/\//i.test(comment.author_url)
+    if (!this.skeleton) {
+      this.skeleton = el("li", { class: "csv-comment" }, [
+        el("article", {}, [
+          el("header", { class: "csv-meta" }, [el("time")]),
+          el("div", { class: "csv-body" }),
+          el("p", { class: "csv-reply-row" }, [el("button", { type: "button", class: "csv-reply", text: t.reply })]),
+        ]),
+        el("ol", { class: "csv-replies" }),
+      ]);
+      // One formatter per widget: toLocaleString() builds a new one on every call.
+      this.exact = window.Intl ? new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short" }) : null;
+    }
+    var node = this.skeleton.cloneNode(true);
+    var article = node.firstChild;
+    var header = article.firstChild;
+    var time = header.firstChild;
+    var replies = node.lastChild;
+    node.id = "comment-" + comment.id;
+    node.setAttribute("data-id", String(comment.id));
+    header.insertBefore(comment.author_url && /^https?:\/\//i.test(comment.author_url)
       ? el("a", { class: "csv-author", href: comment.author_url, rel: "nofollow ugc noopener", target: "_blank", text: comment.author_name })
-      : el("span", { class: "csv-author", text: comment.author_name });
+      : el("span", { class: "csv-author", text: comment.author_name }), time);
     var exact = new Date(comment.created_at);
-    // One formatter per widget: toLocaleString() builds a new one on every call.
-    this.exact = this.exact || (window.Intl ? new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short" }) : null);
-    var time = el("time", { datetime: comment.created_at, title: this.exact ? this.exact.format(exact) : exact.toString(), text: this.relativeTime(exact) });
-    var reply = el("button", { type: "button", class: "csv-reply", text: t.reply, "aria-label": fmt(t.replyTo, { name: comment.author_name }) });
-    var body = el("div", { class: "csv-body" }, [safeBody(comment.body_html)]);
-    var replies = el("ol", { class: "csv-replies" });
-    var node = el("li", { class: "csv-comment", id: "comment-" + comment.id, "data-id": String(comment.id) }, [
-      el("article", {}, [el("header", { class: "csv-meta" }, [author, time]), body, el("p", { class: "csv-reply-row" }, [reply])]),
-      replies,
-    ]);
-    reply.addEventListener("click", function () { self.replyTo(comment); });
+    time.setAttribute("datetime", comment.created_at);
+    time.title = this.exact ? this.exact.format(exact) : exact.toString();
+    time.textContent = this.relativeTime(exact);
+    article.lastChild.firstChild.setAttribute("aria-label", fmt(t.replyTo, { name: comment.author_name }));
+    article.childNodes[1].appendChild(safeBody(comment.body_html));
     var parent = comment.parent_id && this.byId[comment.parent_id];
     var depth = parent ? parent.depth + 1 : 0;
-    this.byId[comment.id] = { node: node, replies: replies, depth: Math.min(depth, MAX_DEPTH) };
+    this.byId[comment.id] = { comment: comment, node: node, replies: replies, depth: Math.min(depth, MAX_DEPTH) };
     // Replies nest under their parent up to MAX_DEPTH, then stay at that depth.
     var target = parent ? (parent.depth >= MAX_DEPTH ? parent.node.parentNode : parent.replies) : batch;
     target.appendChild(node);
