@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node clean image-check
+.PHONY: run test lint typecheck pytest browser node postgres clean image-check
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,15 @@ node:
 image-check: $(STAMP)
 	./scripts/image-check.sh
 
+## A private PostgreSQL for the tests on 127.0.0.1:55432 (installs Debian's postgresql when missing)
+postgres:
+	./scripts/ensure-postgres.sh >/dev/null
+
+## The suite twice: on SQLite, then on PostgreSQL
 pytest: $(STAMP)
 	$(BIN)/pytest
+	url="$$(./scripts/ensure-postgres.sh)" && \
+	if [ -n "$$url" ]; then COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/pytest; fi
 
 clean:
 	rm -rf $(VENV) instance node_modules .pytest_cache .ruff_cache .mypy_cache

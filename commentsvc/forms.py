@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from flask import Request, current_app
+from flask import Request, current_app, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import Field, Form, IntegerField, StringField, TextAreaField
@@ -55,6 +55,24 @@ def unsafe_text_reason(value: str, *, multiline: bool = False) -> str | None:
     if (_CONTROL if multiline else _CONTROL_OR_NEWLINE).search(value):
         return "Must not contain control characters or line breaks."
     return None
+
+
+def refuse_nul(*, form: bool = False) -> None:
+    """400 when the path or query string (and, with ``form``, a form field) has a NUL.
+
+    Nothing stored contains one (every write refuses it, and PostgreSQL cannot store it in
+    text at all), so such a value can only fail: refuse it before it reaches a query.
+    """
+    fields = [*request.args.items(multi=True)]
+    if form:
+        fields += request.form.items(multi=True)
+    bad = sorted({name for name, value in fields if "\x00" in name or "\x00" in value})
+    if bad or "\x00" in request.path:
+        raise ApiError(
+            400,
+            "The request contains a NUL character.",
+            errors={name: ["Must not contain NUL characters."] for name in bad},
+        )
 
 
 class NoControlCharacters:

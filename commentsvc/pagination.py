@@ -8,6 +8,7 @@ import binascii
 from flask import current_app, request
 
 from commentsvc.errors import ApiError
+from commentsvc.models import MAX_ID
 
 _CURSOR_PREFIX = "c1:"
 
@@ -28,7 +29,8 @@ def decode_cursor(cursor: str | None) -> int | None:
         if not raw.startswith(_CURSOR_PREFIX):
             raise ValueError(cursor)
         value = int(raw[len(_CURSOR_PREFIX) :])
-        if not 0 <= value < 2**63:
+        # No page ends past the largest id; PostgreSQL would refuse such a number outright.
+        if not 0 <= value <= MAX_ID:
             raise ValueError(cursor)
     except (ValueError, UnicodeError, binascii.Error):
         raise ApiError(

@@ -1,8 +1,13 @@
-"""Fixtures: an app on a fresh, migrated SQLite file per test; client, runner, factories."""
+"""Fixtures: an app on a fresh, migrated database per test; client, runner, factories.
+
+The database is a SQLite file, or a PostgreSQL database when ``COMMENTSVC_TEST_DATABASE_URL``
+is set (see :mod:`tests.databases`). Tests marked ``sqlite_only`` check SQLite itself (its
+pragmas, its file) and run in the SQLite run only; tests marked ``postgresql_only`` in the
+PostgreSQL run only.
+"""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -19,18 +24,50 @@ from commentsvc.extensions import db
 from commentsvc.models import ApiToken, Comment, CommentStatus, Moderator, Page, Site
 from commentsvc.security import hash_password, hash_token
 from commentsvc.text import render_body
+from tests.databases import URL_VARIABLE, close_run_databases, run_databases
 
 ORIGIN = "https://news.example"
 OTHER_ORIGIN = "https://blog.example"
 PASSWORD = "correct horse battery"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Connect to the PostgreSQL server of the run, if any, before anything else runs."""
+    try:
+        run_databases()
+    except Exception as error:
+        raise pytest.UsageError(
+            f"{URL_VARIABLE}: cannot use the database server ({error}). "
+            "./scripts/ensure-postgres.sh starts a local one and prints its URL."
+        ) from error
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    close_run_databases()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests for one database belong to that database's run only (``make test`` runs both):
+    in the other run they are deselected, not skipped, so no run reports a skip."""
+    dialect = run_databases().dialect
+    only = {"sqlite_only": "sqlite", "postgresql_only": "postgresql"}
+    elsewhere = [
+        item
+        for item in items
+        if any(item.get_closest_marker(m) and dialect != db for m, db in only.items())
+    ]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if item not in elsewhere]
+
+
 def make_app(database: Path) -> Flask:
+    """An app on ``database`` (a path naming a database of this run, created when new)."""
     return create_app(
         {
             "ENV": "testing",
             "SECRET_KEY": "test-secret",
-            "DATABASE_URL": f"sqlite:///{database}",
+            "DATABASE_URL": run_databases().url(database),
             "RATELIMIT_ENABLED": False,
         }
     )
@@ -38,7 +75,7 @@ def make_app(database: Path) -> Flask:
 
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per run; each test gets a fresh copy of it."""
+    """A database migrated to head once per run; each test gets a fresh copy of it."""
     path = tmp_path_factory.mktemp("template") / "migrated.db"
     app = make_app(path)
     with app.app_context():
@@ -50,7 +87,7 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def app(tmp_path: Path, migrated_database: Path) -> Iterator[Flask]:
     database = tmp_path / "test.db"
-    shutil.copyfile(migrated_database, database)
+    run_databases().fresh(migrated_database, database)
     app = make_app(database)
     with app.app_context():
         db.session.add_all(
@@ -63,6 +100,7 @@ def app(tmp_path: Path, migrated_database: Path) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+    run_databases().drop(database)
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ def test_development_key_is_shared_by_every_process(tmp_path: Path) -> None:
     assert first["SECRET_KEY"] == second["SECRET_KEY"]
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_pragmas_for_several_workers(app) -> None:  # type: ignore[no-untyped-def]
     from commentsvc.extensions import db
 

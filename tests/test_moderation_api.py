@@ -225,6 +225,7 @@ def test_patch_body_edit_rerenders_html(
         ({"body": "   "}, "body"),
         ({"body": 5}, "body"),
         ({}, "status"),
+        ({"status": "approved", "note": "a\x00b"}, "note"),
     ],
 )
 def test_patch_refuses_bad_input_and_changes_nothing(
@@ -240,6 +241,26 @@ def test_patch_refuses_bad_input_and_changes_nothing(
     assert response.status_code == 422
     assert field in response.get_json()["errors"]
     assert events_of(app, comment_id) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "comments?q=a%00b",
+        "comments?page=/a%00b",
+        "comments?site=ne%00ws",
+        "events?moderator=a%00b@example.com",
+        "events?site=ne%00ws",
+    ],
+)
+def test_a_nul_in_a_filter_is_refused_with_400(
+    client: FlaskClient, auth: dict[str, str], query: str
+) -> None:
+    """Nothing stored holds a NUL, and PostgreSQL refuses one in a query outright."""
+    response = client.get(f"{API}/{query}", headers=auth)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert list(response.get_json()["errors"]) == [query.split("?")[1].split("=")[0]]
 
 
 def test_patch_needs_json(

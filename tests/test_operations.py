@@ -189,6 +189,7 @@ def test_metrics_token_when_configured(app: Flask) -> None:
 # --- the database unavailable -----------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_an_unreachable_database_gives_503_problem_json_not_500(tmp_path: Path) -> None:
     app = create_app(
         {
@@ -214,6 +215,7 @@ def test_an_unreachable_database_gives_503_problem_json_not_500(tmp_path: Path) 
     assert client.get("/healthz").status_code == 200  # liveness does no I/O
 
 
+@pytest.mark.sqlite_only
 def test_a_locked_sqlite_database_gives_503_then_recovers_with_nothing_half_stored(
     tmp_path: Path,
 ) -> None:

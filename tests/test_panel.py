@@ -39,6 +39,7 @@ from commentsvc.models import (
     Site,
     moderator_sites,
 )
+from commentsvc.pagination import encode_cursor
 from commentsvc.services import accounts
 from tests.conftest import ORIGIN, PASSWORD, valid_submission
 
@@ -273,13 +274,24 @@ def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def database_bytes(app: Flask) -> bytes:
-    """The raw bytes of the SQLite database and its WAL."""
-    path = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
-    return b"".join(
-        candidate.read_bytes()
-        for candidate in (path, path.with_name(path.name + "-wal"))
-        if candidate.exists()
-    )
+    """What the database stores: the raw bytes of a SQLite file and its WAL; on a server whose
+    files are out of reach (PostgreSQL), every row of every table, as text."""
+    url = app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return b"".join(
+            candidate.read_bytes()
+            for candidate in (path, path.with_name(path.name + "-wal"))
+            if candidate.exists()
+        )
+    with app.app_context():
+        metadata = sa.MetaData()
+        metadata.reflect(db.engine)
+        return b"".join(
+            repr(tuple(row)).encode()
+            for table in metadata.sorted_tables
+            for row in db.session.execute(sa.select(table))
+        )
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -570,6 +582,28 @@ def test_login_without_csrf_token_is_refused(
     assert is_login_redirect(client.get(f"{PANEL}/"))
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAttempt)) == 0
+
+
+def test_login_with_a_nul_in_the_email_is_refused(
+    app: Flask, client: FlaskClient, make_moderator: Callable[..., int]
+) -> None:
+    """Nothing stored holds a NUL, and PostgreSQL refuses one in a query outright."""
+    make_moderator("mod@example.com")
+    response = log_in(client, "mod\x00@example.com")
+    assert response.status_code == 400
+    assert is_login_redirect(client.get(f"{PANEL}/"))
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAttempt)) == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["/?q=a%00b", "/?site=ne%00ws", "/?page=/a%00b", "/audit?moderator=a%00b", "/audit?site=a%00b"],
+)
+def test_a_nul_in_a_filter_is_refused_with_400(admin_client: FlaskClient, query: str) -> None:
+    response = admin_client.get(PANEL + query)
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
 
 
 def test_login_with_another_sessions_token_is_refused(
@@ -1228,6 +1262,25 @@ def test_bulk_with_an_unknown_id_changes_nothing(
     assert snapshot(app) == before
 
 
+@pytest.mark.parametrize("too_large", [str(2**31), str(2**63), "9" * 30])
+def test_bulk_with_an_id_beyond_any_row_changes_nothing(
+    app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int], too_large: str
+) -> None:
+    """Ids are 32-bit on PostgreSQL: a larger one is an unknown comment, not a database error."""
+    comment = make_comment(status=PENDING)
+    before = snapshot(app)
+    response = submit(
+        admin_client,
+        f"{PANEL}/comments/bulk",
+        {"ids": [str(comment), too_large], "action": "approve"},
+    )
+    assert response.status_code == 303
+    messages = flashes(admin_client.get(response.headers["Location"]))
+    assert [category for category, _ in messages] == ["error"]
+    assert "nothing was changed" in messages[0][1]
+    assert snapshot(app) == before
+
+
 def test_bulk_respects_the_bulk_limit(
     app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int]
 ) -> None:
@@ -1531,10 +1584,14 @@ def test_audit_filters(
     assert comments_in(f"{PANEL}/audit?moderator={BLOG_MODERATOR.upper()}") == [f"#{blog}"]
     assert comments_in(f"{PANEL}/audit?site=news") == [f"#{news}"]
     assert comments_in(f"{PANEL}/audit?site=blog&moderator={ADMIN}") == [f"#{blog}"]
-    empty = admin_client.get(f"{PANEL}/audit?comment_id=999999")
-    assert html(empty).find("p", cls="empty").text == "No events."
+    for unknown in (999999, 2**31, 2**63):  # ids are 32-bit on PostgreSQL
+        empty = admin_client.get(f"{PANEL}/audit?comment_id={unknown}")
+        assert html(empty).find("p", cls="empty").text == "No events."
     # Bad values are ignored rather than failing.
     assert admin_client.get(f"{PANEL}/audit?comment_id=abc&cursor=zz").status_code == 200
+    beyond = encode_cursor(2**31)
+    assert admin_client.get(f"{PANEL}/audit?cursor={beyond}").status_code == 200
+    assert admin_client.get(f"{PANEL}/?cursor={beyond}").status_code == 200
 
 
 def test_audit_is_limited_to_the_moderators_sites(

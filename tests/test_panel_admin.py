@@ -233,6 +233,24 @@ def test_create_site_with_bad_fields_is_refused(
     assert snapshot(app) == before
 
 
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/sites", {"slug": "docs", "name": "Do\x00cs", "origins": "https://docs.example"}),
+        ("/moderators", {"email": "new\x00@example.com", "password": "long enough password"}),
+        ("/tokens", {"name": "ci\x00", "moderator": "admin@example.com"}),
+    ],
+)
+def test_a_nul_in_an_admin_form_is_refused_and_nothing_is_stored(
+    app: Flask, admin_client: FlaskClient, path: str, data: dict[str, str]
+) -> None:
+    """Nothing stored holds a NUL, and PostgreSQL refuses one in a query outright."""
+    before = snapshot(app)
+    response = submit(admin_client, PANEL + path, data)
+    assert response.status_code == 400
+    assert snapshot(app) == before
+
+
 def test_edit_site(app: Flask, admin_client: FlaskClient) -> None:
     path = f"{PANEL}/sites/{site_id(app, 'news')}"
     form = html(admin_client.get(path)).find("form", id="site-form")

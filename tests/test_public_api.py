@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from commentsvc.extensions import db
-from commentsvc.models import Comment, CommentStatus, Page
+from commentsvc.models import MAX_ID, Comment, CommentStatus, Page
+from commentsvc.pagination import encode_cursor
 from tests.conftest import ORIGIN, OTHER_ORIGIN, valid_submission
 
 SUBMIT = "/api/v1/sites/news/comments"
@@ -127,6 +129,9 @@ def test_thread_requires_a_page_and_a_good_cursor_and_limit(client: FlaskClient)
         ("/api/v1/sites/news/comments", "page"),
         ("/api/v1/sites/news/comments?page=%20", "page"),
         (f"{THREAD}&cursor=garbage!", "cursor"),
+        # Past the largest id (32-bit on PostgreSQL): no page of ours ever ends there.
+        (f"{THREAD}&cursor={encode_cursor(MAX_ID + 1)}", "cursor"),
+        (f"{THREAD}&cursor={encode_cursor(2**63 - 1)}", "cursor"),
         (f"{THREAD}&limit=0", "limit"),
         (f"{THREAD}&limit=10000", "limit"),
         (f"{THREAD}&limit=ten", "limit"),
@@ -135,6 +140,21 @@ def test_thread_requires_a_page_and_a_good_cursor_and_limit(client: FlaskClient)
         assert response.status_code == 400, url
         assert response.mimetype == "application/problem+json"
         assert field in response.get_json()["errors"], url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/sites/news/comments?page=/a%00b",
+        "/api/v1/sites/news/counts?page=/a&page=/a%00b",
+        "/api/v1/sites/ne%00ws/comments?page=/a",
+    ],
+)
+def test_a_nul_in_the_url_is_refused_with_400(client: FlaskClient, url: str) -> None:
+    """Nothing stored holds a NUL, and PostgreSQL refuses one in a query outright."""
+    response = client.get(url)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
 
 
 def test_one_public_comment(client: FlaskClient, make_comment: Callable[..., int]) -> None:

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from commentsvc.api.serializers import moderation_comment, moderation_event
 from commentsvc.errors import ApiError, ValidationError
-from commentsvc.forms import read_json_object, unsafe_text_reason
+from commentsvc.forms import read_json_object, refuse_nul, unsafe_text_reason
 from commentsvc.models import MAX_ID, CommentStatus, Moderator
 from commentsvc.pagination import encode_cursor, page_args
 from commentsvc.services import moderation as service
@@ -16,6 +16,8 @@ from commentsvc.services import moderation as service
 bp = Blueprint("moderation_api", __name__, url_prefix="/api/v1/moderation")
 
 STATUSES = tuple(status.value for status in CommentStatus)
+
+bp.before_request(refuse_nul)
 
 
 @bp.before_request
@@ -126,6 +128,8 @@ def update_comment(comment_id: int) -> Response:
             errors["body"] = [f"Must be at most {limit} characters."]
         elif reason:
             errors["body"] = [reason]
+    if note is not None and (reason := unsafe_text_reason(note, multiline=True)):
+        errors["note"] = [reason]
     if status is None and body is None and not errors:
         errors["status"] = ["Send a status, a body, or both."]
     if errors:

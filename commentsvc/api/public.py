@@ -20,7 +20,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from commentsvc import __version__
 from commentsvc.api.serializers import public_comment, submitted_comment
 from commentsvc.errors import PROBLEM_JSON, ApiError, ValidationError
-from commentsvc.forms import CommentForm, json_to_formdata, read_json_object, read_urlencoded
+from commentsvc.forms import (
+    CommentForm,
+    json_to_formdata,
+    read_json_object,
+    read_urlencoded,
+    refuse_nul,
+)
 from commentsvc.models import Site
 from commentsvc.pagination import encode_cursor, page_args
 from commentsvc.security import anonymize_ip, origin_of_url
@@ -35,6 +41,7 @@ PREFLIGHT_MAX_AGE = "86400"
 
 @bp.url_value_preprocessor
 def load_site(endpoint: str | None, values: dict[str, object] | None) -> None:
+    refuse_nul()  # the body is the form's to check, field by field
     slug = str((values or {}).pop("site_slug", ""))
     site = service.get_site(slug)
     if site is None:

@@ -6,6 +6,7 @@ from flask import Blueprint, Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from commentsvc.extensions import csrf, login_manager
+from commentsvc.forms import refuse_nul
 
 bp = Blueprint(
     "panel",
@@ -29,6 +30,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "object-src 'none'",
     ]
 )
+
+
+@bp.before_request
+def refuse_nul_input() -> None:
+    """No panel URL or form field carries a NUL character (see :func:`refuse_nul`)."""
+    refuse_nul(form=True)
 
 
 def security_headers(response: Response) -> Response:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import QueryableAttribute
 
 from commentsvc.extensions import db, write_transaction
@@ -62,11 +63,19 @@ def create_site(slug: str, origins: Iterable[str], name: str | None = None) -> S
     normalized = normalize_origins(origins)
     if not normalized:
         raise AccountError("a site needs at least one origin", "origins")
-    with write_transaction():
-        if db.session.scalar(sa.select(Site.id).where(Site.slug == slug)) is not None:
-            raise AccountError(f"site {slug!r} already exists", "slug")
-        site = Site(slug=slug, name=name or slug, origins=normalized, settings={})
-        db.session.add(site)
+    exists = sa.select(Site.id).where(Site.slug == slug)
+    taken = AccountError(f"site {slug!r} already exists", "slug")
+    try:
+        with write_transaction():
+            if db.session.scalar(exists) is not None:
+                raise taken
+            site = Site(slug=slug, name=name or slug, origins=normalized, settings={})
+            db.session.add(site)
+    except IntegrityError:
+        # Added by somebody else since we looked (PostgreSQL runs such writes side by side).
+        if db.session.scalar(exists) is not None:
+            raise taken from None
+        raise
     return site
 
 
@@ -114,17 +123,25 @@ def create_moderator(
         raise AccountError(
             f"the password must be at least {MIN_PASSWORD_LENGTH} characters", "password"
         )
-    with write_transaction():
-        if db.session.scalar(sa.select(Moderator.id).where(Moderator.email == email)):
-            raise AccountError(f"moderator {email} already exists", "email")
-        moderator = Moderator(
-            email=email,
-            password_hash=hash_password(password),
-            is_admin=admin,
-            all_sites=not sites,
-            sites=list(sites),
-        )
-        db.session.add(moderator)
+    exists = sa.select(Moderator.id).where(Moderator.email == email)
+    taken = AccountError(f"moderator {email} already exists", "email")
+    try:
+        with write_transaction():
+            if db.session.scalar(exists) is not None:
+                raise taken
+            moderator = Moderator(
+                email=email,
+                password_hash=hash_password(password),
+                is_admin=admin,
+                all_sites=not sites,
+                sites=list(sites),
+            )
+            db.session.add(moderator)
+    except IntegrityError:
+        # Added by somebody else since we looked (PostgreSQL runs such writes side by side).
+        if db.session.scalar(exists) is not None:
+            raise taken from None
+        raise
     return moderator
 
 

@@ -20,6 +20,7 @@ from commentsvc.errors import ApiError, ValidationError
 from commentsvc.extensions import db, write_transaction
 from commentsvc.models import (
     ACTION_STATUS,
+    MAX_ID,
     STATUS_ACTION,
     ApiToken,
     Comment,
@@ -137,8 +138,23 @@ def _filtered(statement: sa.Select[Any], filters: CommentFilter) -> sa.Select[An
     return statement
 
 
-def get_comment(scope: set[int] | None, comment_id: int) -> Comment:
-    """One comment in scope; 404 (no existence leak) otherwise."""
+def _for_change(statement: sa.Select[Any]) -> sa.Select[Any]:
+    """``statement`` reading comments in order to change them, in a write transaction.
+
+    Their rows stay locked until the commit, so that concurrent changes of one comment wait
+    for each other and each decides on what the one before it stored: PostgreSQL runs write
+    transactions side by side (SQLite has one writer at a time, and ignores the lock).
+    ``FOR NO KEY UPDATE`` leaves replies free to reference the comment meanwhile. What the
+    session had loaded of the comments before is refreshed from the locked rows.
+    """
+    return statement.with_for_update(of=Comment, key_share=True).execution_options(
+        populate_existing=True
+    )
+
+
+def get_comment(scope: set[int] | None, comment_id: int, *, for_change: bool = False) -> Comment:
+    """One comment in scope; 404 (no existence leak) otherwise. ``for_change``: lock it
+    until the write transaction commits (see :func:`_for_change`)."""
     statement = _in_scope(
         sa.select(Comment)
         .options(
@@ -147,6 +163,8 @@ def get_comment(scope: set[int] | None, comment_id: int) -> Comment:
         .where(Comment.id == comment_id),
         scope,
     )
+    if for_change:
+        statement = _for_change(statement)
     comment = db.session.scalar(statement)
     if comment is None:
         raise ApiError(404, f"There is no comment {comment_id}.", title="Not Found")
@@ -246,7 +264,7 @@ def update_comment(
 ) -> Comment:
     """Change a comment's status and/or body, recording each change."""
     with write_transaction():
-        comment = get_comment(moderator.site_scope(), comment_id)
+        comment = get_comment(moderator.site_scope(), comment_id, for_change=True)
         changes = _Changes()
         now = utcnow()
         if body is not None and body != comment.body:
@@ -266,7 +284,7 @@ def update_comment(
 def delete_comment(moderator: Moderator, comment_id: int) -> None:
     """Delete a comment; its audit events stay."""
     with write_transaction():
-        comment = get_comment(moderator.site_scope(), comment_id)
+        comment = get_comment(moderator.site_scope(), comment_id, for_change=True)
         changes = _Changes()
         _delete(comment, moderator, changes, utcnow())
         changes.flush()
@@ -286,10 +304,14 @@ def bulk_moderate(
     maximum = current_app.config["MAX_BULK_IDS"]
     if len(wanted) > maximum:
         raise ValidationError({"ids": [f"At most {maximum} ids at once."]})
+    # An id past the largest one is simply unknown (PostgreSQL would refuse it in a query).
+    possible = [comment_id for comment_id in wanted if 0 < comment_id <= MAX_ID]
     with write_transaction():
         statement = _in_scope(
-            sa.select(Comment).where(Comment.id.in_(wanted)), moderator.site_scope()
+            sa.select(Comment).where(Comment.id.in_(possible)), moderator.site_scope()
         )
+        # In id order, so that two bulk actions lock the rows they share in the same order.
+        statement = _for_change(statement.order_by(Comment.id))
         comments = {comment.id: comment for comment in db.session.scalars(statement)}
         missing = [comment_id for comment_id in wanted if comment_id not in comments]
         if missing:
@@ -329,6 +351,7 @@ def restore_statuses(
         statement = _in_scope(
             sa.select(Comment).where(Comment.id.in_(list(previous))), moderator.site_scope()
         )
+        statement = _for_change(statement.order_by(Comment.id))
         changes = _Changes()
         now = utcnow()
         for comment in db.session.scalars(statement):
@@ -362,6 +385,8 @@ def list_events(
     scope: set[int] | None, filters: EventFilter, before_id: int | None, limit: int
 ) -> Sequence[ModerationEvent]:
     """Up to ``limit + 1`` audit events in scope, newest first."""
+    if filters.comment_id is not None and not 0 < filters.comment_id <= MAX_ID:
+        return []  # no comment has such an id (PostgreSQL would refuse it in a query)
     statement = sa.select(ModerationEvent)
     if scope is not None:
         statement = statement.where(ModerationEvent.site_id.in_(scope))

@@ -1,5 +1,6 @@
-"""Fixtures for end-to-end tests: a migrated SQLite file made with the real CLI, and a real
-gunicorn serving it over HTTP on a free local port."""
+"""Fixtures for end-to-end tests: a migrated database made with the real CLI, and a real
+gunicorn serving it over HTTP on a free local port. The database is a SQLite file or, when
+``COMMENTSVC_TEST_DATABASE_URL`` is set, a PostgreSQL database (see :mod:`tests.databases`)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from commentsvc import PROJECT_ROOT
+from tests.databases import run_databases
 
 SECRET_KEY = "e2e-secret-key-not-for-production"
 MODERATOR_EMAIL = "x@example.com"
@@ -36,10 +38,13 @@ def commentsvc_script() -> str:
 
 
 def service_env(database: Path) -> dict[str, str]:
-    """This process's environment, minus any COMMENTSVC_* of its own, plus the service's."""
+    """This process's environment, minus any COMMENTSVC_* of its own, plus the service's.
+
+    ``database`` names a database of this run (a new one is created empty).
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith("COMMENTSVC_")}
     env.update(
-        COMMENTSVC_DATABASE_URL=f"sqlite:///{database}",
+        COMMENTSVC_DATABASE_URL=run_databases().url(database),
         COMMENTSVC_SECRET_KEY=SECRET_KEY,
         COMMENTSVC_RATELIMIT_ENABLED="false",
         PYTHONUNBUFFERED="1",
@@ -70,11 +75,8 @@ def free_port() -> int:
 
 
 def copy_database(source: Path, target: Path) -> None:
-    """Copy a SQLite database consistently (WAL included) with SQLite's backup API."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
+    """Copy a database nobody writes to: SQLite's backup API, or PostgreSQL's templates."""
+    run_databases().copy(source, target)
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,14 @@ class Template:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
     database = tmp_path_factory.mktemp("e2e-template") / "template.db"
     env = service_env(database)
     run_cli(env, "db", "upgrade")
     run_cli(env, "moderators", "add", MODERATOR_EMAIL, "--password-stdin", stdin=MODERATOR_PASSWORD)
     token = run_cli(env, "tokens", "create", MODERATOR_EMAIL).split()[-1]
-    return Template(database, token)
+    yield Template(database, token)
+    run_databases().drop(database)
 
 
 @dataclass
@@ -124,16 +127,39 @@ class Server:
                 pids.append(int(entry))
         return sorted(pids)
 
-    def busy_worker(self) -> int | None:
-        """A worker holding a client connection (so serving a request right now), or None.
+    @property
+    def port(self) -> int:
+        return int(urlsplit(self.base_url).port or 0)
 
-        Workers inherit the master's listening socket; any other socket is a client's.
+    def busy_workers(self) -> list[int]:
+        """Workers holding a client connection, so serving a request right now.
+
+        A client connection is one accepted on the server's port; a worker's other sockets
+        (the listening one it inherited, its database connections) do not count.
         """
-        listening = _sockets(self.process.pid)
-        for pid in self.worker_pids():
-            if _sockets(pid) - listening:
-                return pid
-        return None
+        clients = _accepted_connections(self.port)
+        return [pid for pid in self.worker_pids() if _sockets(pid) & clients]
+
+    def busy_worker(self) -> int | None:
+        """A worker holding a client connection, or None."""
+        busy = self.busy_workers()
+        return busy[0] if busy else None
+
+
+def _accepted_connections(port: int) -> set[str]:
+    """The ``socket:[N]`` inodes of established TCP connections whose local port is ``port``."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue  # no IPv6
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:  # 01: ESTABLISHED
+                inodes.add(f"socket:[{inode}]")
+    return inodes
 
 
 def _sockets(pid: int) -> set[str]:
@@ -165,6 +191,34 @@ def wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log: Pat
             pass  # not listening yet, or listening while the workers still boot
         time.sleep(0.1)
     pytest.fail(f"gunicorn was not healthy within {STARTUP_TIMEOUT} s:\n{log.read_text()}")
+
+
+def wait_until_every_worker_serves(server: Server, workers: int) -> None:
+    """Wait until each worker has loaded the app and takes connections.
+
+    A healthy answer only shows that one worker is up; the others may still be importing
+    the app. One unfinished request per worker is held open until every worker holds one
+    (a worker still starting leaves its connection waiting), then all are finished.
+    """
+    address = (urlsplit(server.base_url).hostname, server.port)
+    connections = [
+        socket.create_connection(address, timeout=STARTUP_TIMEOUT) for _ in range(workers)
+    ]
+    try:
+        for connection in connections:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: e2e\r\n")
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while len(server.busy_workers()) < workers:
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"not every gunicorn worker started:\n{server.log.read_text()}")
+            time.sleep(0.05)
+        for connection in connections:
+            connection.sendall(b"Connection: close\r\n\r\n")
+            while connection.recv(65536):
+                pass
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -211,6 +265,9 @@ def server(template: Template, tmp_path: Path) -> Iterator[Server]:
         )
     try:
         wait_until_healthy(process, base_url, log)
-        yield Server(process, base_url, template.token, log)
+        running = Server(process, base_url, template.token, log)
+        wait_until_every_worker_serves(running, WORKERS)
+        yield running
     finally:
         stop(process)
+        run_databases().drop(database)

@@ -1,5 +1,6 @@
-"""Submissions over real HTTP to real gunicorn workers sharing one SQLite file (DESIGN §6:
-"One machine: SQLite in WAL mode, several gunicorn workers, no lost writes")."""
+"""Submissions over real HTTP to real gunicorn workers sharing one database (DESIGN §6: "One
+machine: SQLite in WAL mode, several gunicorn workers, no lost writes"; more machines share
+PostgreSQL: the run with ``COMMENTSVC_TEST_DATABASE_URL`` set checks it the same way)."""
 
 from __future__ import annotations
 
