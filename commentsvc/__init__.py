@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, ValidationError
 
 __version__ = "0.1.0"
 
@@ -17,10 +18,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class IdConverter(IntegerConverter):
-    """``<id:name>``: a row id; anything out of range does not match (404, not a 500)."""
+    """``<id:name>``: a row id; anything out of range is no row (404, not a 500 or 405)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(map, min=1, max=2**31 - 1)
+
+    def to_python(self, value: str) -> int:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            # Left to Werkzeug, a path that fails here goes on to the same path's routes for
+            # other methods, whose methods then "match": 405 instead of 404.
+            raise NotFound() from None
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -24,8 +24,10 @@ from commentsvc.errors import ApiError
 from commentsvc.models import MAX_ID
 
 MAX_FORM_FIELDS = 50
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# C0 and C1 control characters. C1 holds NEL (U+0085), a line break, and CSI (U+009B),
+# which starts terminal escape sequences. Tab and line feed only where text is multi-line.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 

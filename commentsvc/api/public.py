@@ -26,6 +26,7 @@ from commentsvc.forms import (
     read_json_object,
     read_urlencoded,
     refuse_nul,
+    unsafe_text_reason,
 )
 from commentsvc.models import Site
 from commentsvc.pagination import encode_cursor, page_args
@@ -93,7 +94,9 @@ def _return_to(site: Site, data: MultiDict[str, str]) -> str | None:
     value = data.get("return_to", "").strip()
     if not value:
         return None
-    if origin_of_url(value) not in site.origins:
+    # A control character would reach the Location header: a line break cannot be sent
+    # there at all (500, after the comment was stored), the others would be altered.
+    if unsafe_text_reason(value) or origin_of_url(value) not in site.origins:
         raise ApiError(
             400,
             "return_to must be a URL on one of the site's origins.",
