@@ -159,6 +159,22 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_int,
         1,
     ),
+    Setting(
+        "SITE_CACHE_SECONDS",
+        10,
+        "How long a worker keeps a site's origins and settings before reading them again "
+        "(a change shows in other workers within this time); `0` reads them every request.",
+        _parse_int,
+        0,
+    ),
+    Setting(
+        "THREAD_CACHE_MB",
+        32,
+        "Memory per worker for rendered thread pages, reused until the thread changes; "
+        "`0` turns it off.",
+        _parse_int,
+        0,
+    ),
     Setting("LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`."),
     Setting(
         "LOG_FORMAT",
@@ -273,13 +289,15 @@ def load_config(
 
 
 def engine_options(url: str, timeout: int) -> dict[str, Any]:
-    """SQLAlchemy engine options: check pooled connections before use; bounded waits.
+    """SQLAlchemy engine options: check pooled server connections before use; bounded waits.
 
     ``pool_pre_ping`` replaces a connection the database dropped (a restart, a failover)
     instead of failing the request that draws it. On PostgreSQL a connection attempt and a
     wait for a free pooled connection give up after ``timeout`` seconds, so a database that
     is gone gives a 503 instead of a hung worker.
     """
+    if url.startswith("sqlite"):
+        return {}  # a file: there is no server to lose a connection to
     options: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         options["pool_timeout"] = timeout

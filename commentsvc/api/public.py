@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from cachetools import LRUCache
 from flask import (
     Blueprint,
     Response,
@@ -28,15 +29,16 @@ from commentsvc.forms import (
     refuse_nul,
     unsafe_text_reason,
 )
-from commentsvc.models import Site
 from commentsvc.pagination import encode_cursor, page_args
 from commentsvc.security import anonymize_ip, origin_of_url
 from commentsvc.services import comments as service
+from commentsvc.services.comments import PublicSite
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1/sites/<site_slug>")
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+_THREAD_CACHE = "commentsvc.threads"
 PREFLIGHT_MAX_AGE = "86400"
 
 
@@ -54,7 +56,7 @@ def _request_origin() -> str | None:
     return request.headers.get("Origin")
 
 
-def _origin_allowed(site: Site, origin: str | None) -> bool:
+def _origin_allowed(site: PublicSite, origin: str | None) -> bool:
     return origin is not None and origin_of_url(origin) in site.origins
 
 
@@ -89,7 +91,7 @@ def _wants_problem_json() -> bool:
     return bool(explicit & {JSON, PROBLEM_JSON}) and "text/html" not in explicit
 
 
-def _return_to(site: Site, data: MultiDict[str, str]) -> str | None:
+def _return_to(site: PublicSite, data: MultiDict[str, str]) -> str | None:
     """The form's ``return_to``, if it is on one of the site's origins (400 otherwise)."""
     value = data.get("return_to", "").strip()
     if not value:
@@ -107,7 +109,7 @@ def _return_to(site: Site, data: MultiDict[str, str]) -> str | None:
 
 @bp.post("/comments")
 def submit() -> BaseResponse:
-    site: Site = g.site
+    site: PublicSite = g.site
     origin = _request_origin()
     if origin is not None and not _origin_allowed(site, origin):
         raise ApiError(403, "This origin may not post comments to this site.", title="Forbidden")
@@ -133,7 +135,7 @@ def _validated(data: MultiDict[str, str], type_errors: dict[str, list[str]]) -> 
     return form
 
 
-def _store(site: Site, form: CommentForm) -> service.Comment:
+def _store(site: PublicSite, form: CommentForm) -> service.Comment:
     user_agent = request.user_agent.string or None
     if user_agent:
         user_agent = user_agent[: current_app.config["MAX_USER_AGENT_LENGTH"]] or None
@@ -152,7 +154,7 @@ def _store(site: Site, form: CommentForm) -> service.Comment:
 
 
 def _submit_json(
-    site: Site, data: MultiDict[str, str], type_errors: dict[str, list[str]]
+    site: PublicSite, data: MultiDict[str, str], type_errors: dict[str, list[str]]
 ) -> Response:
     comment = _store(site, _validated(data, type_errors))
     response = jsonify(submitted_comment(comment))
@@ -161,7 +163,7 @@ def _submit_json(
     return response
 
 
-def _submit_form(site: Site, data: MultiDict[str, str]) -> BaseResponse:
+def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
     """The no-JavaScript form: 303 back to the page, or an HTML page listing the errors."""
     back = _page_url_on_site(site, data)
     try:
@@ -178,7 +180,7 @@ def _submit_form(site: Site, data: MultiDict[str, str]) -> BaseResponse:
     return current_app.response_class(body, status=201, mimetype="text/html")
 
 
-def _page_url_on_site(site: Site, data: MultiDict[str, str]) -> str | None:
+def _page_url_on_site(site: PublicSite, data: MultiDict[str, str]) -> str | None:
     page_url = data.get("page_url", "").strip()
     return page_url if page_url and origin_of_url(page_url) in site.origins else None
 
@@ -196,10 +198,10 @@ def _required_arg(name: str) -> str:
 
 @bp.get("/comments")
 def thread() -> Response:
-    site: Site = g.site
+    site: PublicSite = g.site
     key = _required_arg("page")
     limit, after_id = page_args()
-    page = service.find_page(site.id, key)
+    page = service.page_state(site.id, key)
     version = f"{page.id}.{page.version}" if page else "0.0"
     tag = hashlib.sha1(
         f"{__version__}|{version}|{after_id}|{limit}".encode(), usedforsecurity=False
@@ -207,21 +209,38 @@ def thread() -> Response:
     if request.if_none_match.contains_weak(tag):
         response = current_app.response_class(status=304)
     else:
-        rows = service.public_thread(page.id, after_id, limit) if page else []
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        response = jsonify(
-            {
+        # The page's version changes with every change to what readers see of it, so the
+        # body of (page, version, cursor, limit) can be kept and served again as is.
+        cache = _thread_cache()
+        cache_key = (site.id, key, tag)
+        body = cache.get(cache_key)
+        if body is None:
+            rows = service.public_thread(page.id, after_id, limit) if page else []
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            document = {
                 "page": key,
                 "total": page.approved_count if page else 0,
                 "comments": [public_comment(row) for row in rows],
                 "next_cursor": encode_cursor(rows[-1].id) if has_more else None,
             }
-        )
+            body = current_app.json.dumps(document).encode()
+            if len(body) <= cache.maxsize:
+                cache[cache_key] = body
+        response = current_app.response_class(body, mimetype=JSON)
     response.set_etag(tag)
     response.cache_control.public = True
     response.cache_control.no_cache = True
     return response
+
+
+def _thread_cache() -> LRUCache[tuple[int, str, str], bytes]:
+    """Thread bodies already rendered by this worker, at most ``THREAD_CACHE_MB``."""
+    cache: LRUCache[tuple[int, str, str], bytes] | None = current_app.extensions.get(_THREAD_CACHE)
+    if cache is None:
+        size = current_app.config["THREAD_CACHE_MB"] * 1024 * 1024
+        cache = current_app.extensions[_THREAD_CACHE] = LRUCache(maxsize=size, getsizeof=len)
+    return cache
 
 
 @bp.get("/comments/<id:comment_id>")
@@ -234,7 +253,7 @@ def comment(comment_id: int) -> Response:
 
 @bp.get("/counts")
 def counts() -> Response:
-    site: Site = g.site
+    site: PublicSite = g.site
     keys = [key.strip() for key in request.args.getlist("page") if key.strip()]
     if not keys:
         raise ApiError(

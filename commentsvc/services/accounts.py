@@ -21,6 +21,7 @@ from commentsvc.security import (
     normalize_origin,
     verify_password,
 )
+from commentsvc.services import comments
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
@@ -91,6 +92,7 @@ def update_site(site_id: int, name: str, origins: Iterable[str], comments_open: 
         site.name = name.strip() or site.slug
         site.origins = normalized
         site.settings = {**site.settings, "comments_open": comments_open}
+    comments.forget_sites()
     return site
 
 

@@ -6,12 +6,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from cachetools import TTLCache
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from commentsvc.errors import ApiError, ValidationError
 from commentsvc.extensions import db, write_transaction
 from commentsvc.models import Comment, CommentStatus, Page, Site
 from commentsvc.text import render_body
+
+_SITE_CACHE = "commentsvc.sites"
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,58 @@ class ClientInfo:
     user_agent: str | None
 
 
-def get_site(slug: str) -> Site | None:
-    """The site with this slug, or None."""
-    return db.session.scalar(sa.select(Site).where(Site.slug == slug))
+@dataclass(frozen=True)
+class PublicSite:
+    """What the public API needs of a site; cached for ``SITE_CACHE_SECONDS`` per worker."""
+
+    id: int
+    slug: str
+    origins: tuple[str, ...]
+    comments_open: bool
+
+
+_SITE_BY_SLUG = sa.select(Site).where(Site.slug == sa.bindparam("slug"))
+_PAGE_STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
+    Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
+)
+
+
+def _site_cache() -> TTLCache[str, PublicSite]:
+    cache: TTLCache[str, PublicSite] | None = current_app.extensions.get(_SITE_CACHE)
+    if cache is None:
+        ttl = current_app.config["SITE_CACHE_SECONDS"]
+        cache = current_app.extensions[_SITE_CACHE] = TTLCache(maxsize=1024, ttl=max(ttl, 0.001))
+    return cache
+
+
+def get_site(slug: str) -> PublicSite | None:
+    """The site with this slug, or None.
+
+    Every public request names its site, and sites change seldom: a site found is kept for
+    ``SITE_CACHE_SECONDS`` (a change made through this process clears it at once; other
+    workers see it within that time). Unknown slugs are not cached.
+    """
+    caching = current_app.config["SITE_CACHE_SECONDS"] > 0
+    if caching and (cached := _site_cache().get(slug)) is not None:
+        return cached
+    site = db.session.scalar(_SITE_BY_SLUG, {"slug": slug})
+    if site is None:
+        return None
+    found = PublicSite(site.id, site.slug, tuple(site.origins), site.comments_open)
+    if caching:
+        _site_cache()[slug] = found
+    return found
+
+
+def forget_sites() -> None:
+    """Drop this process's cached sites (after a site changed)."""
+    if (cache := current_app.extensions.get(_SITE_CACHE)) is not None:
+        cache.clear()
+
+
+def page_state(site_id: int, key: str) -> sa.Row[tuple[int, int, int]] | None:
+    """A page's id, thread version and approved count, or None if it has no comments."""
+    return db.session.execute(_PAGE_STATE, {"site_id": site_id, "key": key}).first()
 
 
 def find_page(site_id: int, key: str) -> Page | None:
@@ -46,7 +99,7 @@ def find_page(site_id: int, key: str) -> Page | None:
     return db.session.scalar(sa.select(Page).where(Page.site_id == site_id, Page.key == key))
 
 
-def _get_or_create_page(site: Site, submission: Submission) -> Page:
+def _get_or_create_page(site: PublicSite, submission: Submission) -> Page:
     page = find_page(site.id, submission.page)
     if page is None:
         try:
@@ -72,7 +125,7 @@ def _get_or_create_page(site: Site, submission: Submission) -> Page:
     return page
 
 
-def submit_comment(site: Site, submission: Submission, client: ClientInfo) -> Comment:
+def submit_comment(site: PublicSite, submission: Submission, client: ClientInfo) -> Comment:
     """Store a new comment as pending; answers with exactly the row it inserted."""
     if not site.comments_open:
         raise ApiError(403, "Comments are closed on this site.", title="Comments closed")
