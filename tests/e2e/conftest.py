@@ -5,6 +5,7 @@ gunicorn serving it over HTTP on a free local port. The database is a SQLite fil
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -137,13 +138,30 @@ class Server:
         A client connection is one accepted on the server's port; a worker's other sockets
         (the listening one it inherited, its database connections) do not count.
         """
+        workers = self.worker_pids()
+        if shutil.which("ss"):
+            # One netlink query, filtered in the kernel: the owner of each connection is read
+            # with it, so a short request is not missed between two reads of /proc.
+            owners = _connection_owners(self.port)
+            return [pid for pid in workers if pid in owners]
         clients = _accepted_connections(self.port)
-        return [pid for pid in self.worker_pids() if _sockets(pid) & clients]
+        return [pid for pid in workers if _sockets(pid) & clients]
 
     def busy_worker(self) -> int | None:
         """A worker holding a client connection, or None."""
         busy = self.busy_workers()
         return busy[0] if busy else None
+
+
+def _connection_owners(port: int) -> set[int]:
+    """Pids of the processes holding an established TCP connection on local ``port``."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", listing)}
 
 
 def _accepted_connections(port: int) -> set[str]:

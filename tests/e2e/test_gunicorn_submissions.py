@@ -188,7 +188,7 @@ def test_acknowledged_submissions_survive_a_worker_killed_mid_stream(server: Ser
         wait_for(lambda: acknowledged_count() >= 30, 10, "submissions before the kill")
         assert len(server.worker_pids()) == WORKERS
         # Kill a worker while it holds a client connection, so a request dies with it.
-        victim = wait_for(server.busy_worker, 5, "a worker serving a request")
+        victim = wait_for(server.busy_worker, 15, "a worker serving a request")
         os.kill(victim, signal.SIGKILL)
         acknowledged_at_kill = acknowledged_count()
         # The service goes on answering: the other worker, then the master's replacement.
