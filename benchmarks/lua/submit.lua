@@ -1,0 +1,78 @@
+-- wrk script that submits new comments to the public API (JSON POST to the URL given on
+-- wrk's command line). Every request carries a body, an author and an email of its own and
+-- goes to one of PAGES pages whose keys start with /load/RUN/, so the harness can find
+-- exactly this run's comments in the database afterwards.
+--
+--   wrk -s submit.lua http://127.0.0.1:PORT/api/v1/sites/SITE/comments -- RUN PAGES
+--
+-- done() prints "@status <code> <count>" per HTTP status, summed over wrk's threads,
+-- and, when the environment variable LOAD_IDS_FILE is set, writes there the id of every
+-- comment acknowledged with 201, one per line.
+
+local threads = {}
+
+-- A few shapes of comment, so bodies differ in length and some have links and paragraphs
+-- (the server renders body_html at write time).
+local fragments = {
+  "Thanks for writing this up, it matches what we saw in production last spring.",
+  "I disagree with the second point.\\n\\nThe numbers in the table do not support it.",
+  "See https://example.org/notes/2025/benchmarks for a longer discussion of the method.",
+  "Short and to the point. More articles like this, please!",
+  "Could you share the raw data? I would like to check the median against my own runs.",
+}
+
+function setup(thread)
+  thread:set("thread_number", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  run = args[1]
+  pages = tonumber(args[2])
+  requests_made = 0
+  statuses = {}
+  ids = {}
+  request_headers = { ["Content-Type"] = "application/json" }
+end
+
+function request()
+  requests_made = requests_made + 1
+  local page = string.format("/load/%s/%d", run, (thread_number * 7919 + requests_made) % pages)
+  local author = string.format("%d.%d", thread_number, requests_made)
+  local body = string.format(
+    '{"page":"%s","page_url":"https://bench.example%s","page_title":"Load test page",'
+      .. '"body":"Comment %s of run %s. %s","author_name":"Reader %s",'
+      .. '"author_email":"reader.%s@example.com","author_url":"https://reader.example/%s"}',
+    page, page, author, run, fragments[requests_made % #fragments + 1], author, author, author
+  )
+  return wrk.format("POST", nil, request_headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status == 201 then
+    ids[#ids + 1] = string.match(body, '"id":%s*(%d+)')
+  end
+end
+
+function done(summary, latency, requests)
+  local status_total = {}
+  local path = os.getenv("LOAD_IDS_FILE")
+  local ids_file = path and assert(io.open(path, "w"))
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      status_total[status] = (status_total[status] or 0) + count
+    end
+    if ids_file then
+      for _, id in ipairs(thread:get("ids")) do
+        ids_file:write(id, "\n")
+      end
+    end
+  end
+  if ids_file then
+    ids_file:close()
+  end
+  for status, count in pairs(status_total) do
+    io.write(string.format("@status %d %d\n", status, count))
+  end
+end
