@@ -1012,6 +1012,12 @@ def _run_servers(
     def run(workload: Workload, server: Server, key: str | None = None) -> Measurement:
         probe(server, workload)
         measurement = report.measurements[key or workload.key] = bench.measure(workload, server)
+        if workload.submit_tag:
+            # Before a profile's run adds comments of its own.
+            report.submit_check = check_submissions(
+                databases.reads_url, run_tag, measurement.all_runs, bench.settings.connections
+            )
+            log(f"  {report.submit_check.describe()}")
         if workload.key in args.profile and not key:
             report.profiles.append(profile(bench, workload, server, stem))
         return measurement
@@ -1028,15 +1034,7 @@ def _run_servers(
                 etag = fetch(server.url + thread_path(load_data.THREAD_PAGE))[1].get("ETag", "")
                 current = {w.key: w for w in workloads(databases.tokens, etag, run_tag)}
                 for key in served:
-                    measurement = run(current[key], server)
-                    if current[key].submit_tag:
-                        report.submit_check = check_submissions(
-                            databases.reads_url,
-                            run_tag,
-                            measurement.all_runs,
-                            bench.settings.connections,
-                        )
-                        log(f"  {report.submit_check.describe()}")
+                    run(current[key], server)
                 if logging:
                     with start("reads-info") as info_server:
                         _compare_logging(report, bench, current, server, info_server)
