@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/load.py [--database sqlite|postgresql|both] [--duration 10]
         [--warmup 2] [--connections 8] [--workers 2] [--queue-rows 1000000]
-        [--only thread,submit,...] [--profile submit,thread,...] [--workers-sweep 2,3,4,5]
+        [--only KEY,...] [--profile KEY,...] [--workers-sweep 2,3,4] [--list]
 
 Needs ``wrk`` on the PATH (Debian: ``apt-get install wrk``); ``--profile`` needs py-spy
 (``pip install py-spy``); PostgreSQL needs ``COMMENTSVC_TEST_DATABASE_URL`` naming a database on
@@ -11,32 +11,38 @@ the benchmark makes its own databases there, ``commentsvc_bench_*``, and drops t
 
 For each database it prepares a ``reads`` and a ``queue`` database (see ``load_data.py``: the
 real schema and accounts through the CLI, the comments in bulk; SQLite files are cached in
-``benchmarks/.cache/``), then serves, each in turn on a free loopback port with
+``benchmarks/.cache/``), then serves, each on a free loopback port with
 ``gunicorn -c gunicorn.conf.py`` (``WEB_CONCURRENCY`` workers, rate limits off, logs at
 WARNING):
 
 * ``benchmarks/ceiling_app.py``, a Flask app answering a fixed small JSON body: the ceiling of
-  this stack on this machine, which every other figure is compared with;
+  this stack on this machine. It is measured first and again last; every other throughput is
+  compared with the mean of the two;
 * commentsvc on ``reads``: ``GET /healthz`` (no I/O: what every request costs in the
   application's hooks); ``GET /widget.js``; the thread of a 100-comment page as the widget
   asks for it, and the same with ``If-None-Match`` (304); approved counts of 20 pages; the
-  moderation queue (``status=pending``, bearer token); JSON submissions, each with a body of
-  its own, on 200 pages per run; the first page of threads of 10, 1,000 and 100,000
-  comments, as the widget asks for it and with ``limit=10``; the queue's first page, all
-  statuses;
-* commentsvc on ``reads`` with logs at INFO (one JSON line per request): the 304 workload again,
-  to show what request logging costs;
+  moderation queue (``status=pending``, bearer token) and its first page of all statuses;
+  the first page of threads of 10, 1,000 and 100,000 comments, as the widget asks for it and
+  with ``limit=10``; JSON submissions, each with a body of its own, on 200 pages per wrk run;
+* beside it, commentsvc on ``reads`` with logs at INFO (one JSON line per request): the 304
+  workload on both servers in alternating rounds, to show what request logging costs;
 * commentsvc on ``queue`` (1,000,000 comments): the queue's first page, all statuses and
   ``status=pending``.
 
 Every workload is a ``wrk`` run from a separate process (``--connections``, one wrk thread by
-default) for ``--duration`` seconds after ``--warmup`` seconds of the same load; the answers
-are counted by status with the Lua scripts in ``benchmarks/lua/``, so a status other than
-the expected one counts as an error. The machine may be shared: before each run the harness
-waits (up to ``--quiet-wait`` seconds) until other processes use less than ``--max-noise`` of
-the CPUs, records the load average, measures the CPU share that processes other than the
-server, its database backends and wrk took during the run, and runs a workload again (up to
-``--retries`` times) when that share was over ``--max-noise``, keeping the quietest run.
+default) for ``--duration`` seconds after ``--warmup`` seconds of the same load; workloads
+that are compared with each other (the thread sizes, WARNING against INFO) run in three
+interleaved rounds of a third of that instead, and the median round stands for each. The
+answers are counted by status with the Lua scripts in ``benchmarks/lua/``, so a status other
+than the expected one counts as an error.
+
+The machine may be shared. Before each run the harness waits (up to ``--quiet-wait`` seconds)
+until other processes use less than ``--max-noise`` of the CPUs; it records the load average,
+measures the CPU time of the server, of its database server processes and of wrk (per request)
+and the share of the CPUs that anybody else took during the run, and runs a workload again (up
+to ``--retries`` times) when that share was over ``--max-noise``, keeping the quietest run.
+Waiting and reruns stop in time to keep a database's run within ``--budget`` seconds. The
+report states how far repeated runs of one workload differed: the noise floor of the run.
 
 After the submissions the database must hold every comment acknowledged with 201, each id
 once; the only rows allowed beyond those are requests wrk abandoned in flight when its time
@@ -45,10 +51,11 @@ PSS) of the gunicorn master and its workers, read from /proc after each server's
 
 The tables are printed and written as Markdown to ``benchmarks/results/<date>-<time>-<db>.md``.
 ``--profile`` runs the named workloads once more under ``py-spy record`` (all workers,
-non-blocking) and adds where the time goes to the report; the raw stacks are kept in
-``benchmarks/.cache/profiles/`` (speedscope and flamegraph.pl read them).
-``--workers-sweep`` measures only the ceiling, thread read and submit workloads for each worker
-count given, to choose ``WEB_CONCURRENCY``.
+non-blocking: wall time of requests in progress, waits for the database included) and adds
+where the time goes to the report; the raw stacks are kept in ``benchmarks/.cache/profiles/``
+(speedscope and flamegraph.pl read them). ``--workers-sweep`` runs the selected workloads
+(default: thread read and submit, with the ceiling) for each number of workers given, to
+choose ``WEB_CONCURRENCY``; ``--only`` reruns some workloads (the ceiling always runs).
 """
 
 from __future__ import annotations
@@ -428,6 +435,8 @@ class Workload:
     submit_tag: str | None = None
     #: Thread reads: the ``total`` the page must answer (checked before the load).
     page_total: int | None = None
+    #: Measured in interleaved rounds with the others of its group, to compare them.
+    in_rounds: bool = False
 
 
 def thread_path(page: str, limit: int | None = None) -> str:
@@ -447,6 +456,7 @@ def workloads(tokens: dict[str, str], etag: str, run_tag: str) -> list[Workload]
             "reads",
             thread_path(page, limit),
             page_total=count,
+            in_rounds=True,
         )
         for limit in (None, 10)
         for count, page in load_data.SCALE_PAGES.items()
@@ -538,8 +548,8 @@ class Measurement:
 
 @dataclass
 class Settings:
-    duration: float
-    warmup: float
+    duration: int
+    warmup: int
     connections: int
     threads: int
     max_noise: float
@@ -580,7 +590,9 @@ class Bench:
         self.invocations += 1
         script = LUA_DIR / ("submit.lua" if workload.submit_tag else "count_statuses.lua")
         command = ["wrk", "-t", str(settings.threads), "-c", str(settings.connections)]
-        command += ["-d", f"{seconds:g}s", "--timeout", "5s", "--latency", "-s", str(script)]
+        # wrk takes whole seconds.
+        command += ["-d", f"{max(1, round(seconds))}s", "--timeout", "5s", "--latency"]
+        command += ["-s", str(script)]
         for header in workload.headers:
             command += ["-H", header]
         command.append(server.url + workload.path)
@@ -615,7 +627,7 @@ class Bench:
             log(f"    others use {share:.0%} of the CPUs; waiting")
 
     def measure(
-        self, workload: Workload, server: Server, seconds: float | None = None
+        self, workload: Workload, server: Server, seconds: float | None = None, warmup: bool = True
     ) -> Measurement:
         """Warm up, then the measured run (of ``seconds``, default ``--duration``); again while
         others were busy, keeping the quietest."""
@@ -623,10 +635,10 @@ class Bench:
         seconds = seconds or settings.duration
         spare = self.spare_seconds()
         started = time.monotonic()
-        all_runs = [self.wrk(workload, server, settings.warmup)]
+        all_runs = [self.wrk(workload, server, settings.warmup)] if warmup else []
         best: Measurement | None = None
         for attempt in range(settings.retries + 1):
-            used = time.monotonic() - started - settings.warmup
+            used = time.monotonic() - started - (settings.warmup if warmup else 0.0)
             if attempt and used + seconds + 2 > spare:
                 break  # no time left for another run
             self.wait_quiet(server, min(settings.quiet_wait, spare - used))
@@ -842,6 +854,8 @@ class Report:
     profiles: list[Profile] = field(default_factory=list)
     #: (logs at WARNING, logs at INFO) measurements of the 304 workload, in rounds.
     logging_rounds: list[tuple[Measurement, Measurement]] = field(default_factory=list)
+    #: Every run of the workloads measured more than once, by workload.
+    repeats: dict[str, list[Measurement]] = field(default_factory=dict)
     workers: int = DEFAULT_WORKERS
 
 
@@ -970,16 +984,19 @@ def _databases(
         yield databases
 
 
-#: Alternating runs of the 304 workload with logs at WARNING and at INFO.
-LOGGING_ROUNDS = 3
+#: Interleaved runs (of a third of ``--duration`` each) of workloads that are compared: the
+#: 304 workload with logs at WARNING and at INFO, the first page of threads of each size.
+ROUNDS = 3
 
 
 def planned_runs(args: argparse.Namespace) -> int:
     """How many measured workloads (and profiles) a database run has: for its time budget."""
-    keys = {w.key for w in workloads({}, "", "") if _selected(w, args.only)}
+    selected = [w for w in workloads({}, "", "") if _selected(w, args.only)]
+    keys = {w.key for w in selected}
     runs = len(keys) + 1 + len(args.profile)  # the ceiling runs twice
+    runs += sum(ROUNDS - 1 for w in selected if w.in_rounds)
     if "thread-304-info" in keys:
-        runs += 2 * LOGGING_ROUNDS - 1 + ("thread-304" not in keys)
+        runs += 2 * ROUNDS - 1 + ("thread-304" not in keys)
     return runs
 
 
@@ -1033,15 +1050,44 @@ def _run_servers(
             with start(name) as server:
                 etag = fetch(server.url + thread_path(load_data.THREAD_PAGE))[1].get("ETag", "")
                 current = {w.key: w for w in workloads(databases.tokens, etag, run_tag)}
+                group = [current[key] for key in served if current[key].in_rounds]
                 for key in served:
-                    run(current[key], server)
+                    if not current[key].in_rounds:
+                        run(current[key], server)
+                    elif current[key] is group[0]:
+                        _measure_in_rounds(report, bench, group, server)
                 if logging:
                     with start("reads-info") as info_server:
                         _compare_logging(report, bench, current, server, info_server)
                         report.memory["reads-info"] = memory(info_server.pids())
                 report.memory[name] = memory(server.pids())
         run(ceiling_workload, ceiling, "ceiling-end")
+        report.repeats["ceiling"] = [
+            report.measurements["ceiling"],
+            report.measurements["ceiling-end"],
+        ]
         report.memory["ceiling"] = memory(ceiling.pids())
+
+
+def _measure_in_rounds(
+    report: Report, bench: Bench, group: Sequence[Workload], server: Server
+) -> None:
+    """Each workload of ``group`` in turn, ``ROUNDS`` times: the one with the median
+    throughput stands for it, so a change of the machine meanwhile falls on all of them."""
+    for workload in group:
+        probe(server, workload)
+    seconds = max(1, bench.settings.duration // ROUNDS)
+    for number in range(ROUNDS):
+        for workload in group:
+            measurement = bench.measure(workload, server, seconds, warmup=number == 0)
+            report.repeats.setdefault(workload.key, []).append(measurement)
+    for workload in group:
+        report.measurements[workload.key] = _median(report.repeats[workload.key])
+
+
+def _median(measurements: Sequence[Measurement]) -> Measurement:
+    by_throughput = sorted(measurements, key=lambda measurement: measurement.run.rps)
+    return by_throughput[len(by_throughput) // 2]
 
 
 def _compare_logging(
@@ -1053,13 +1099,17 @@ def _compare_logging(
     quiet, logged = current["thread-304"], current["thread-304-info"]
     probe(warning, quiet)
     probe(info, logged)
-    seconds = bench.settings.duration / 2
-    for _ in range(LOGGING_ROUNDS):
-        pair = (bench.measure(quiet, warning, seconds), bench.measure(logged, info, seconds))
+    seconds = max(1, bench.settings.duration // ROUNDS)
+    for number in range(ROUNDS):
+        pair = (
+            bench.measure(quiet, warning, seconds, warmup=number == 0),
+            bench.measure(logged, info, seconds, warmup=number == 0),
+        )
         report.logging_rounds.append(pair)
-    by_throughput = sorted(report.logging_rounds, key=lambda pair: pair[1].run.rps)
-    report.measurements["thread-304-info"] = by_throughput[len(by_throughput) // 2][1]
-    report.measurements.setdefault("thread-304", by_throughput[len(by_throughput) // 2][0])
+        report.repeats.setdefault("thread-304 (rounds)", []).append(pair[0])
+        report.repeats.setdefault("thread-304-info", []).append(pair[1])
+    report.measurements["thread-304-info"] = _median([info for _, info in report.logging_rounds])
+    report.measurements.setdefault("thread-304", _median([w for w, _ in report.logging_rounds]))
 
 
 def workloads_by_key() -> dict[str, Workload]:
@@ -1176,6 +1226,7 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
         if key in m
     ]
     lines += _table(header + CIRCUMSTANCES, rows)
+    lines += _spread_section(report.repeats)
     if report.logging_rounds:
         lines += ["", *_logging_section(report.logging_rounds)]
     lines += _scale_section(m, cpu_header, settings.max_noise)
@@ -1193,6 +1244,26 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
     for prof in report.profiles:
         lines += _profile_section(prof)
     return "\n".join(lines) + "\n"
+
+
+def _spread_section(repeats: dict[str, list[Measurement]]) -> list[str]:
+    """How much runs of one and the same workload differed: the noise floor of this run."""
+    spreads = {
+        key: max(m.run.rps for m in runs) / min(m.run.rps for m in runs) - 1
+        for key, runs in repeats.items()
+        if len(runs) > 1 and min(m.run.rps for m in runs) > 0
+    }
+    if not spreads:
+        return []
+    widest = max(spreads, key=lambda key: spreads[key])
+    return [
+        "",
+        f"Run-to-run spread: {len(spreads)} workloads were measured more than once in this run"
+        f" (the ceiling at the start and at the end, the rounds below); the fastest run of one"
+        f" was {statistics.median(spreads.values()):.0%} faster than its slowest (median over"
+        f" the workloads), {spreads[widest]:.0%} at most ({widest}). Differences of that order"
+        " between single runs are noise of this machine, not of the code.",
+    ]
 
 
 def _logging_section(rounds: Sequence[tuple[Measurement, Measurement]]) -> list[str]:
@@ -1233,6 +1304,11 @@ def _scale_section(m: dict[str, Measurement], cpu_header: str, max_noise: float)
             )
     if thread_rows:
         lines += ["", "### Scale: first page of a thread", ""]
+        lines += [
+            f"Each figure is the median (by throughput) of {ROUNDS} runs taken in interleaved"
+            " rounds, so that a change of the machine meanwhile falls on every page size alike.",
+            "",
+        ]
         header = ["request", "comments on the page", "req/s", "p50", "p99", "errors"]
         header += [cpu_header, "time vs 10-comment page", *CIRCUMSTANCES]
         lines += _table(header, thread_rows)
@@ -1359,12 +1435,12 @@ def render_sweep(reports: Sequence[Report], label: str) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=(__doc__ or "").splitlines()[0],
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of load before each")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
