@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -35,6 +35,8 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 
 _WRITE = "commentsvc_write"
+_NO_TRANSACTION = "commentsvc_no_transaction"
+_READ_ENGINE = "commentsvc.read_engine"
 
 
 def configure_sqlite(app: Flask, engine: Engine) -> None:
@@ -60,8 +62,36 @@ def configure_sqlite(app: Flask, engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(_NO_TRANSACTION, False):
+            return  # see read_connection: each statement is a transaction of its own
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE, False) else "BEGIN")
+
+
+def _read_engine() -> Engine:
+    """The engine's connections, without transactions (see :func:`read_connection`)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    engine: Engine | None = app.extensions.get(_READ_ENGINE)
+    if engine is None or engine.pool is not db.engine.pool:
+        if db.engine.dialect.name == "sqlite":
+            engine = db.engine.execution_options(**{_NO_TRANSACTION: True})
+        else:
+            engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.extensions[_READ_ENGINE] = engine
+    return engine
+
+
+@contextmanager
+def read_connection() -> Iterator[Connection]:
+    """A pooled connection for reads of one statement each, outside any transaction.
+
+    A read of one statement sees one consistent state by itself, so the hot public reads
+    skip the ``BEGIN`` and ``ROLLBACK`` around it: on SQLite two statements fewer, on
+    PostgreSQL (autocommit) two round trips fewer per request. Reads that must agree with
+    each other use the session, whose transaction gives them one snapshot.
+    """
+    with _read_engine().connect() as connection:
+        yield connection
 
 
 @contextmanager

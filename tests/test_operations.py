@@ -162,6 +162,22 @@ def test_metrics_count_requests_by_route_and_status(client) -> None:  # type: ig
     assert "commentsvc_http_request_duration_seconds_bucket" in text
 
 
+def test_metrics_label_sets_stay_bounded(client) -> None:  # type: ignore[no-untyped-def]
+    """Methods a client invents are counted as "other", and unknown paths as one route."""
+    before = client.get("/metrics").get_data(as_text=True)
+    for method in ("BREW", "WHEN", "GET"):
+        response = client.open(f"/no/such/{method}", method=method)
+        assert response.status_code in {404, 405}
+    text = client.get("/metrics").get_data(as_text=True)
+    total = "commentsvc_http_requests_total"
+    other = {"method": "other", "route": "unmatched", "status": "404"}
+    get = {"method": "GET", "route": "unmatched", "status": "404"}
+    assert metric(text, total, **other) - metric(before, total, **other) == pytest.approx(2)
+    assert metric(text, total, **get) - metric(before, total, **get) == pytest.approx(1)
+    assert 'method="BREW"' not in text
+    assert "/no/such" not in text
+
+
 def test_metrics_report_comments_by_status(
     client,  # type: ignore[no-untyped-def]
     make_comment: Callable[..., int],

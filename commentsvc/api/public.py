@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from sqlalchemy import Row
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -201,21 +202,17 @@ def thread() -> Response:
     site: PublicSite = g.site
     key = _required_arg("page")
     limit, after_id = page_args()
-    page = service.page_state(site.id, key)
-    version = f"{page.id}.{page.version}" if page else "0.0"
-    tag = hashlib.sha1(
-        f"{__version__}|{version}|{after_id}|{limit}".encode(), usedforsecurity=False
-    ).hexdigest()[:20]
+    tag = _thread_tag(service.page_state(site.id, key), after_id, limit)
     if request.if_none_match.contains_weak(tag):
         response = current_app.response_class(status=304)
     else:
         # The page's version changes with every change to what readers see of it, so the
         # body of (page, version, cursor, limit) can be kept and served again as is.
         cache = _thread_cache()
-        cache_key = (site.id, key, tag)
-        body = cache.get(cache_key)
+        body = cache.get((site.id, key, tag))
         if body is None:
-            rows = service.public_thread(page.id, after_id, limit) if page else []
+            page, rows = service.public_thread(site.id, key, after_id, limit)
+            tag = _thread_tag(page, after_id, limit)  # the state the rows were read in
             has_more = len(rows) > limit
             rows = rows[:limit]
             document = {
@@ -226,12 +223,20 @@ def thread() -> Response:
             }
             body = current_app.json.dumps(document).encode()
             if len(body) <= cache.maxsize:
-                cache[cache_key] = body
+                cache[(site.id, key, tag)] = body
         response = current_app.response_class(body, mimetype=JSON)
     response.set_etag(tag)
     response.cache_control.public = True
     response.cache_control.no_cache = True
     return response
+
+
+def _thread_tag(page: Row[tuple[int, int, int]] | None, after_id: int | None, limit: int) -> str:
+    """The ETag of a thread page: this release, the page's version, the cursor, the limit."""
+    version = f"{page.id}.{page.version}" if page else "0.0"
+    return hashlib.sha1(
+        f"{__version__}|{version}|{after_id}|{limit}".encode(), usedforsecurity=False
+    ).hexdigest()[:20]
 
 
 def _thread_cache() -> LRUCache[tuple[int, str, str], bytes]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask import Blueprint, Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
 from commentsvc.extensions import csrf, login_manager
 from commentsvc.forms import refuse_nul
 
+PREFIX = "/moderation"
+
 bp = Blueprint(
     "panel",
     __name__,
-    url_prefix="/moderation",
+    url_prefix=PREFIX,
     template_folder="templates",
     static_folder="static",
     static_url_path="/static",
@@ -32,15 +34,31 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def in_panel(path: str) -> bool:
+    """Whether a request path is the panel's (everything else never uses the session)."""
+    return path.startswith(PREFIX)
+
+
 @bp.before_request
 def refuse_nul_input() -> None:
     """No panel URL or form field carries a NUL character (see :func:`refuse_nul`)."""
     refuse_nul(form=True)
 
 
+@bp.before_request
+def check_csrf() -> None:
+    """Every unsafe panel request carries the session's CSRF token (400 otherwise).
+
+    Checked here rather than by Flask-WTF's app-wide hook: the APIs authenticate with tokens
+    or are public, so only the panel's forms carry one, and the hot public paths skip the
+    check's cost altogether.
+    """
+    csrf.protect()
+
+
 def security_headers(response: Response) -> Response:
     """Every panel response: a strict CSP (no inline script), no framing, no sniffing."""
-    if not request.path.startswith(bp.url_prefix or "/moderation"):
+    if not in_panel(request.path):
         return response
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -54,12 +72,18 @@ def security_headers(response: Response) -> Response:
 class PanelSessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions for the panel only.
 
-    The APIs and the widget never use the session; saving it there would only add
-    ``Vary: Cookie`` (spoiling shared caches of public threads) and stray cookies.
+    The APIs and the widget never use the session: elsewhere it starts empty without reading
+    the cookie (no signature check on every public request), and is never saved, which would
+    only add ``Vary: Cookie`` (spoiling shared caches of public threads) and stray cookies.
     """
 
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not in_panel(request.path):
+            return self.session_class()
+        return super().open_session(app, request)
+
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if request.path.startswith(bp.url_prefix or "/moderation"):
+        if in_panel(request.path):
             super().save_session(app, session, response)
 
 
@@ -68,6 +92,7 @@ def init_panel(app: Flask) -> None:
     from commentsvc.panel import admin, auth, views  # noqa: F401  (routes on bp)
 
     app.session_interface = PanelSessionInterface()
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # see check_csrf
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "panel.login"

@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from commentsvc.errors import ApiError, ValidationError
-from commentsvc.extensions import db, write_transaction
+from commentsvc.extensions import db, read_connection, write_transaction
 from commentsvc.models import Comment, CommentStatus, Page, Site
 from commentsvc.text import render_body
 
@@ -50,7 +50,7 @@ class PublicSite:
     comments_open: bool
 
 
-_SITE_BY_SLUG = sa.select(Site).where(Site.slug == sa.bindparam("slug"))
+_SITE_BY_SLUG = sa.select(*Site.__table__.columns).where(Site.slug == sa.bindparam("slug"))
 _PAGE_STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
     Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
 )
@@ -74,9 +74,11 @@ def get_site(slug: str) -> PublicSite | None:
     caching = current_app.config["SITE_CACHE_SECONDS"] > 0
     if caching and (cached := _site_cache().get(slug)) is not None:
         return cached
-    site = db.session.scalar(_SITE_BY_SLUG, {"slug": slug})
-    if site is None:
+    with read_connection() as connection:
+        row = connection.execute(_SITE_BY_SLUG, {"slug": slug}).first()
+    if row is None:
         return None
+    site = Site(**row._mapping)
     found = PublicSite(site.id, site.slug, tuple(site.origins), site.comments_open)
     if caching:
         _site_cache()[slug] = found
@@ -91,7 +93,8 @@ def forget_sites() -> None:
 
 def page_state(site_id: int, key: str) -> sa.Row[tuple[int, int, int]] | None:
     """A page's id, thread version and approved count, or None if it has no comments."""
-    return db.session.execute(_PAGE_STATE, {"site_id": site_id, "key": key}).first()
+    with read_connection() as connection:
+        return connection.execute(_PAGE_STATE, {"site_id": site_id, "key": key}).first()
 
 
 def find_page(site_id: int, key: str) -> Page | None:
@@ -172,17 +175,32 @@ PUBLIC_COLUMNS = (
 )
 
 
-def public_thread(page_id: int, after_id: int | None, limit: int) -> Sequence[sa.Row[tuple]]:
-    """Up to ``limit + 1`` approved comments of a page after ``after_id``, oldest first."""
-    statement = (
-        sa.select(*PUBLIC_COLUMNS)
-        .where(Comment.page_id == page_id, Comment.status == CommentStatus.APPROVED)
-        .order_by(Comment.id)
-        .limit(limit + 1)
+#: Ids start at 1, so the first page is the one "after 0".
+_THREAD = (
+    sa.select(*PUBLIC_COLUMNS)
+    .where(
+        Comment.page_id == sa.bindparam("page_id"),
+        Comment.status == CommentStatus.APPROVED,
+        Comment.id > sa.bindparam("after_id"),
     )
-    if after_id is not None:
-        statement = statement.where(Comment.id > after_id)
-    return db.session.execute(statement).all()
+    .order_by(Comment.id)
+    .limit(sa.bindparam("limit"))
+)
+_COUNTS = sa.select(Page.key, Page.approved_count).where(
+    Page.site_id == sa.bindparam("site_id"), Page.key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
+def public_thread(
+    site_id: int, key: str, after_id: int | None, limit: int
+) -> tuple[sa.Row[tuple[int, int, int]] | None, Sequence[sa.Row[tuple]]]:
+    """A page's state (see :func:`page_state`) and up to ``limit + 1`` approved comments
+    after ``after_id``, oldest first, read together from one snapshot of the database."""
+    page = db.session.execute(_PAGE_STATE, {"site_id": site_id, "key": key}).first()
+    if page is None:
+        return None, []
+    parameters = {"page_id": page.id, "after_id": after_id or 0, "limit": limit + 1}
+    return page, db.session.execute(_THREAD, parameters).all()
 
 
 def public_comment(site_id: int, comment_id: int) -> sa.Row[tuple] | None:
@@ -196,7 +214,8 @@ def public_comment(site_id: int, comment_id: int) -> sa.Row[tuple] | None:
             Comment.status == CommentStatus.APPROVED,
         )
     )
-    return db.session.execute(statement).first()
+    with read_connection() as connection:
+        return connection.execute(statement).first()
 
 
 def approved_counts(site_id: int, keys: Iterable[str]) -> dict[str, int]:
@@ -204,10 +223,7 @@ def approved_counts(site_id: int, keys: Iterable[str]) -> dict[str, int]:
     keys = list(dict.fromkeys(keys))
     counts = dict.fromkeys(keys, 0)
     if keys:
-        rows = db.session.execute(
-            sa.select(Page.key, Page.approved_count).where(
-                Page.site_id == site_id, Page.key.in_(keys)
-            )
-        )
-        counts.update({key: count for key, count in rows})
+        with read_connection() as connection:
+            rows = connection.execute(_COUNTS, {"site_id": site_id, "keys": keys})
+            counts.update({key: count for key, count in rows})
     return counts
