@@ -20,7 +20,7 @@ from flask import Flask
 from commentsvc.errors import ApiError
 from commentsvc.extensions import db
 from commentsvc.models import Comment, CommentStatus, ModerationEvent, Moderator, Page, Site
-from commentsvc.services import accounts, moderation
+from commentsvc.services import accounts, comments, moderation
 
 #: How long the first actor waits for the second; the second finishes in milliseconds
 #: unless a lock keeps it waiting for the first.
@@ -191,3 +191,33 @@ def test_two_admins_adding_one_moderator_at_once_get_one_and_a_clear_refusal(app
     assert str(error) == "moderator new@example.com already exists"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Moderator)) == 1
+
+
+def test_two_first_comments_on_one_page_at_once_share_the_page(app: Flask) -> None:
+    """Both submissions find no page; one creates it, the other must use that one."""
+
+    def submit(author: str) -> Callable[[], Any]:
+        def act() -> Any:
+            site = comments.get_site("news")
+            assert site is not None
+            submission = comments.Submission(
+                page="/new-article",
+                body=f"First! says {author}",
+                author_name=author,
+                author_email=f"{author}@example.com",
+                page_url="https://news.example/new-article",
+            )
+            return comments.submit_comment(site, submission, comments.ClientInfo(None, None))
+
+        return act
+
+    errors = run_concurrently(app, "pages", submit("first"), submit("second"))
+    assert errors == {}
+    with app.app_context():
+        pages = db.session.scalars(sa.select(Page).where(Page.key == "/new-article")).all()
+        assert len(pages) == 1
+        authors = db.session.scalars(
+            sa.select(Comment.author_name).where(Comment.page_id == pages[0].id)
+        ).all()
+        assert sorted(authors) == ["first", "second"]
+        assert pages[0].url == "https://news.example/new-article"

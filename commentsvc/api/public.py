@@ -136,7 +136,7 @@ def _validated(data: MultiDict[str, str], type_errors: dict[str, list[str]]) -> 
     return form
 
 
-def _store(site: PublicSite, form: CommentForm) -> service.Comment:
+def _store(site: PublicSite, form: CommentForm) -> service.StoredComment:
     user_agent = request.user_agent.string or None
     if user_agent:
         user_agent = user_agent[: current_app.config["MAX_USER_AGENT_LENGTH"]] or None

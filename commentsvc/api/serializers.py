@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from commentsvc.models import Comment, ModerationEvent
+from commentsvc.services.comments import StoredComment
 
 
 def isotime(value: datetime | None) -> str | None:
@@ -17,7 +18,7 @@ def isotime(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def public_comment(row: sa.Row[Any] | Comment) -> dict[str, Any]:
+def public_comment(row: sa.Row[Any] | Comment | StoredComment) -> dict[str, Any]:
     """A comment as readers see it: no email, no client facts."""
     return {
         "id": row.id,
@@ -30,13 +31,9 @@ def public_comment(row: sa.Row[Any] | Comment) -> dict[str, Any]:
     }
 
 
-def submitted_comment(comment: Comment) -> dict[str, Any]:
+def submitted_comment(comment: StoredComment) -> dict[str, Any]:
     """The answer to a submission: what the submitter sent, as stored, and its status."""
-    return {
-        **public_comment(comment),
-        "status": comment.status.value,
-        "page": comment.page.key,
-    }
+    return {**public_comment(comment), "status": comment.status.value, "page": comment.page}
 
 
 def moderation_comment(comment: Comment) -> dict[str, Any]:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from cachetools import TTLCache
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from commentsvc.errors import ApiError, ValidationError
 from commentsvc.extensions import db, read_connection, write_transaction
-from commentsvc.models import Comment, CommentStatus, Page, Site
+from commentsvc.models import Comment, CommentStatus, Page, Site, utcnow
 from commentsvc.text import render_body
 
 _SITE_CACHE = "commentsvc.sites"
@@ -97,71 +98,122 @@ def page_state(site_id: int, key: str) -> sa.Row[tuple[int, int, int]] | None:
         return connection.execute(_PAGE_STATE, {"site_id": site_id, "key": key}).first()
 
 
-def find_page(site_id: int, key: str) -> Page | None:
-    """The page of a site with this key, or None if nobody commented on it yet."""
-    return db.session.scalar(sa.select(Page).where(Page.site_id == site_id, Page.key == key))
+@dataclass(frozen=True)
+class StoredComment:
+    """A comment just stored: exactly the values written, with its id and page key."""
+
+    id: int
+    page: str
+    parent_id: int | None
+    author_name: str
+    author_url: str | None
+    body: str
+    body_html: str
+    status: CommentStatus
+    created_at: datetime
 
 
-def _get_or_create_page(site: PublicSite, submission: Submission) -> Page:
-    page = find_page(site.id, submission.page)
+_PAGE_FOR_SUBMIT = sa.select(Page.id, Page.url, Page.title).where(
+    Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
+)
+_FILL_PAGE = (
+    sa.update(Page)
+    .where(Page.id == sa.bindparam("page_id"))
+    .values(
+        url=sa.func.coalesce(Page.url, sa.bindparam("url", type_=Page.url.type)),
+        title=sa.func.coalesce(Page.title, sa.bindparam("title", type_=Page.title.type)),
+    )
+)
+_APPROVED_PARENT = sa.select(Comment.id).where(
+    Comment.id == sa.bindparam("parent_id"),
+    Comment.page_id == sa.bindparam("page_id"),
+    Comment.status == CommentStatus.APPROVED,
+)
+_INSERT_COMMENT = sa.insert(Comment).returning(Comment.id)
+
+
+def _page_id(connection: sa.Connection, site: PublicSite, submission: Submission) -> int:
+    """The id of the submission's page, made on its first comment; fills a missing URL or
+    title from the submission."""
+    found = connection.execute(_PAGE_FOR_SUBMIT, {"site_id": site.id, "key": submission.page})
+    page = found.first()
     if page is None:
-        try:
-            # A savepoint, so that a concurrent insert of the same page (PostgreSQL) only
-            # undoes this insert, not the whole submission.
-            with db.session.begin_nested():
-                page = Page(
-                    site_id=site.id,
-                    key=submission.page,
-                    url=submission.page_url,
-                    title=submission.page_title,
-                )
-                db.session.add(page)
-        except IntegrityError:
-            page = find_page(site.id, submission.page)
-            if page is None:
-                raise
-    else:
-        if page.url is None and submission.page_url:
-            page.url = submission.page_url
-        if page.title is None and submission.page_title:
-            page.title = submission.page_title
-    return page
+        values = {
+            "site_id": site.id,
+            "key": submission.page,
+            "url": submission.page_url,
+            "title": submission.page_title,
+        }
+        # The first comments on a page may arrive together (PostgreSQL; SQLite serializes
+        # writers): the loser's insert does nothing, and the winner's row is read instead.
+        dialect_insert = (
+            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        )
+        created = connection.execute(
+            dialect_insert(Page)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[Page.site_id, Page.key])
+            .returning(Page.id)
+        ).scalar()
+        if created is not None:
+            return int(created)
+        page = connection.execute(
+            _PAGE_FOR_SUBMIT, {"site_id": site.id, "key": submission.page}
+        ).one()
+    if (page.url is None and submission.page_url) or (page.title is None and submission.page_title):
+        connection.execute(
+            _FILL_PAGE,
+            {"page_id": page.id, "url": submission.page_url, "title": submission.page_title},
+        )
+    return int(page.id)
 
 
-def submit_comment(site: PublicSite, submission: Submission, client: ClientInfo) -> Comment:
+def submit_comment(site: PublicSite, submission: Submission, client: ClientInfo) -> StoredComment:
     """Store a new comment as pending; answers with exactly the row it inserted."""
     if not site.comments_open:
         raise ApiError(403, "Comments are closed on this site.", title="Comments closed")
+    body_html = render_body(submission.body)
+    now = utcnow()
     with write_transaction():
-        page = _get_or_create_page(site, submission)
+        # Core statements on the transaction's connection: a submission needs no ORM
+        # objects, and the unit of work cost more than the rest of the request together.
+        connection = db.session.connection()
+        page_id = _page_id(connection, site, submission)
         if submission.parent_id is not None:
-            parent = db.session.scalar(
-                sa.select(Comment.id).where(
-                    Comment.id == submission.parent_id,
-                    Comment.page_id == page.id,
-                    Comment.status == CommentStatus.APPROVED,
-                )
-            )
-            if parent is None:
+            parameters = {"parent_id": submission.parent_id, "page_id": page_id}
+            if connection.execute(_APPROVED_PARENT, parameters).first() is None:
                 raise ValidationError(
                     {"parent_id": ["Must be an approved comment on the same page."]}
                 )
-        comment = Comment(
-            site_id=site.id,
-            page_id=page.id,
-            parent_id=submission.parent_id,
-            body=submission.body,
-            body_html=render_body(submission.body),
-            author_name=submission.author_name,
-            author_email=submission.author_email,
-            author_url=submission.author_url,
-            status=CommentStatus.PENDING,
-            ip_prefix=client.ip_prefix,
-            user_agent=client.user_agent,
-        )
-        comment.page = page
-        db.session.add(comment)
-    return comment
+        comment_id = connection.execute(
+            _INSERT_COMMENT,
+            {
+                "site_id": site.id,
+                "page_id": page_id,
+                "parent_id": submission.parent_id,
+                "body": submission.body,
+                "body_html": body_html,
+                "author_name": submission.author_name,
+                "author_email": submission.author_email,
+                "author_url": submission.author_url,
+                "status": CommentStatus.PENDING,
+                "created_at": now,
+                "updated_at": now,
+                "ip_prefix": client.ip_prefix,
+                "user_agent": client.user_agent,
+            },
+        ).scalar_one()
+    return StoredComment(
+        id=int(comment_id),
+        page=submission.page,
+        parent_id=submission.parent_id,
+        author_name=submission.author_name,
+        author_url=submission.author_url,
+        body=submission.body,
+        body_html=body_html,
+        status=CommentStatus.PENDING,
+        created_at=now,
+    )
 
 
 PUBLIC_COLUMNS = (
