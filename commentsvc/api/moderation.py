@@ -85,12 +85,9 @@ def list_comments() -> Response:
         page=_text_arg("page"),
         q=_text_arg("q"),
     )
-    comments = service.list_comments(_moderator().site_scope(), filters, before_id, limit)
+    rows = service.list_comment_rows(_moderator().site_scope(), filters, before_id, limit)
     return _listing(
-        "comments",
-        [moderation_comment(comment) for comment in comments],
-        [comment.id for comment in comments],
-        limit,
+        "comments", [moderation_comment(row) for row in rows], [row.id for row in rows], limit
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -36,27 +37,71 @@ def submitted_comment(comment: StoredComment) -> dict[str, Any]:
     return {**public_comment(comment), "status": comment.status.value, "page": comment.page}
 
 
-def moderation_comment(comment: Comment) -> dict[str, Any]:
-    """A comment as moderators see it, with email and client facts."""
-    page = comment.page
+def moderation_comment(comment: Comment | sa.Row[Any]) -> dict[str, Any]:
+    """A comment as moderators see it, with email and client facts.
+
+    ``comment`` is a comment object, or a row of
+    :data:`commentsvc.services.moderation.MODERATION_COLUMNS` (read through its mapping:
+    a row's attributes cost several times more, at 17 of them a comment).
+    """
+    fields = _CommentFields(comment) if isinstance(comment, Comment) else comment._mapping
     return {
-        "id": comment.id,
-        "site": comment.site.slug,
-        "page": {"key": page.key, "url": page.url, "title": page.title},
-        "parent_id": comment.parent_id,
-        "status": comment.status.value,
-        "body": comment.body,
-        "body_html": comment.body_html,
-        "author_name": comment.author_name,
-        "author_email": comment.author_email,
-        "author_url": comment.author_url,
-        "created_at": isotime(comment.created_at),
-        "updated_at": isotime(comment.updated_at),
-        "moderated_at": isotime(comment.moderated_at),
-        "moderated_by": comment.moderated_by.email if comment.moderated_by else None,
-        "ip_prefix": comment.ip_prefix,
-        "user_agent": comment.user_agent,
+        "id": fields["id"],
+        "site": fields["site_slug"],
+        "page": {
+            "key": fields["page_key"],
+            "url": fields["page_url"],
+            "title": fields["page_title"],
+        },
+        "parent_id": fields["parent_id"],
+        "status": fields["status"].value,
+        "body": fields["body"],
+        "body_html": fields["body_html"],
+        "author_name": fields["author_name"],
+        "author_email": fields["author_email"],
+        "author_url": fields["author_url"],
+        "created_at": isotime(fields["created_at"]),
+        "updated_at": isotime(fields["updated_at"]),
+        "moderated_at": isotime(fields["moderated_at"]),
+        "moderated_by": fields["moderated_by_email"],
+        "ip_prefix": fields["ip_prefix"],
+        "user_agent": fields["user_agent"],
     }
+
+
+class _CommentFields(Mapping[str, Any]):
+    """A comment object seen as a row of ``MODERATION_COLUMNS``."""
+
+    _RELATED: ClassVar[dict[str, Callable[[Comment], Any]]] = {
+        "site_slug": lambda comment: comment.site.slug,
+        "page_key": lambda comment: comment.page.key,
+        "page_url": lambda comment: comment.page.url,
+        "page_title": lambda comment: comment.page.title,
+        "moderated_by_email": lambda comment: (
+            comment.moderated_by.email if comment.moderated_by else None
+        ),
+    }
+
+    _KEYS: ClassVar[tuple[str, ...]] = (
+        *(column.key for column in Comment.__table__.columns if column.key != "site_id"),
+        *_RELATED,
+    )
+
+    def __init__(self, comment: Comment) -> None:
+        self.comment = comment
+
+    def __getitem__(self, key: str) -> Any:
+        if (related := self._RELATED.get(key)) is not None:
+            return related(self.comment)
+        if key not in self._KEYS:
+            raise KeyError(key)
+        return getattr(self.comment, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
 
 
 def moderation_event(event: ModerationEvent) -> dict[str, Any]:
