@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -251,8 +252,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=SHUTDOWN_TIMEOUT)
 
 
-@pytest.fixture
-def server(template: Template, tmp_path: Path) -> Iterator[Server]:
+@contextmanager
+def serve(template: Template, tmp_path: Path, workers: int = WORKERS) -> Iterator[Server]:
+    """A gunicorn with ``workers`` workers on a fresh copy of the template database."""
     database = tmp_path / "e2e.db"
     copy_database(template.database, database)
     env = service_env(database)
@@ -268,7 +270,7 @@ def server(template: Template, tmp_path: Path) -> Iterator[Server]:
                 "-m",
                 "gunicorn",
                 "--workers",
-                str(WORKERS),
+                str(workers),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--graceful-timeout",
@@ -284,8 +286,14 @@ def server(template: Template, tmp_path: Path) -> Iterator[Server]:
     try:
         wait_until_healthy(process, base_url, log)
         running = Server(process, base_url, template.token, log)
-        wait_until_every_worker_serves(running, WORKERS)
+        wait_until_every_worker_serves(running, workers)
         yield running
     finally:
         stop(process)
         run_databases().drop(database)
+
+
+@pytest.fixture
+def server(template: Template, tmp_path: Path) -> Iterator[Server]:
+    with serve(template, tmp_path) as running:
+        yield running

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pytest
 import requests
 
-from tests.e2e.conftest import WORKERS, Server
+from tests.e2e.conftest import WORKERS, Server, Template, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -225,6 +226,87 @@ def test_acknowledged_submissions_survive_a_worker_killed_mid_stream(server: Ser
     attempts = len(acknowledged) + len(cut_off)
     assert len(stored) <= attempts
     assert len({comment["body"] for comment in stored.values()}) == len(stored)
+
+
+SUSTAINED_CLIENTS = 16
+SUSTAINED_WORKERS = 4
+SUSTAINED_SECONDS = 20.0
+
+
+@pytest.fixture
+def four_workers(template: Template, tmp_path: Path) -> Iterator[Server]:
+    with serve(template, tmp_path, workers=SUSTAINED_WORKERS) as running:
+        yield running
+
+
+def test_sustained_submissions_from_16_clients_to_4_workers_are_all_stored(
+    four_workers: Server,
+) -> None:
+    """Every client submits back to back for 20 s: every answer is a 201, every comment
+    acknowledged is stored once as sent, and nothing else is stored."""
+    server = four_workers
+    acknowledged: dict[int, Sent] = {}
+    duplicate_ids: list[int] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    numbers = itertools.count()
+    deadline = time.monotonic() + SUSTAINED_SECONDS
+
+    def client() -> None:
+        with requests.Session() as session:
+            while time.monotonic() < deadline:
+                with lock:
+                    item = submission(next(numbers))
+                try:
+                    response = session.post(
+                        f"{server.base_url}/api/v1/sites/e2e/comments",
+                        json=item.json(),
+                        headers={"Origin": server.base_url},
+                        timeout=TIMEOUT,
+                    )
+                except requests.RequestException as error:
+                    with lock:
+                        failures.append(f"{item.author_name}: {error!r}")
+                    continue
+                with lock:
+                    if response.status_code == 201:
+                        comment_id = response.json()["id"]
+                        if comment_id in acknowledged:
+                            duplicate_ids.append(comment_id)
+                        acknowledged[comment_id] = item
+                    else:
+                        failures.append(f"{response.status_code}: {response.text[:300]}")
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(SUSTAINED_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(SUSTAINED_SECONDS + 2 * TIMEOUT)
+    elapsed = time.perf_counter() - started
+    assert not any(thread.is_alive() for thread in threads)
+    print(
+        f"\n{SUSTAINED_CLIENTS} clients, {len(server.worker_pids())} workers, {elapsed:.1f} s: "
+        f"{len(acknowledged)} acknowledged ({len(acknowledged) / elapsed:.0f} req/s), "
+        f"{len(failures)} failed"
+    )
+    assert failures == []
+    assert duplicate_ids == []
+    sent_count = next(numbers)  # numbers drawn so far: each was sent
+    assert len(acknowledged) == sent_count
+    assert sent_count >= SUSTAINED_SECONDS * 10  # it was load, not a trickle
+
+    stored = stored_comments(server)
+    stored_ids = [comment["id"] for comment in stored]
+    assert len(stored_ids) == len(set(stored_ids)), "a comment is stored twice"
+    assert set(stored_ids) == set(acknowledged)
+    for comment in stored:
+        item = acknowledged[comment["id"]]
+        assert (comment["body"], comment["page"]["key"], comment["author_email"]) == (
+            item.body,
+            item.page,
+            item.author_email,
+        )
 
 
 def chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
