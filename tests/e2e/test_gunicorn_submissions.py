@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -62,13 +62,53 @@ def submission(n: int) -> Sent:
     )
 
 
-def submit(server: Server, sent: Sent) -> requests.Response:
-    return requests.post(
+def submit(
+    server: Server, sent: Sent, session: requests.Session | None = None
+) -> requests.Response:
+    return (session or requests).post(
         f"{server.base_url}/api/v1/sites/e2e/comments",
         json=sent.json(),
         headers={"Origin": server.base_url},
         timeout=TIMEOUT,
     )
+
+
+@dataclass
+class Tally:
+    """What clients submitting from several threads were answered."""
+
+    acknowledged: dict[int, Sent] = field(default_factory=dict)
+    duplicate_ids: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    cut_off: list[str] = field(default_factory=list)
+    numbers: Iterator[int] = field(default_factory=itertools.count)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acknowledged_count(self) -> int:
+        with self.lock:
+            return len(self.acknowledged)
+
+    def submit_while(self, server: Server, going: Callable[[], bool]) -> None:
+        """One client: submit back to back, each comment new, while ``going()``."""
+        with requests.Session() as session:
+            while going():
+                with self.lock:
+                    item = submission(next(self.numbers))
+                try:
+                    response = submit(server, item, session)
+                except requests.RequestException as error:
+                    # No answer (ConnectionError, ChunkedEncodingError): never acknowledged.
+                    with self.lock:
+                        self.cut_off.append(f"{item.author_name}: {error!r}")
+                    continue
+                with self.lock:
+                    if response.status_code == 201:
+                        comment_id = response.json()["id"]
+                        if comment_id in self.acknowledged:
+                            self.duplicate_ids.append(comment_id)
+                        self.acknowledged[comment_id] = item
+                    else:
+                        self.refused.append((response.status_code, response.text[:300]))
 
 
 def stored_comments(server: Server) -> list[dict[str, Any]]:
@@ -149,52 +189,25 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 
 def test_acknowledged_submissions_survive_a_worker_killed_mid_stream(server: Server) -> None:
     streams = 4
-    acknowledged: dict[int, Sent] = {}
-    duplicate_ids: list[int] = []
-    refused: list[tuple[int, str]] = []
-    cut_off: list[str] = []
-    lock = threading.Lock()
-    numbers = itertools.count()
+    tally = Tally()
     stop = threading.Event()
 
-    def stream() -> None:
-        while not stop.is_set():
-            with lock:
-                item = submission(next(numbers))
-            try:
-                response = submit(server, item)
-            except requests.RequestException as error:
-                # The killed worker's in-flight request, cut off before or during the
-                # answer (ConnectionError, ChunkedEncodingError): never acknowledged.
-                with lock:
-                    cut_off.append(repr(error))
-                continue
-            with lock:
-                if response.status_code == 201:
-                    comment_id = response.json()["id"]
-                    if comment_id in acknowledged:
-                        duplicate_ids.append(comment_id)
-                    acknowledged[comment_id] = item
-                else:
-                    refused.append((response.status_code, response.text))
-
-    def acknowledged_count() -> int:
-        with lock:
-            return len(acknowledged)
-
-    threads = [threading.Thread(target=stream, name=f"stream-{n}") for n in range(streams)]
+    threads = [
+        threading.Thread(target=tally.submit_while, args=(server, lambda: not stop.is_set()))
+        for _ in range(streams)
+    ]
     for thread in threads:
         thread.start()
     try:
-        wait_for(lambda: acknowledged_count() >= 30, 10, "submissions before the kill")
+        wait_for(lambda: tally.acknowledged_count() >= 30, 10, "submissions before the kill")
         assert len(server.worker_pids()) == WORKERS
         # Kill a worker while it holds a client connection, so a request dies with it.
         victim = wait_for(server.busy_worker, 15, "a worker serving a request")
         os.kill(victim, signal.SIGKILL)
-        acknowledged_at_kill = acknowledged_count()
+        acknowledged_at_kill = tally.acknowledged_count()
         # The service goes on answering: the other worker, then the master's replacement.
         wait_for(
-            lambda: acknowledged_count() >= acknowledged_at_kill + 60,
+            lambda: tally.acknowledged_count() >= acknowledged_at_kill + 60,
             15,
             "submissions after the kill",
         )
@@ -209,21 +222,21 @@ def test_acknowledged_submissions_survive_a_worker_killed_mid_stream(server: Ser
         "gunicorn to replace the killed worker",
     )
     print(
-        f"\nkilled worker {victim}: {len(acknowledged)} acknowledged, "
-        f"{len(cut_off)} requests cut off"
+        f"\nkilled worker {victim}: {len(tally.acknowledged)} acknowledged, "
+        f"{len(tally.cut_off)} requests cut off"
     )
-    assert refused == []
-    assert duplicate_ids == []
+    assert tally.refused == []
+    assert tally.duplicate_ids == []
     # Only requests in flight on the killed worker can fail (a sync worker serves one).
-    assert len(cut_off) <= streams, cut_off
+    assert len(tally.cut_off) <= streams, tally.cut_off
 
     stored = {comment["id"]: comment for comment in stored_comments(server)}
-    assert set(acknowledged) <= set(stored), "an acknowledged comment was lost"
-    for comment_id, item in acknowledged.items():
+    assert set(tally.acknowledged) <= set(stored), "an acknowledged comment was lost"
+    for comment_id, item in tally.acknowledged.items():
         assert stored[comment_id]["body"] == item.body
     # An unacknowledged request may or may not have committed before its worker died,
     # but nothing is stored that nobody sent, and nothing twice.
-    attempts = len(acknowledged) + len(cut_off)
+    attempts = len(tally.acknowledged) + len(tally.cut_off)
     assert len(stored) <= attempts
     assert len({comment["body"] for comment in stored.values()}) == len(stored)
 
@@ -245,54 +258,30 @@ def test_sustained_submissions_from_16_clients_to_4_workers_are_all_stored(
     """Every client submits back to back for 20 s: every answer is a 201, every comment
     acknowledged is stored once as sent, and nothing else is stored."""
     server = four_workers
-    acknowledged: dict[int, Sent] = {}
-    duplicate_ids: list[int] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-    numbers = itertools.count()
+    tally = Tally()
     deadline = time.monotonic() + SUSTAINED_SECONDS
-
-    def client() -> None:
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                with lock:
-                    item = submission(next(numbers))
-                try:
-                    response = session.post(
-                        f"{server.base_url}/api/v1/sites/e2e/comments",
-                        json=item.json(),
-                        headers={"Origin": server.base_url},
-                        timeout=TIMEOUT,
-                    )
-                except requests.RequestException as error:
-                    with lock:
-                        failures.append(f"{item.author_name}: {error!r}")
-                    continue
-                with lock:
-                    if response.status_code == 201:
-                        comment_id = response.json()["id"]
-                        if comment_id in acknowledged:
-                            duplicate_ids.append(comment_id)
-                        acknowledged[comment_id] = item
-                    else:
-                        failures.append(f"{response.status_code}: {response.text[:300]}")
-
     started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(SUSTAINED_CLIENTS)]
+    threads = [
+        threading.Thread(
+            target=tally.submit_while, args=(server, lambda: time.monotonic() < deadline)
+        )
+        for _ in range(SUSTAINED_CLIENTS)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(SUSTAINED_SECONDS + 2 * TIMEOUT)
     elapsed = time.perf_counter() - started
     assert not any(thread.is_alive() for thread in threads)
+    acknowledged = tally.acknowledged
     print(
         f"\n{SUSTAINED_CLIENTS} clients, {len(server.worker_pids())} workers, {elapsed:.1f} s: "
-        f"{len(acknowledged)} acknowledged ({len(acknowledged) / elapsed:.0f} req/s), "
-        f"{len(failures)} failed"
+        f"{len(acknowledged)} acknowledged ({len(acknowledged) / elapsed:.0f} req/s)"
     )
-    assert failures == []
-    assert duplicate_ids == []
-    sent_count = next(numbers)  # numbers drawn so far: each was sent
+    assert tally.refused == []
+    assert tally.cut_off == []
+    assert tally.duplicate_ids == []
+    sent_count = next(tally.numbers)  # numbers drawn so far: each was sent
     assert len(acknowledged) == sent_count
     assert sent_count >= SUSTAINED_SECONDS * 10  # it was load, not a trickle
 
