@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import runpy
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -322,3 +324,28 @@ def test_restore_asks_before_replacing(
     answered_no = runner.invoke(db_group, ["restore", str(backup)], input="n\n")
     assert answered_no.exit_code != 0
     assert "Aborted" in answered_no.output
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"WEB_CONCURRENCY": "3"}, lambda cpus: 3),
+        ({}, lambda cpus: max(cpus, 2)),  # SQLite is the default database
+        ({"COMMENTSVC_DATABASE_URL": "sqlite:////data/c.db"}, lambda cpus: max(cpus, 2)),
+        (
+            {"COMMENTSVC_DATABASE_URL": "postgresql+psycopg://db/commentsvc"},
+            lambda cpus: min(2 * cpus + 1, 8),
+        ),
+    ],
+)
+def test_gunicorn_workers_default_to_what_the_database_rewards(
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    expected: Callable[[int], int],
+) -> None:
+    for name in ("WEB_CONCURRENCY", "COMMENTSVC_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
+    assert settings["workers"] == expected(len(os.sched_getaffinity(0)))
