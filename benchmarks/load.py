@@ -1,7 +1,7 @@
 """Load benchmark of commentsvc over real HTTP: gunicorn with the production config, wrk as client.
 
     .venv/bin/python benchmarks/load.py [--database sqlite|postgresql|both] [--duration 10]
-        [--warmup 2] [--connections 8] [--workers 2] [--queue-rows 1000000]
+        [--warmup 2] [--connections 8] [--workers N] [--queue-rows 1000000]
         [--only KEY,...] [--profile KEY,...] [--workers-sweep 2,3,4] [--list]
 
 Needs ``wrk`` on the PATH (Debian: ``apt-get install wrk``); ``--profile`` needs py-spy
@@ -12,8 +12,8 @@ the benchmark makes its own databases there, ``commentsvc_bench_*``, and drops t
 For each database it prepares a ``reads`` and a ``queue`` database (see ``load_data.py``: the
 real schema and accounts through the CLI, the comments in bulk; SQLite files are cached in
 ``benchmarks/.cache/``), then serves, each on a free loopback port with
-``gunicorn -c gunicorn.conf.py`` (``WEB_CONCURRENCY`` workers, rate limits off, logs at
-WARNING):
+``gunicorn -c gunicorn.conf.py`` (as many workers as that file starts for the database on
+this machine unless ``--workers`` says otherwise, rate limits off, logs at WARNING):
 
 * ``benchmarks/ceiling_app.py``, a Flask app answering a fixed small JSON body: the ceiling of
   this stack on this machine. It is measured first and again last; every other throughput is
@@ -67,6 +67,7 @@ import os
 import platform
 import re
 import resource
+import runpy
 import secrets
 import shutil
 import signal
@@ -87,6 +88,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from unittest import mock
 
 # Run as a script from anywhere: the application and load_data.py beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -106,6 +108,17 @@ PROFILES_DIR = load_data.CACHE_ROOT / "profiles"
 # CPU-bound Python, wrk needs a share of the same two CPUs, and every extra SQLite writer
 # waits on the database lock.
 DEFAULT_WORKERS = 2
+
+
+def production_workers(dialect: str) -> int:
+    """The number of workers ``gunicorn.conf.py`` starts for this database on this machine."""
+    url = "sqlite:///commentsvc.db" if dialect == "sqlite" else "postgresql+psycopg://db/c"
+    environment = {**load_data.base_env(), "COMMENTSVC_DATABASE_URL": url}
+    with mock.patch.dict(os.environ, environment, clear=True):
+        settings = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    return int(settings["workers"])
+
+
 SUBMIT_PAGES = 200
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 15.0
@@ -1446,8 +1459,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=DEFAULT_WORKERS,
-        help=f"WEB_CONCURRENCY (default {DEFAULT_WORKERS})",
+        default=None,
+        help="WEB_CONCURRENCY (default: gunicorn.conf.py's for the database on this machine)",
     )
     parser.add_argument(
         "--queue-rows", type=int, default=1_000_000, help="comments in the queue database"
@@ -1505,7 +1518,8 @@ def main() -> None:
     try:
         for dialect in dialects:
             started = time.monotonic()
-            reports = run_database(dialect, args, settings, sweep or [args.workers])
+            workers = args.workers or production_workers(dialect)
+            reports = run_database(dialect, args, settings, sweep or [workers])
             label = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[dialect]
             stem = f"{reports[0].started:%Y-%m-%d-%H%M}-{dialect}"
             if sweep:
