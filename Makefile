@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node postgres clean image-check
+.PHONY: run test lint typecheck pytest browser node postgres clean image-check bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,15 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 	url="$$(./scripts/ensure-postgres.sh)" && \
 	if [ -n "$$url" ]; then COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/pytest; fi
+
+## The load benchmark on SQLite and PostgreSQL (benchmarks/README.md); BENCH_ARGS adds options
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq wrk >/dev/null; } || \
+		{ echo "bench: wrk is missing and cannot be installed here: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	url="$$(./scripts/ensure-postgres.sh)" && \
+	COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/python benchmarks/load.py --database both $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance node_modules .pytest_cache .ruff_cache .mypy_cache

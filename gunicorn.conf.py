@@ -7,8 +7,7 @@ Every value can be changed with an environment variable:
 ``HOST`` / ``PORT``
     Listen on ``HOST:PORT``; default ``0.0.0.0:8000``.
 ``WEB_CONCURRENCY``
-    Worker processes; default one per CPU (at least 2) on SQLite, and two per CPU plus one
-    (at most 8) on PostgreSQL.
+    Worker processes; default one per CPU, at least 2.
 ``GUNICORN_TIMEOUT``
     Seconds a request may take before its worker is killed and replaced; default 30.
 ``GUNICORN_MAX_REQUESTS``
@@ -41,20 +40,15 @@ _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def _workers() -> int:
-    """``WEB_CONCURRENCY``; else, on PostgreSQL, two per CPU this process may use plus one, at
-    most 8; on SQLite one per CPU, at least 2."""
+    """``WEB_CONCURRENCY``, else one per CPU this process may use, at least 2."""
     configured = os.environ.get("WEB_CONCURRENCY", "").strip()
     if configured:
         return max(1, int(configured))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
-    if os.environ.get("COMMENTSVC_DATABASE_URL", "sqlite").startswith("sqlite"):
-        # SQLite writes one transaction at a time and a worker never waits on a server:
-        # workers beyond the CPUs only queue for the write lock (benchmarks/README.md).
-        return max(cpus, 2)
-    # Workers waiting on the database server leave the CPU to others; each worker holds its
-    # own database pool, and past 8 a machine this size gains little.
-    return min(2 * cpus + 1, 8)
+    # A request spends most of its time on the CPU (SQLite, or PostgreSQL close by): more
+    # workers than CPUs only queue for them, and on SQLite for its write lock, with worse
+    # tail latencies (benchmarks/README.md). With a distant database, set more.
+    return max(cpus or 1, 2)
 
 
 def _bind() -> list[str]:

@@ -12,12 +12,14 @@ the benchmark makes its own databases there, ``commentsvc_bench_*``, and drops t
 For each database it prepares a ``reads`` and a ``queue`` database (see ``load_data.py``: the
 real schema and accounts through the CLI, the comments in bulk; SQLite files are cached in
 ``benchmarks/.cache/``), then serves, each on a free loopback port with
-``gunicorn -c gunicorn.conf.py`` (as many workers as that file starts for the database on
-this machine unless ``--workers`` says otherwise, rate limits off, logs at WARNING):
+``gunicorn -c gunicorn.conf.py`` (as many workers as that file starts on this machine unless
+``--workers`` says otherwise, rate limits off, logs at WARNING):
 
 * ``benchmarks/ceiling_app.py``, a Flask app answering a fixed small JSON body: the ceiling of
-  this stack on this machine. It is measured first and again last; every other throughput is
-  compared with the mean of the two;
+  this stack on this machine. It is measured first, for a third of ``--duration`` right
+  before each workload of the main table (that workload's throughput is compared with that
+  run: the speed of a shared virtual machine drifts by tens of percent over minutes), and
+  again last;
 * commentsvc on ``reads``: ``GET /healthz`` (no I/O: what every request costs in the
   application's hooks); ``GET /widget.js``; the thread of a 100-comment page as the widget
   asks for it, and the same with ``If-None-Match`` (304); approved counts of 20 pages; the
@@ -110,11 +112,9 @@ PROFILES_DIR = load_data.CACHE_ROOT / "profiles"
 DEFAULT_WORKERS = 2
 
 
-def production_workers(dialect: str) -> int:
-    """The number of workers ``gunicorn.conf.py`` starts for this database on this machine."""
-    url = "sqlite:///commentsvc.db" if dialect == "sqlite" else "postgresql+psycopg://db/c"
-    environment = {**load_data.base_env(), "COMMENTSVC_DATABASE_URL": url}
-    with mock.patch.dict(os.environ, environment, clear=True):
+def production_workers() -> int:
+    """The number of workers ``gunicorn.conf.py`` starts on this machine by default."""
+    with mock.patch.dict(os.environ, load_data.base_env(), clear=True):
         settings = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
     return int(settings["workers"])
 
@@ -869,6 +869,8 @@ class Report:
     logging_rounds: list[tuple[Measurement, Measurement]] = field(default_factory=list)
     #: Every run of the workloads measured more than once, by workload.
     repeats: dict[str, list[Measurement]] = field(default_factory=dict)
+    #: The ceiling measured right before each workload of the main table, by workload.
+    beside: dict[str, Measurement] = field(default_factory=dict)
     workers: int = DEFAULT_WORKERS
 
 
@@ -1007,6 +1009,7 @@ def planned_runs(args: argparse.Namespace) -> int:
     selected = [w for w in workloads({}, "", "") if _selected(w, args.only)]
     keys = {w.key for w in selected}
     runs = len(keys) + 1 + len(args.profile)  # the ceiling runs twice
+    runs += sum(1 for w in selected if w.key in BESIDE)  # and beside these
     runs += sum(ROUNDS - 1 for w in selected if w.in_rounds)
     if "thread-304-info" in keys:
         runs += 2 * ROUNDS - 1 + ("thread-304" not in keys)
@@ -1039,8 +1042,16 @@ def _run_servers(
         log(f"{report.dialect}: serving {name} with {report.workers} workers")
         return serve(name, app, env, report.workers, work, url)
 
+    ceiling_runs: list[tuple[Workload, Server]] = []
+
     def run(workload: Workload, server: Server, key: str | None = None) -> Measurement:
         probe(server, workload)
+        if workload.key in BESIDE and ceiling_runs:
+            # The machine's speed drifts by tens of percent over minutes: each workload of
+            # the main table is compared with a ceiling measured just before it.
+            seconds = max(1, bench.settings.duration // ROUNDS)
+            report.beside[workload.key] = bench.measure(*ceiling_runs[0], seconds)
+            report.repeats.setdefault("ceiling", []).append(report.beside[workload.key])
         measurement = report.measurements[key or workload.key] = bench.measure(workload, server)
         if workload.submit_tag:
             # Before a profile's run adds comments of its own.
@@ -1055,6 +1066,7 @@ def _run_servers(
     with start("ceiling") as ceiling:
         ceiling_workload = workloads({}, "", "")[0]
         run(ceiling_workload, ceiling)
+        ceiling_runs.append((ceiling_workload, ceiling))
         for name in ("reads", "queue"):
             served = [key for key in keys if workloads_by_key()[key].server == name]
             logging = name == "reads" and "thread-304-info" in keys
@@ -1077,6 +1089,7 @@ def _run_servers(
         run(ceiling_workload, ceiling, "ceiling-end")
         report.repeats["ceiling"] = [
             report.measurements["ceiling"],
+            *report.repeats.get("ceiling", []),
             report.measurements["ceiling-end"],
         ]
         report.memory["ceiling"] = memory(ceiling.pids())
@@ -1190,6 +1203,8 @@ MAIN = (
     "submit",
     "thread-304-info",
 )
+#: Workloads measured right after a run of the ceiling of their own (see ``Report.beside``).
+BESIDE = frozenset(MAIN) - {"ceiling", "ceiling-end", "thread-304-info"}
 ROW_LABELS = {
     "ceiling": "ceiling (minimal Flask app), at the start",
     "ceiling-end": "ceiling, again at the end",
@@ -1203,6 +1218,12 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
     ceilings = [m[key] for key in ("ceiling", "ceiling-end") if key in m]
     ceiling = statistics.fmean(c.run.rps for c in ceilings) if ceilings else 0.0
     ceiling_cpu = statistics.fmean(c.total_cpu_ms for c in ceilings) if ceilings else 0.0
+
+    def ceiling_of(key: str) -> tuple[float, float]:
+        """The ceiling's requests per second and CPU ms per request to compare ``key`` with."""
+        beside = report.beside.get(key)
+        return (beside.run.rps, beside.total_cpu_ms) if beside else (ceiling, ceiling_cpu)
+
     cpu_header = "CPU ms/req" + (" (app + db)" if report.dialect == "postgresql" else "")
     lines = [
         f"## Load benchmark: {databases_label} ({report.started:%Y-%m-%d %H:%M} UTC)",
@@ -1214,8 +1235,10 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
         f" {settings.warmup:g} s warm-up; `WEB_CONCURRENCY={report.workers}`)",
         "",
         "Latencies in ms. *errors*: answers with another status than expected, plus socket"
-        " errors. *vs ceiling*: requests per second as a share of the ceiling's (the mean of"
-        " its runs at the start and at the end). *CPU ms/req*:"
+        " errors. *vs ceiling*: requests per second as a share of the ceiling's, measured"
+        f" for {max(1, settings.duration // ROUNDS):g} s right before the workload (the"
+        " machine's speed drifts; for the rows without one, the mean of the ceiling's runs at"
+        " the start and at the end). *ceiling beside*: that run of the ceiling. *CPU ms/req*:"
         " CPU time of the gunicorn master and workers (and, on PostgreSQL, of the server"
         " processes serving the benchmark's database) per request. *by CPU*: the ceiling's CPU"
         " time per request (server, database and wrk) as a share of the workload's, an estimate"
@@ -1225,14 +1248,25 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
         f" {settings.max_noise:.0%} are marked noisy.",
         "",
     ]
-    header = ["workload", "req/s", "p50", "p99", "errors", "vs ceiling", cpu_header, "by CPU"]
+    header = [
+        "workload",
+        "req/s",
+        "p50",
+        "p99",
+        "errors",
+        "vs ceiling",
+        "ceiling beside",
+        cpu_header,
+        "by CPU",
+    ]
     rows = [
         [
             ROW_LABELS.get(key, m[key].workload.label),
             *_figures(m[key]),
-            _ratio(m[key].run.rps, ceiling),
+            _ratio(m[key].run.rps, ceiling_of(key)[0]),
+            f"{report.beside[key].run.rps:,.0f}" if key in report.beside else "",
             _cpu(m[key]),
-            _ratio(ceiling_cpu, m[key].total_cpu_ms),
+            _ratio(ceiling_of(key)[1], m[key].total_cpu_ms),
             *_circumstances(m[key], settings.max_noise),
         ]
         for key in MAIN
@@ -1253,7 +1287,7 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
             for name, mem in report.memory.items()
         ],
     )
-    lines += _targets_section(m, ceiling)
+    lines += _targets_section(m, lambda key: ceiling_of(key)[0])
     for prof in report.profiles:
         lines += _profile_section(prof)
     return "\n".join(lines) + "\n"
@@ -1272,7 +1306,8 @@ def _spread_section(repeats: dict[str, list[Measurement]]) -> list[str]:
     return [
         "",
         f"Run-to-run spread: {len(spreads)} workloads were measured more than once in this run"
-        f" (the ceiling at the start and at the end, the rounds below); the fastest run of one"
+        f" (the ceiling at the start, before each workload and at the end; the rounds below);"
+        " the fastest run of one"
         f" was {statistics.median(spreads.values()):.0%} faster than its slowest (median over"
         f" the workloads), {spreads[widest]:.0%} at most ({widest}). Differences of that order"
         " between single runs are noise of this machine, not of the code.",
@@ -1346,10 +1381,11 @@ def _scale_section(m: dict[str, Measurement], cpu_header: str, max_noise: float)
     return lines
 
 
-def _targets_section(m: dict[str, Measurement], ceiling: float) -> list[str]:
+def _targets_section(m: dict[str, Measurement], ceiling_of: Callable[[str], float]) -> list[str]:
     rows = []
 
     def share(key: str) -> float:
+        ceiling = ceiling_of(key)
         return m[key].run.rps / ceiling if key in m and ceiling else 0.0
 
     def verdict(ok: bool) -> str:
@@ -1460,7 +1496,7 @@ def parse_args() -> argparse.Namespace:
         "--workers",
         type=int,
         default=None,
-        help="WEB_CONCURRENCY (default: gunicorn.conf.py's for the database on this machine)",
+        help="WEB_CONCURRENCY (default: gunicorn.conf.py's on this machine)",
     )
     parser.add_argument(
         "--queue-rows", type=int, default=1_000_000, help="comments in the queue database"
@@ -1518,7 +1554,7 @@ def main() -> None:
     try:
         for dialect in dialects:
             started = time.monotonic()
-            workers = args.workers or production_workers(dialect)
+            workers = args.workers or production_workers()
             reports = run_database(dialect, args, settings, sweep or [workers])
             label = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[dialect]
             stem = f"{reports[0].started:%Y-%m-%d-%H%M}-{dialect}"

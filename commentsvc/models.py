@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -94,7 +95,12 @@ class Site(Base):
 
     @property
     def comments_open(self) -> bool:
-        return bool(self.settings.get("comments_open", True))
+        return self.open_for_comments(self.settings)
+
+    @staticmethod
+    def open_for_comments(settings: Mapping[str, object] | None) -> bool:
+        """Whether a site with these settings takes comments (the default)."""
+        return bool((settings or {}).get("comments_open", True))
 
 
 class Page(Base):

@@ -330,21 +330,16 @@ def test_restore_asks_before_replacing(
     ("environment", "expected"),
     [
         ({"WEB_CONCURRENCY": "3"}, lambda cpus: 3),
-        ({}, lambda cpus: max(cpus, 2)),  # SQLite is the default database
-        ({"COMMENTSVC_DATABASE_URL": "sqlite:////data/c.db"}, lambda cpus: max(cpus, 2)),
-        (
-            {"COMMENTSVC_DATABASE_URL": "postgresql+psycopg://db/commentsvc"},
-            lambda cpus: min(2 * cpus + 1, 8),
-        ),
+        ({}, lambda cpus: max(cpus, 2)),
+        ({"WEB_CONCURRENCY": ""}, lambda cpus: max(cpus, 2)),  # compose.yaml's default
     ],
 )
-def test_gunicorn_workers_default_to_what_the_database_rewards(
+def test_gunicorn_workers_default_to_one_per_cpu(
     monkeypatch: pytest.MonkeyPatch,
     environment: dict[str, str],
     expected: Callable[[int], int],
 ) -> None:
-    for name in ("WEB_CONCURRENCY", "COMMENTSVC_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     settings = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))

@@ -51,7 +51,9 @@ class PublicSite:
     comments_open: bool
 
 
-_SITE_BY_SLUG = sa.select(*Site.__table__.columns).where(Site.slug == sa.bindparam("slug"))
+_SITE_BY_SLUG = sa.select(Site.id, Site.slug, Site.origins, Site.settings).where(
+    Site.slug == sa.bindparam("slug")
+)
 _PAGE_STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
     Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
 )
@@ -79,8 +81,9 @@ def get_site(slug: str) -> PublicSite | None:
         row = connection.execute(_SITE_BY_SLUG, {"slug": slug}).first()
     if row is None:
         return None
-    site = Site(**row._mapping)
-    found = PublicSite(site.id, site.slug, tuple(site.origins), site.comments_open)
+    found = PublicSite(
+        row.id, row.slug, tuple(row.origins or ()), Site.open_for_comments(row.settings)
+    )
     if caching:
         _site_cache()[slug] = found
     return found
