@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy.orm import joinedload
 
 from commentsvc.errors import ApiError, ValidationError
-from commentsvc.extensions import db, write_transaction
+from commentsvc.extensions import db, read_connection, write_transaction
 from commentsvc.models import (
     ACTION_STATUS,
     MAX_ID,
@@ -129,7 +129,8 @@ def list_comment_rows(
     page, site and moderator as objects cost more than the query itself.
     """
     shape, parameters = _listing_parameters(scope, filters, before_id, limit)
-    return db.session.execute(_listing("rows", shape), parameters).all()
+    with read_connection() as connection:  # one statement: no ORM, no transaction needed
+        return connection.execute(_listing("rows", shape), parameters).all()
 
 
 @functools.cache
