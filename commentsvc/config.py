@@ -47,6 +47,8 @@ class Setting:
     help: str
     parse: Callable[[str], Any] = _parse_str
     minimum: int | None = None
+    #: For lengths of stored text: the width of its database column.
+    maximum: int | None = None
 
     @property
     def env_name(self) -> str:
@@ -85,12 +87,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_BODY_LENGTH", 5000, "Longest comment, in characters after trimming.", _parse_int, 1
     ),
-    Setting("MAX_NAME_LENGTH", 100, "Longest author name.", _parse_int, 1),
-    Setting("MAX_EMAIL_LENGTH", 254, "Longest author email.", _parse_int, 6),
-    Setting("MAX_URL_LENGTH", 2000, "Longest author website or page URL.", _parse_int, 10),
-    Setting("MAX_PAGE_KEY_LENGTH", 500, "Longest page key.", _parse_int, 1),
-    Setting("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title.", _parse_int, 1),
-    Setting("MAX_USER_AGENT_LENGTH", 512, "User agent is truncated to this length.", _parse_int, 0),
+    Setting("MAX_NAME_LENGTH", 100, "Longest author name (at most 200).", _parse_int, 1, 200),
+    Setting("MAX_EMAIL_LENGTH", 254, "Longest author email (at most 320).", _parse_int, 6, 320),
+    Setting(
+        "MAX_URL_LENGTH",
+        2000,
+        "Longest author website or page URL (at most 2000).",
+        _parse_int,
+        10,
+        2000,
+    ),
+    Setting("MAX_PAGE_KEY_LENGTH", 500, "Longest page key (at most 500).", _parse_int, 1, 500),
+    Setting("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title (at most 300).", _parse_int, 1, 300),
+    Setting(
+        "MAX_USER_AGENT_LENGTH",
+        512,
+        "User agent is truncated to this length (at most 512).",
+        _parse_int,
+        0,
+        512,
+    ),
     Setting(
         "EMAIL_CHECK_DELIVERABILITY",
         False,
@@ -247,6 +263,13 @@ def load_config(
     for setting in SETTINGS:
         if setting.minimum is not None and values[setting.name] < setting.minimum:
             raise ConfigError(f"{setting.env_name} must be at least {setting.minimum}")
+        if setting.maximum is not None and values[setting.name] > setting.maximum:
+            # Longer text would not fit its column: PostgreSQL refuses it (a 500 after
+            # validation passed), SQLite stores it anyway.
+            raise ConfigError(
+                f"{setting.env_name} must be at most {setting.maximum}"
+                " (the width of its database column)"
+            )
     if values["ENV"] not in {"production", "development", "testing"}:
         raise ConfigError(f"{ENV_PREFIX}ENV must be production or development")
     values["LOG_LEVEL"] = values["LOG_LEVEL"].upper()

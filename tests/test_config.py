@@ -9,6 +9,7 @@ import pytest
 
 from commentsvc import create_app
 from commentsvc.config import SETTINGS, ConfigError, load_config, settings_table
+from commentsvc.models import Comment, Page
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 KEY = "0123456789abcdef0123456789abcdef"
@@ -131,3 +132,27 @@ def test_a_configuration_error_is_one_line_not_a_traceback(tmp_path: Path) -> No
         "commentsvc: configuration error: COMMENTSVC_SECRET_KEY is not set: set it to a long "
         "random string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
     ]
+
+
+#: Each length setting, and the columns whose width bounds it.
+LENGTH_COLUMNS = {
+    "MAX_NAME_LENGTH": [Comment.author_name],
+    "MAX_EMAIL_LENGTH": [Comment.author_email],
+    "MAX_URL_LENGTH": [Comment.author_url, Page.url],
+    "MAX_PAGE_KEY_LENGTH": [Page.key],
+    "MAX_PAGE_TITLE_LENGTH": [Page.title],
+    "MAX_USER_AGENT_LENGTH": [Comment.user_agent],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LENGTH_COLUMNS))
+def test_length_settings_stop_at_their_columns_width(tmp_path: Path, name: str) -> None:
+    setting = next(setting for setting in SETTINGS if setting.name == name)
+    widths = {column.type.length for column in LENGTH_COLUMNS[name]}
+    assert setting.maximum == min(widths)  # type: ignore[type-var]
+    assert setting.default <= setting.maximum
+    environ = {"COMMENTSVC_SECRET_KEY": KEY, setting.env_name: str(setting.maximum)}
+    assert load_config(str(tmp_path), environ=environ)[name] == setting.maximum
+    environ[setting.env_name] = str(setting.maximum + 1)
+    with pytest.raises(ConfigError, match=f"{setting.env_name} must be at most {setting.maximum}"):
+        load_config(str(tmp_path), environ=environ)
