@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from commentsvc.api.serializers import moderation_comment, moderation_event
 from commentsvc.errors import ApiError, ValidationError
+from commentsvc.extensions import db
 from commentsvc.forms import read_json_object, refuse_nul, unsafe_text_reason
 from commentsvc.models import MAX_ID, CommentStatus, Moderator
 from commentsvc.pagination import encode_cursor, page_args
@@ -23,21 +24,35 @@ bp.before_request(refuse_nul)
 @bp.before_request
 def authenticate() -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    moderator = None
+    holder = None
     if scheme.lower() == "bearer" and token.strip():
-        moderator = service.authenticate_token(token.strip())
-    if moderator is None:
-        raise ApiError(
-            401,
-            "Send a valid API token as 'Authorization: Bearer <token>'.",
-            title="Unauthorized",
-            headers={"WWW-Authenticate": 'Bearer realm="commentsvc"'},
-        )
-    g.moderator = moderator
+        holder = service.authenticate_token(token.strip())
+    if holder is None:
+        raise _unauthorized()
+    g.token_holder = holder
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "Send a valid API token as 'Authorization: Bearer <token>'.",
+        title="Unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="commentsvc"'},
+    )
+
+
+def _scope() -> set[int] | None:
+    """The sites the request's token may see (None: all)."""
+    holder: service.TokenHolder = g.token_holder
+    return holder.scope
 
 
 def _moderator() -> Moderator:
-    moderator: Moderator = g.moderator
+    """The moderator the request's token speaks for, loaded to act (reads need only scope)."""
+    holder: service.TokenHolder = g.token_holder
+    moderator = db.session.get(Moderator, holder.moderator_id)
+    if moderator is None or not moderator.is_active:
+        raise _unauthorized()  # removed or deactivated since the token was checked
     return moderator
 
 
@@ -85,7 +100,7 @@ def list_comments() -> Response:
         page=_text_arg("page"),
         q=_text_arg("q"),
     )
-    rows = service.list_comment_rows(_moderator().site_scope(), filters, before_id, limit)
+    rows = service.list_comment_rows(_scope(), filters, before_id, limit)
     return _listing(
         "comments", [moderation_comment(row) for row in rows], [row.id for row in rows], limit
     )
@@ -93,7 +108,7 @@ def list_comments() -> Response:
 
 @bp.get("/comments/<id:comment_id>")
 def get_comment(comment_id: int) -> Response:
-    comment = service.get_comment(_moderator().site_scope(), comment_id)
+    comment = service.get_comment(_scope(), comment_id)
     events = service.comment_events(comment.id)
     return jsonify({**moderation_comment(comment), "events": [moderation_event(e) for e in events]})
 
@@ -180,7 +195,7 @@ def list_events() -> Response:
         moderator=_text_arg("moderator"),
         site=_text_arg("site"),
     )
-    events = service.list_events(_moderator().site_scope(), filters, before_id, limit)
+    events = service.list_events(_scope(), filters, before_id, limit)
     return _listing("events", [moderation_event(e) for e in events], [e.id for e in events], limit)
 
 

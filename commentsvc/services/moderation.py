@@ -31,6 +31,7 @@ from commentsvc.models import (
     Moderator,
     Page,
     Site,
+    moderator_sites,
     utcnow,
 )
 from commentsvc.security import hash_token
@@ -60,14 +61,31 @@ class CommentFilter:
     author_email: str | None = None
 
 
-_MODERATOR_BY_TOKEN = (
-    sa.select(Moderator, ApiToken.id, ApiToken.last_used_at)
+@dataclass(frozen=True)
+class TokenHolder:
+    """Whom an API token speaks for: a moderator, and the sites they may see (None: all)."""
+
+    moderator_id: int
+    scope: set[int] | None
+
+
+_TOKEN_HOLDER = (
+    sa.select(
+        Moderator.id,
+        Moderator.is_admin,
+        Moderator.all_sites,
+        ApiToken.id.label("token_id"),
+        ApiToken.last_used_at,
+    )
     .join(ApiToken, ApiToken.moderator_id == Moderator.id)
     .where(
         ApiToken.token_hash == sa.bindparam("token_hash"),
         ApiToken.revoked_at.is_(None),
         Moderator.is_active.is_(True),
     )
+)
+_SITES_OF_MODERATOR = sa.select(moderator_sites.c.site_id).where(
+    moderator_sites.c.moderator_id == sa.bindparam("moderator_id")
 )
 _TOUCH_TOKEN = (
     sa.update(ApiToken)
@@ -76,18 +94,26 @@ _TOUCH_TOKEN = (
 )
 
 
-def authenticate_token(token: str) -> Moderator | None:
-    """The active moderator a bearer token belongs to, or None."""
-    row = db.session.execute(_MODERATOR_BY_TOKEN, {"token_hash": hash_token(token)}).first()
-    if row is None:
-        return None
-    moderator, token_id, last_used_at = row
+def authenticate_token(token: str) -> TokenHolder | None:
+    """Whom a bearer token speaks for, if it is valid and its moderator active; else None.
+
+    Core rows on a connection of their own (see :func:`read_connection`): every moderation
+    API request asks, and most only read. A write loads the moderator itself.
+    """
+    with read_connection() as connection:
+        row = connection.execute(_TOKEN_HOLDER, {"token_hash": hash_token(token)}).first()
+        if row is None:
+            return None
+        scope = None
+        if not (row.is_admin or row.all_sites):
+            sites = connection.execute(_SITES_OF_MODERATOR, {"moderator_id": row.id})
+            scope = set(sites.scalars())
     now = utcnow()
     # Record use at most once a minute, so reads do not each cost a write.
-    if last_used_at is None or now - last_used_at > TOKEN_TOUCH_INTERVAL:
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
         with write_transaction():
-            db.session.execute(_TOUCH_TOKEN, {"token_id": token_id, "now": now})
-    return moderator
+            db.session.execute(_TOUCH_TOKEN, {"token_id": row.token_id, "now": now})
+    return TokenHolder(row.id, scope)
 
 
 def _in_scope(statement: sa.Select[Any], scope: set[int] | None) -> sa.Select[Any]:
