@@ -221,3 +221,20 @@ def test_two_first_comments_on_one_page_at_once_share_the_page(app: Flask) -> No
         ).all()
         assert sorted(authors) == ["first", "second"]
         assert pages[0].url == "https://news.example/new-article"
+
+
+def test_adding_a_moderator_hashes_the_password_before_taking_the_write_lock(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scrypt is slow on purpose (about 100 ms): every other writer would wait behind it."""
+    hashed_in_transaction: list[bool] = []
+    real_hash = accounts.hash_password
+
+    def watched(password: str) -> str:
+        hashed_in_transaction.append(db.session().in_transaction())
+        return real_hash(password)
+
+    monkeypatch.setattr(accounts, "hash_password", watched)
+    with app.app_context():
+        accounts.create_moderator("new@example.com", "long enough password")
+    assert hashed_in_transaction == [False]

@@ -127,13 +127,16 @@ def create_moderator(
         )
     exists = sa.select(Moderator.id).where(Moderator.email == email)
     taken = AccountError(f"moderator {email} already exists", "email")
+    # scrypt takes about 100 ms on purpose: not while holding the write lock (SQLite has one
+    # writer at a time, and every submission would wait behind it).
+    password_hash = hash_password(password)
     try:
         with write_transaction():
             if db.session.scalar(exists) is not None:
                 raise taken
             moderator = Moderator(
                 email=email,
-                password_hash=hash_password(password),
+                password_hash=password_hash,
                 is_admin=admin,
                 all_sites=not sites,
                 sites=list(sites),
