@@ -110,7 +110,8 @@ def _request_id(environ: dict[str, object]) -> str:
 def _request_metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
     """The labelled children of the request metrics: looked up once per label set.
 
-    ``route`` is a URL rule and ``method`` one of a route's methods, so there are few sets.
+    ``route`` is a URL rule or "unmatched", ``method`` one of :data:`_METHODS` or "other",
+    and ``status`` a status the application answers with, so there are few sets.
     """
     return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
 

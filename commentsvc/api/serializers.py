@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,7 +43,7 @@ def moderation_comment(comment: Comment | sa.Row[Any]) -> dict[str, Any]:
     :data:`commentsvc.services.moderation.MODERATION_COLUMNS` (read through its mapping:
     a row's attributes cost several times more, at 17 of them a comment).
     """
-    fields = _CommentFields(comment) if isinstance(comment, Comment) else comment._mapping
+    fields = _comment_fields(comment) if isinstance(comment, Comment) else comment._mapping
     return {
         "id": fields["id"],
         "site": fields["site_slug"],
@@ -69,39 +68,16 @@ def moderation_comment(comment: Comment | sa.Row[Any]) -> dict[str, Any]:
     }
 
 
-class _CommentFields(Mapping[str, Any]):
-    """A comment object seen as a row of ``MODERATION_COLUMNS``."""
-
-    _RELATED: ClassVar[dict[str, Callable[[Comment], Any]]] = {
-        "site_slug": lambda comment: comment.site.slug,
-        "page_key": lambda comment: comment.page.key,
-        "page_url": lambda comment: comment.page.url,
-        "page_title": lambda comment: comment.page.title,
-        "moderated_by_email": lambda comment: (
-            comment.moderated_by.email if comment.moderated_by else None
-        ),
+def _comment_fields(comment: Comment) -> dict[str, Any]:
+    """A comment object's fields, named as in a row of ``MODERATION_COLUMNS``."""
+    return {
+        **{column.key: getattr(comment, column.key) for column in Comment.__table__.columns},
+        "site_slug": comment.site.slug,
+        "page_key": comment.page.key,
+        "page_url": comment.page.url,
+        "page_title": comment.page.title,
+        "moderated_by_email": comment.moderated_by.email if comment.moderated_by else None,
     }
-
-    _KEYS: ClassVar[tuple[str, ...]] = (
-        *(column.key for column in Comment.__table__.columns if column.key != "site_id"),
-        *_RELATED,
-    )
-
-    def __init__(self, comment: Comment) -> None:
-        self.comment = comment
-
-    def __getitem__(self, key: str) -> Any:
-        if (related := self._RELATED.get(key)) is not None:
-            return related(self.comment)
-        if key not in self._KEYS:
-            raise KeyError(key)
-        return getattr(self.comment, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._KEYS)
-
-    def __len__(self) -> int:
-        return len(self._KEYS)
 
 
 def moderation_event(event: ModerationEvent) -> dict[str, Any]:
