@@ -1,0 +1,127 @@
+"""The moderator panel driven like a browser: logging in, forms posted with their CSRF token."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from commentsvc.services import accounts
+from tests.conftest import PASSWORD
+from tests.support.html import flashes, html
+from tests.support.state import snapshot
+
+PANEL = "/moderation"
+LOGIN = f"{PANEL}/login"
+ADMIN = "admin@example.com"
+BLOG_MODERATOR = "blogger@example.com"
+JSON_HEADERS = {"Accept": "application/json"}
+
+
+def csrf_token(client: FlaskClient, path: str | None = None) -> str:
+    """The CSRF token of a form the panel renders (for the client's current session)."""
+    response = client.get(path or f"{PANEL}/audit")
+    if path is None and response.status_code == 302:
+        response = client.get(LOGIN)
+    assert response.status_code == 200, (path, response.status_code)
+    return html(response).find("input", name="csrf_token").attrs["value"]
+
+
+def login_path(next_url: str | None = None) -> str:
+    """The login page, asked to return to ``next_url`` afterwards."""
+    return LOGIN if next_url is None else f"{LOGIN}?{urlencode({'next': next_url})}"
+
+
+def log_in(
+    client: FlaskClient, email: str, password: str = PASSWORD, next_url: str | None = None
+) -> TestResponse:
+    """Log in through the login form, with the token scraped from the login page."""
+    path = login_path(next_url)
+    token = csrf_token(client, path)
+    return client.post(path, data={"csrf_token": token, "email": email, "password": password})
+
+
+def submit(
+    client: FlaskClient,
+    path: str,
+    data: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> TestResponse:
+    """POST a panel form with a valid CSRF token."""
+    return client.post(
+        path, data={"csrf_token": csrf_token(client), **(data or {})}, headers=headers
+    )
+
+
+def is_login_redirect(response: TestResponse, next_path: str | None = None) -> bool:
+    """Whether the panel sent the client to log in (and to come back to ``next_path``)."""
+    if response.status_code not in {302, 303}:
+        return False
+    location = urlsplit(response.headers["Location"])
+    if location.path != LOGIN:
+        return False
+    return next_path is None or parse_qs(location.query).get("next") == [next_path]
+
+
+def session_cookie(response: TestResponse) -> str | None:
+    """The raw Set-Cookie header of the panel's session cookie, if the response sets it."""
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith("commentsvc_session="):
+            return header
+    return None
+
+
+def add_moderator(
+    app: Flask,
+    email: str = ADMIN,
+    *,
+    admin: bool = False,
+    sites: tuple[str, ...] = (),
+    active: bool = True,
+    password: str = PASSWORD,
+) -> int:
+    """Create a moderator through the accounts service (scrypt: slow-ish); returns its id."""
+    with app.app_context():
+        chosen = accounts.sites_by_slug(sites)
+        moderator = accounts.create_moderator(email, password, admin=admin, sites=chosen)
+        if not active:
+            accounts.update_moderator(moderator.id, active=False, admin=admin, sites=chosen)
+        return moderator.id
+
+
+def logged_in(app: Flask, email: str, client: FlaskClient | None = None) -> FlaskClient:
+    """A client (a new one unless given) logged in through the login form."""
+    client = client or app.test_client()
+    assert log_in(client, email).status_code == 303
+    return client
+
+
+def assert_refused_unchanged(
+    app: Flask,
+    client: FlaskClient,
+    path: str,
+    data: dict[str, Any] | None = None,
+    *,
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> TestResponse:
+    """Submit a form the panel must answer with ``status`` and leave every stored row as it was."""
+    before = snapshot(app)
+    response = submit(client, path, data, headers=headers)
+    assert response.status_code == status, (path, data, response.status_code)
+    assert snapshot(app) == before, (path, data)
+    return response
+
+
+def assert_bulk_refused(
+    app: Flask, client: FlaskClient, data: dict[str, Any], message: str
+) -> None:
+    """A bulk action the panel refuses goes back with one error flash and changes nothing."""
+    response = assert_refused_unchanged(app, client, f"{PANEL}/comments/bulk", data, status=303)
+    messages = flashes(client.get(response.headers["Location"]))
+    assert [category for category, _ in messages] == ["error"], messages
+    assert message in messages[0][1], messages
