@@ -1,0 +1,243 @@
+"""Every setting the service reads, declared once: its type, default, bounds and meaning.
+
+The README's configuration table is generated from (and tested against) :data:`SETTINGS`.
+Length limits of stored text take their upper bound from the column they are stored in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import QueryableAttribute
+
+from commentsvc.models import Comment, Page
+
+ENV_PREFIX = "COMMENTSVC_"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or has a value the service cannot use."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _parse_int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _parse_str(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setting:
+    """One configuration value: its name (without prefix), type, default and meaning."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = _parse_str
+    minimum: int | None = None
+    #: For lengths of stored text: the width of its database column.
+    maximum: int | None = None
+    #: The values it may take (compared case-insensitively where ``upper`` is set).
+    choices: tuple[str, ...] = ()
+    upper: bool = False
+
+    @property
+    def env_name(self) -> str:
+        return ENV_PREFIX + self.name
+
+    def check(self, value: Any) -> Any:
+        """``value`` as the service uses it; ConfigError when it is out of bounds."""
+        if self.upper and isinstance(value, str):
+            value = value.upper()
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.env_name} must be {_one_of(self.choices)}")
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(f"{self.env_name} must be at least {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            # Longer text would not fit its column: PostgreSQL refuses it (a 500 after
+            # validation passed), SQLite stores it anyway.
+            raise ConfigError(
+                f"{self.env_name} must be at most {self.maximum} (the width of its database column)"
+            )
+        return value
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}"
+
+
+def _text(name: str, default: str | None, help: str) -> Setting:
+    return Setting(name=name, default=default, help=help)
+
+
+def _flag(name: str, default: bool, help: str) -> Setting:
+    return Setting(name=name, default=default, help=help, parse=_parse_bool)
+
+
+def _int(name: str, default: int, help: str, *, minimum: int = 1) -> Setting:
+    return Setting(name=name, default=default, help=help, parse=_parse_int, minimum=minimum)
+
+
+def _choice(name: str, default: str, help: str, choices: tuple[str, ...]) -> Setting:
+    upper = all(choice.isupper() for choice in choices)
+    return Setting(name=name, default=default, help=help, choices=choices, upper=upper)
+
+
+def _length(
+    name: str, default: int, help: str, *columns: QueryableAttribute[Any], minimum: int = 1
+) -> Setting:
+    """A length limit of stored text, at most the width of the narrowest of ``columns``."""
+    widest = min(column.type.length for column in columns)
+    return Setting(
+        name=name,
+        default=default,
+        help=f"{help} (at most {widest}).",
+        parse=_parse_int,
+        minimum=minimum,
+        maximum=widest,
+    )
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        name="ENV",
+        default="production",
+        help="`production` or `development`; development allows a generated secret key and "
+        "plain-HTTP cookies.",
+        choices=("production", "development", "testing"),
+    ),
+    _text(
+        "DATABASE_URL",
+        None,
+        "SQLAlchemy database URL. Default: SQLite file `commentsvc.db` in the instance folder. "
+        "PostgreSQL: `postgresql+psycopg://…`.",
+    ),
+    _text("SECRET_KEY", None, "Signs sessions. Required outside development."),
+    _flag(
+        "RATELIMIT_ENABLED", True, "`false` turns every rate limit off (load tests, benchmarks)."
+    ),
+    _flag(
+        "SESSION_COOKIE_SECURE",
+        True,
+        "Send the session cookie over HTTPS only; `false` only for plain-HTTP local use.",
+    ),
+    _int("MAX_CONTENT_LENGTH", 65536, "Largest request body in bytes (413 above).", minimum=1024),
+    _int("MAX_BODY_LENGTH", 5000, "Longest comment, in characters after trimming."),
+    _length("MAX_NAME_LENGTH", 100, "Longest author name", Comment.author_name),
+    _length("MAX_EMAIL_LENGTH", 254, "Longest author email", Comment.author_email, minimum=6),
+    _length(
+        "MAX_URL_LENGTH",
+        2000,
+        "Longest author website or page URL",
+        Comment.author_url,
+        Page.url,
+        minimum=10,
+    ),
+    _length("MAX_PAGE_KEY_LENGTH", 500, "Longest page key", Page.key),
+    _length("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title", Page.title),
+    _length(
+        "MAX_USER_AGENT_LENGTH",
+        512,
+        "User agent is truncated to this length",
+        Comment.user_agent,
+        minimum=0,
+    ),
+    _flag(
+        "EMAIL_CHECK_DELIVERABILITY", False, "Check the email domain in DNS (needs outbound DNS)."
+    ),
+    _int("PAGE_SIZE", 50, "Default page size of lists."),
+    _int("MAX_PAGE_SIZE", 200, "Largest `limit` a list accepts."),
+    _int("MAX_COUNT_PAGES", 100, "Most pages one counts request may ask for."),
+    _int(
+        "MAX_FILTER_LENGTH",
+        500,
+        "Longest text filter of a moderation list (`q`, `site`, `moderator`).",
+    ),
+    _int("MAX_BULK_IDS", 500, "Most ids one bulk moderation request may name."),
+    _int("PANEL_PAGE_SIZE", 20, "Comments per page in the moderation panel."),
+    _int("SESSION_IDLE_MINUTES", 60, "A panel session ends after this long without a request."),
+    _int("LOGIN_WINDOW_MINUTES", 15, "Window in which failed panel logins are counted."),
+    _int(
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        5,
+        "Failed logins to one account in the window before it is locked for the rest of it.",
+    ),
+    _int(
+        "LOGIN_MAX_FAILURES_PER_CLIENT",
+        20,
+        "Failed logins from one client address in the window before it is refused.",
+    ),
+    _int(
+        "TRUSTED_PROXIES",
+        0,
+        "Number of reverse proxies in front of the service whose `X-Forwarded-*` headers are "
+        "trusted.",
+        minimum=0,
+    ),
+    _int("SQLITE_BUSY_TIMEOUT_MS", 5000, "How long a SQLite writer waits for the lock.", minimum=0),
+    _choice(
+        "SQLITE_SYNCHRONOUS",
+        "NORMAL",
+        "SQLite `synchronous` pragma: `NORMAL` (durable across process crashes) or `FULL` "
+        "(also across power loss).",
+        ("NORMAL", "FULL", "EXTRA"),
+    ),
+    _int(
+        "DATABASE_TIMEOUT_SECONDS",
+        5,
+        "PostgreSQL: how long to wait for a connection (and for a free one in the pool) before "
+        "answering 503.",
+    ),
+    _int(
+        "SITE_CACHE_SECONDS",
+        10,
+        "How long a worker keeps a site's origins and settings before reading them again (a "
+        "change shows in other workers within this time); `0` reads them every request.",
+        minimum=0,
+    ),
+    _int(
+        "THREAD_CACHE_MB",
+        32,
+        "Memory per worker for rendered thread pages, reused until the thread changes; `0` "
+        "turns it off.",
+        minimum=0,
+    ),
+    _choice(
+        "LOG_LEVEL",
+        "INFO",
+        "`DEBUG`, `INFO`, `WARNING` or `ERROR`.",
+        ("DEBUG", "INFO", "WARNING", "ERROR"),
+    ),
+    _choice(
+        "LOG_FORMAT",
+        "json",
+        "`json`: one JSON object per line (a line per request with its id, method, path, status "
+        "and duration); `text` for reading by eye.",
+        ("json", "text"),
+    ),
+    _text(
+        "METRICS_TOKEN",
+        None,
+        "When set, `/metrics` asks for `Authorization: Bearer <token>`; unset, it is open (keep "
+        "it off the public internet at the proxy).",
+    ),
+    _text(
+        "MIGRATIONS_DIR",
+        None,
+        "Alembic migrations folder. Default: `migrations/` beside the package.",
+    ),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
