@@ -1,37 +1,79 @@
-"""``GET /widget.js``: the embeddable widget, its stylesheet inlined, with ETag and caching."""
+"""``GET /widget.js``: the embeddable widget, its stylesheet and limits written in, with ETag."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from flask import Blueprint, current_app, request
 from werkzeug.wrappers import Response
 
+from commentsvc.caching import worker_cache
+
 bp = Blueprint("widget", __name__)
 
 CSS_PLACEHOLDER = '"__WIDGET_CSS__"'
+CONFIG_PLACEHOLDER = '"__WIDGET_CONFIG__"'
 #: Browsers and CDNs may reuse the script this long, then revalidate with the ETag.
 MAX_AGE = 300
+#: Each form field the widget limits, and the setting that limits it.
+FIELD_LIMITS = {
+    "body": "MAX_BODY_LENGTH",
+    "author_name": "MAX_NAME_LENGTH",
+    "author_email": "MAX_EMAIL_LENGTH",
+    "author_url": "MAX_URL_LENGTH",
+}
+
+
+@dataclass(frozen=True)
+class WidgetScript:
+    """The script as served, and its ETag."""
+
+    body: bytes
+    etag: str
 
 
 @cache
-def widget_source() -> tuple[bytes, str]:
-    """The script with its stylesheet inlined (so the widget is one request), and its ETag."""
+def _sources() -> tuple[str, str]:
     files = resources.files("commentsvc.widget").joinpath("static")
-    script = files.joinpath("widget.js").read_text("utf-8")
-    css = files.joinpath("widget.css").read_text("utf-8")
-    body = script.replace(CSS_PLACEHOLDER, json.dumps(css.strip())).encode("utf-8")
-    return body, hashlib.sha256(body).hexdigest()[:32]
+    return files.joinpath("widget.js").read_text("utf-8"), files.joinpath("widget.css").read_text(
+        "utf-8"
+    )
+
+
+def widget_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the widget must know of the server's configuration."""
+    return {
+        "limits": {field: config[setting] for field, setting in FIELD_LIMITS.items()},
+        "countsChunk": config["MAX_COUNT_PAGES"],
+    }
+
+
+def build_widget(config: Mapping[str, Any]) -> WidgetScript:
+    """The script with its stylesheet (so the widget is one request) and this server's
+    limits written in."""
+    script, css = _sources()
+    body = script.replace(CSS_PLACEHOLDER, json.dumps(css.strip()))
+    body = body.replace(CONFIG_PLACEHOLDER, json.dumps(widget_config(config)))
+    encoded = body.encode("utf-8")
+    return WidgetScript(encoded, hashlib.sha256(encoded).hexdigest()[:32])
+
+
+def widget_source() -> WidgetScript:
+    """The script as this app serves it, built once per worker."""
+    return worker_cache("widget", build_widget)
 
 
 @bp.get("/widget.js")
 def widget_js() -> Response:
-    body, etag = widget_source()
-    response = current_app.response_class(body, mimetype="text/javascript")
-    response.set_etag(etag)
+    script = widget_source()
+    response = current_app.response_class(script.body, mimetype="text/javascript")
+    response.set_etag(script.etag)
     response.cache_control.public = True
     response.cache_control.max_age = MAX_AGE
     response.headers["Access-Control-Allow-Origin"] = "*"

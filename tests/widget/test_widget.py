@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 
+from flask import Flask
 from flask.testing import FlaskClient
 
-from commentsvc.widget import CSS_PLACEHOLDER, widget_source
+from commentsvc.widget import CONFIG_PLACEHOLDER, CSS_PLACEHOLDER, build_widget
 
 #: The gzipped size budget of widget.js with its CSS (see benchmarks/README.md).
 GZIP_BUDGET = 8 * 1024
@@ -34,15 +36,27 @@ def test_stylesheet_is_inlined_into_the_script(client: FlaskClient) -> None:
     assert "prefers-color-scheme:dark" in text
 
 
-def test_widget_fits_its_gzip_budget() -> None:
-    body, _ = widget_source()
+def test_widget_takes_its_limits_from_the_servers_configuration(app: Flask) -> None:
+    app.config.update(MAX_BODY_LENGTH=4321, MAX_NAME_LENGTH=77, MAX_COUNT_PAGES=9)
+    text = app.test_client().get("/widget.js").get_data(as_text=True)
+    assert CONFIG_PLACEHOLDER not in text
+    written = re.search(r"var CONFIG = (\{.*?\});", text)
+    assert written, "the widget carries no configuration"
+    config = json.loads(written.group(1))
+    assert config["limits"]["body"] == 4321
+    assert config["limits"]["author_name"] == 77
+    assert config["limits"]["author_email"] == app.config["MAX_EMAIL_LENGTH"]
+    assert config["countsChunk"] == 9
+
+
+def test_widget_fits_its_gzip_budget(app: Flask) -> None:
+    body = build_widget(app.config).body
     size = len(gzip.compress(body, compresslevel=9))
     assert size <= GZIP_BUDGET, f"widget.js is {size} bytes gzipped, budget {GZIP_BUDGET}"
 
 
-def test_widget_defines_no_global_names() -> None:
-    body, _ = widget_source()
-    text = body.decode()
+def test_widget_defines_no_global_names(app: Flask) -> None:
+    text = build_widget(app.config).body.decode()
     # One IIFE; nothing assigned to window.* and no top-level var/function/let/const.
     assert text.lstrip().startswith("/*!")
     assert re.search(r"^\(function", text, re.M)
@@ -50,7 +64,7 @@ def test_widget_defines_no_global_names() -> None:
     assert not re.search(r"^(var|let|const|function) ", text, re.M)
 
 
-def test_widget_never_uses_inner_html_or_eval() -> None:
-    text = widget_source()[0].decode()
+def test_widget_never_uses_inner_html_or_eval(app: Flask) -> None:
+    text = build_widget(app.config).body.decode()
     for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function"):
         assert dangerous not in text

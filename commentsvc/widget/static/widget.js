@@ -41,7 +41,9 @@
       loadFailed: "Les commentaires n’ont pas pu être chargés.", justNow: "à l’instant",
     },
   };
-  var LIMITS = { body: 5000, author_name: 100, author_email: 254, author_url: 2000 };
+  // The server's limits, written in when it serves this file (field lengths, pages per counts request).
+  var CONFIG = "__WIDGET_CONFIG__";
+  var LIMITS = CONFIG.limits;
   var MAX_DEPTH = 3;
   var STORE = "commentsvc:author";
   var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -401,8 +403,8 @@
       var key = node.getAttribute("data-comment-count");
       if (keys.indexOf(key) < 0) keys.push(key);
     });
-    for (var start = 0; start < keys.length; start += 100) {
-      var chunk = keys.slice(start, start + 100);
+    for (var start = 0; start < keys.length; start += CONFIG.countsChunk) {
+      var chunk = keys.slice(start, start + CONFIG.countsChunk);
       var url = apiBase(null) + encodeURIComponent(site) + "/counts?" + chunk.map(function (key) { return "page=" + encodeURIComponent(key); }).join("&");
       request(url, { headers: { Accept: "application/json" } }).then(function (result) {
         var counts = (result.data && result.data.counts) || {};
