@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -12,16 +12,17 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
-__version__ = "0.1.0"
+from commentsvc._meta import PROJECT_ROOT, __version__
+from commentsvc.models import MAX_ID
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["PROJECT_ROOT", "__version__", "create_app", "create_app_or_exit"]
 
 
 class IdConverter(IntegerConverter):
     """``<id:name>``: a row id; anything out of range is no row (404, not a 500 or 405)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(map, min=1, max=2**31 - 1)
+        super().__init__(map, min=1, max=MAX_ID)
 
     def to_python(self, value: str) -> int:
         try:
@@ -48,6 +49,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_commands(app)
     register_middleware(app)
     return app
+
+
+def create_app_or_exit(status: int = 1) -> Flask:
+    """Build the application from the environment, or say in one line which setting is
+    wrong and exit with ``status`` (instead of a traceback)."""
+    from commentsvc.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as error:
+        print(f"commentsvc: configuration error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(status) from None
 
 
 def register_observability(app: Flask) -> None:

@@ -13,16 +13,14 @@ from flask_migrate.cli import db as db_group
 from commentsvc import backup as backups
 from commentsvc.extensions import db
 from commentsvc.services import accounts
+from commentsvc.services import sites as site_service
+from commentsvc.services.errors import ServiceError
 
 
 def _create_app() -> Flask:
-    from commentsvc import create_app
-    from commentsvc.config import ConfigError
+    from commentsvc import create_app_or_exit
 
-    try:
-        return create_app()
-    except ConfigError as error:
-        raise SystemExit(f"commentsvc: configuration error: {error}") from None
+    return create_app_or_exit()
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
@@ -49,8 +47,8 @@ tokens = click.Group("tokens", help="API tokens for the moderation API.")
 def sites_add(slug: str, origins: tuple[str, ...], name: str | None) -> None:
     """Add a site."""
     try:
-        site = accounts.create_site(slug, origins, name)
-    except accounts.AccountError as error:
+        site = site_service.create_site(slug, origins, name)
+    except ServiceError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"added site {site.slug} ({', '.join(site.origins)})")
 
@@ -59,7 +57,7 @@ def sites_add(slug: str, origins: tuple[str, ...], name: str | None) -> None:
 @with_appcontext
 def sites_list() -> None:
     """List the sites."""
-    for site in accounts.all_sites():
+    for site in site_service.all_sites():
         click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}")
 
 
@@ -84,9 +82,9 @@ def moderators_add(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         moderator = accounts.create_moderator(
-            email, password, admin=admin, sites=accounts.sites_by_slug(site_slugs)
+            email, password, admin=admin, sites=site_service.sites_by_slug(site_slugs)
         )
-    except accounts.AccountError as error:
+    except ServiceError as error:
         raise click.ClickException(str(error)) from None
     scope = ", ".join(site.slug for site in moderator.sites) or "all sites"
     click.echo(f"added moderator {moderator.email} ({scope}{', admin' if admin else ''})")

@@ -11,11 +11,11 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from commentsvc.paths import in_api, in_panel
+from commentsvc.services.errors import Closed, Conflict, Invalid, NotFound, ServiceError, Throttled
+
 PROBLEM_JSON = "application/problem+json"
 
-#: Paths whose errors are always problem+json (everything else keeps HTML errors).
-API_PREFIXES = ("/api/", "/openapi.json", "/healthz", "/readyz", "/metrics")
-PANEL_PREFIX = "/moderation"
 FRIENDLY_DETAILS = {
     400: "The request could not be understood. If you were sending a form, reload the page "
     "and try again.",
@@ -79,19 +79,22 @@ class ValidationError(ApiError):
         )
 
 
-def problem(
-    status: int,
-    detail: str,
-    *,
-    title: str | None = None,
-    errors: Mapping[str, Sequence[str]] | None = None,
-    type: str = "about:blank",
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """Build a problem+json response."""
-    return ApiError(
-        status, detail, title=title, errors=errors, type=type, headers=headers
-    ).to_response()
+#: The HTTP status each kind of service refusal answers with.
+SERVICE_STATUS: dict[type[ServiceError], int] = {
+    NotFound: 404,
+    Invalid: 422,
+    Conflict: 409,
+    Closed: 403,
+    Throttled: 429,
+}
+
+
+def from_service_error(error: ServiceError) -> ApiError:
+    """The HTTP answer to a service's refusal."""
+    if isinstance(error, Invalid):
+        return ValidationError(error.errors, error.message)
+    status = next((code for kind, code in SERVICE_STATUS.items() if isinstance(error, kind)), 400)
+    return ApiError(status, error.message, title=error.title, errors=error.errors)
 
 
 def _status_title(status: int) -> str:
@@ -102,79 +105,87 @@ def _status_title(status: int) -> str:
 
 
 def is_api_request() -> bool:
-    return request.path.startswith(API_PREFIXES)
+    """Whether the current request answers errors as problem+json."""
+    return in_api(request.path)
 
 
 def _html_error(status: int, detail: str) -> Response | None:
     """The panel's own error page for panel paths; None elsewhere (Werkzeug's page)."""
-    if not request.path.startswith(PANEL_PREFIX):
+    if not in_panel(request.path):
         return None
     body = render_template("panel/error.html", title=_status_title(status), detail=detail)
     return current_app.response_class(body, status=status, mimetype="text/html")
 
 
-def register_errorhandlers(app: Flask) -> None:
-    """Answer every error on the API paths as problem+json; never leak a traceback."""
+def _kept_headers(error: HTTPException) -> dict[str, str]:
+    """An HTTP error's headers (such as Allow on 405), without its HTML content type."""
+    return {
+        name: value
+        for name, value in error.get_headers()
+        if name.lower() not in {"content-type", "content-length"}
+    }
 
-    @app.errorhandler(ApiError)
-    def handle_api_error(error: ApiError) -> Response:
-        if not is_api_request():
-            page = _html_error(error.status, error.detail)
-            if page is not None:
-                return page
-        return error.to_response()
 
-    @app.errorhandler(HTTPException)
-    def handle_http_exception(error: HTTPException) -> Response | HTTPException:
-        if not is_api_request():
-            status = error.code or 500
-            detail = FRIENDLY_DETAILS.get(status, error.description or _status_title(status))
-            if isinstance(error, CSRFError):
-                detail = "This form has expired or did not come from this site. Reload the "
-                detail += "page and try again."
-            page = _html_error(status, detail)
-            if page is None:
-                return error
-            page.headers.update(
-                {
-                    name: value
-                    for name, value in error.get_headers()
-                    if name.lower() not in {"content-type", "content-length"}
-                }
-            )
+def _answer(error: ApiError, html_detail: str | None = None) -> Response:
+    """problem+json, or on panel paths the panel's page (with ``html_detail`` if given)."""
+    if not is_api_request():
+        page = _html_error(error.status, html_detail or error.detail)
+        if page is not None:
+            page.headers.update(error.headers)
             return page
-        status = error.code or 500
-        # Keep headers such as Allow (405) but not the HTML content type.
-        headers = {
-            name: value
-            for name, value in error.get_headers()
-            if name.lower() not in {"content-type", "content-length"}
-        }
+    return error.to_response()
+
+
+def handle_api_error(error: ApiError) -> Response:
+    return _answer(error)
+
+
+def handle_service_error(error: ServiceError) -> Response:
+    answer = from_service_error(error)
+    return _answer(answer, FRIENDLY_DETAILS.get(answer.status))
+
+
+def handle_http_exception(error: HTTPException) -> Response | HTTPException:
+    status = error.code or 500
+    if is_api_request():
         detail = error.description or _status_title(status)
         if status >= 500:
             detail = "The server could not complete the request."
-        return problem(status, detail, headers=headers)
+        return ApiError(status, detail, headers=_kept_headers(error)).to_response()
+    detail = FRIENDLY_DETAILS.get(status, error.description or _status_title(status))
+    if isinstance(error, CSRFError):
+        detail = "This form has expired or did not come from this site. Reload the page and "
+        detail += "try again."
+    page = _html_error(status, detail)
+    if page is None:
+        return error
+    page.headers.update(_kept_headers(error))
+    return page
 
-    @app.errorhandler(sa_exc.OperationalError)
-    @app.errorhandler(sa_exc.TimeoutError)
-    def handle_database_unavailable(error: Exception) -> Response:
-        # The database refused, went away, is locked past the busy timeout, or the pool had
-        # no connection in time: nothing was stored, and trying again later may succeed.
-        current_app.logger.error(
-            "database unavailable on %s %s: %s", request.method, request.path, error
-        )
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-        if not is_api_request():
-            page = _html_error(503, UNAVAILABLE_DETAIL)
-            if page is not None:
-                page.headers.update(headers)
-                return page
-        return problem(503, UNAVAILABLE_DETAIL, headers=headers)
 
-    @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception) -> Response | HTTPException:
-        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        if not is_api_request():
-            page = _html_error(500, "Something went wrong on our side. Please try again.")
-            return page if page is not None else InternalServerError()
-        return problem(500, "The server could not complete the request.")
+def handle_database_unavailable(error: Exception) -> Response:
+    # The database refused, went away, is locked past the busy timeout, or the pool had no
+    # connection in time: nothing was stored, and trying again later may succeed.
+    current_app.logger.error(
+        "database unavailable on %s %s: %s", request.method, request.path, error
+    )
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return _answer(ApiError(503, UNAVAILABLE_DETAIL, headers=headers))
+
+
+def handle_unexpected(error: Exception) -> Response | HTTPException:
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    if not is_api_request():
+        page = _html_error(500, "Something went wrong on our side. Please try again.")
+        return page if page is not None else InternalServerError()
+    return ApiError(500, "The server could not complete the request.").to_response()
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Answer every error on the API paths as problem+json; never leak a traceback."""
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(sa_exc.OperationalError, handle_database_unavailable)
+    app.register_error_handler(sa_exc.TimeoutError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -6,29 +6,23 @@ JSON is fed to the form as a ``MultiDict`` (never through ``data=``), so that WT
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from flask import Request, current_app, request
+from flask import current_app
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import Field, Form, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, NumberRange, Optional, StopValidation
+from wtforms.fields.core import UnboundField
+from wtforms.validators import AnyOf, DataRequired, NumberRange, Optional, StopValidation
 from wtforms.validators import ValidationError as FieldError
 
-from commentsvc.errors import ApiError
-from commentsvc.models import MAX_ID
+from commentsvc.models import MAX_ID, CommentStatus
+from commentsvc.payloads import unsafe_text_reason
+from commentsvc.services.errors import Invalid
 
-MAX_FORM_FIELDS = 50
-# C0 and C1 control characters. C1 holds NEL (U+0085), a line break, and CSI (U+009B),
-# which starts terminal escape sequences. Tab and line feed only where text is multi-line.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+FormT = TypeVar("FormT", bound=Form)
 
 
 def strip(value: Any) -> Any:
@@ -46,38 +40,6 @@ class ConfiguredLength:
         limit = current_app.config[self.setting]
         if field.data is not None and len(field.data) > limit:
             raise FieldError(f"Must be at most {limit} characters.")
-
-
-def unsafe_text_reason(value: str, *, multiline: bool = False) -> str | None:
-    """Why ``value`` cannot be stored as text (NUL, control characters, lone surrogates)."""
-    if "\x00" in value:
-        return "Must not contain NUL characters."
-    if _SURROGATE.search(value):
-        return "Must be valid Unicode text."
-    if (_CONTROL if multiline else _CONTROL_OR_NEWLINE).search(value):
-        return "Must not contain control characters or line breaks."
-    return None
-
-
-def refuse_nul(*, form: bool = False) -> None:
-    """400 when the path or query string (and, with ``form``, a form field) has a NUL.
-
-    Nothing stored contains one (every write refuses it, and PostgreSQL cannot store it in
-    text at all), so such a value can only fail: refuse it before it reaches a query.
-    """
-    query = request.query_string
-    if not form and b"%00" not in query and b"\x00" not in query and "\x00" not in request.path:
-        return  # the common case, without decoding the query string
-    fields = [*request.args.items(multi=True)]
-    if form:
-        fields += request.form.items(multi=True)
-    bad = sorted({name for name, value in fields if "\x00" in name or "\x00" in value})
-    if bad or "\x00" in request.path:
-        raise ApiError(
-            400,
-            "The request contains a NUL character.",
-            errors={name: ["Must not contain NUL characters."] for name in bad},
-        )
 
 
 class NoControlCharacters:
@@ -158,85 +120,93 @@ class CommentForm(Form):
     author_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
 
 
-#: JSON fields whose values are integers; every other declared field is a string.
-INTEGER_FIELDS = frozenset({"parent_id"})
-STRING_FIELDS = frozenset(
-    {"page", "page_url", "page_title", "body", "author_name", "author_email", "author_url"}
-)
+class Sent:
+    """Check a field only when it was sent: an absent one stops its validation quietly.
+
+    Unlike ``Optional``, a field sent blank goes on to the next check (and fails there).
+    """
+
+    field_flags: ClassVar[dict[str, bool]] = {"optional": True}
+
+    def __call__(self, form: Form, field: Field) -> None:
+        if not field.raw_data:
+            field.errors = []
+            raise StopValidation()
+
+
+STATUSES = tuple(status.value for status in CommentStatus)
+
+
+class ModerationUpdateForm(Form):
+    """A moderator's change to one comment: a status, an edited body, or both; a note."""
+
+    status = StringField(
+        validators=[Sent(), AnyOf(STATUSES, message=f"Must be one of: {', '.join(STATUSES)}.")]
+    )
+    body = TextAreaField(
+        filters=[strip],
+        validators=[
+            Sent(),
+            DataRequired(),
+            NoControlCharacters(multiline=True),
+            ConfiguredLength("MAX_BODY_LENGTH"),
+        ],
+    )
+    note = TextAreaField(filters=[strip], validators=[Sent(), NoControlCharacters(multiline=True)])
+
+    def validate(self, extra_validators: Mapping[str, Any] | None = None) -> bool:
+        valid = super().validate(extra_validators)
+        if valid and self.status.data is None and self.body.data is None:
+            self.status.errors = ["Send a status, a body, or both."]
+            return False
+        return valid
+
+
+_JSON_TYPES: dict[type[Form], dict[str, type]] = {}
+
+
+def _json_types(form_class: type[Form]) -> dict[str, type]:
+    """The JSON type each field of ``form_class`` takes: int for integer fields, else str."""
+    types = _JSON_TYPES.get(form_class)
+    if types is None:
+        types = _JSON_TYPES[form_class] = {
+            name: int if issubclass(unbound.field_class, IntegerField) else str
+            for name, unbound in vars(form_class).items()
+            if isinstance(unbound, UnboundField)
+        }
+    return types
 
 
 def json_to_formdata(
-    payload: Mapping[str, Any],
+    payload: Mapping[str, Any], form_class: type[Form] = CommentForm
 ) -> tuple[MultiDict[str, str], dict[str, list[str]]]:
-    """Turn a JSON object into form data for :class:`CommentForm`, checking JSON types.
+    """Turn a JSON object into form data for ``form_class``, checking JSON types.
 
     Unknown fields are dropped; ``null`` counts as absent. Returns the form data and the
     errors for fields of the wrong JSON type (those fields are left out of the data).
     """
+    types = _json_types(form_class)
     data: MultiDict[str, str] = MultiDict()
     errors: dict[str, list[str]] = {}
     for name, value in payload.items():
-        if value is None:
+        wanted = types.get(name)
+        if value is None or wanted is None:
             continue
-        if name in STRING_FIELDS:
-            if isinstance(value, str):
-                data[name] = value
-            else:
-                errors[name] = ["Must be a string."]
-        elif name in INTEGER_FIELDS:
-            if isinstance(value, int) and not isinstance(value, bool):
-                data[name] = str(value)
-            else:
-                errors[name] = ["Must be an integer."]
+        if isinstance(value, wanted) and not isinstance(value, bool):
+            data[name] = str(value)
+        else:
+            errors[name] = ["Must be an integer." if wanted is int else "Must be a string."]
     return data, errors
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def read_body(request: Request) -> bytes:
-    """The request body; 413 when it exceeds ``MAX_CONTENT_LENGTH``, chunked bodies too.
-
-    Werkzeug refuses a declared Content-Length over the limit, but a chunked body is only
-    cut off at the limit; a cut-off body must not be parsed as if it were whole.
-    """
-    raw = request.get_data(cache=True)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
-        raise RequestEntityTooLarge()
-    return raw
-
-
-def read_json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 problem saying what is wrong with it."""
-    raw = read_body(request)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "The request body is not valid UTF-8.", title="Bad Request") from None
-    try:
-        payload = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "The request body is not valid JSON.", title="Malformed JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "The request body must be a JSON object.", title="Bad Request")
-    return payload
-
-
-def read_urlencoded(request: Request) -> MultiDict[str, str]:
-    """The body of a form post, decoded strictly as UTF-8 (a 400 problem otherwise)."""
-    raw = read_body(request)
-    try:
-        pairs = parse_qsl(
-            raw.decode("utf-8"),
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FORM_FIELDS,
-        )
-    except UnicodeDecodeError:
-        raise ApiError(400, "The form data is not valid UTF-8.", title="Bad Request") from None
-    except ValueError:
-        raise ApiError(400, "The form data could not be parsed.", title="Bad Request") from None
-    return MultiDict(pairs)
+def validated(
+    form_class: type[FormT], data: MultiDict[str, str], type_errors: Mapping[str, list[str]]
+) -> FormT:
+    """A form of ``form_class`` on ``data`` that passed validation; Invalid naming every
+    failing field otherwise (``type_errors`` included)."""
+    form = form_class(formdata=data)
+    form.validate()
+    errors = {**form.errors, **type_errors}
+    if errors:
+        raise Invalid(errors)
+    return form

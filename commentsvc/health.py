@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
-from commentsvc.errors import problem
+from commentsvc.errors import ApiError
 from commentsvc.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -40,12 +40,10 @@ def readyz() -> Response:
     except SQLAlchemyError:
         db.session.rollback()
         current_app.logger.warning("readiness check: database unavailable", exc_info=True)
-        return problem(503, "The database is unavailable or not migrated.", title="Not ready")
+        detail = "The database is unavailable or not migrated."
+        return ApiError(503, detail, title="Not ready").to_response()
     expected = _schema_heads(str(migrations_dir()))
     if current != expected:
-        return problem(
-            503,
-            "The database schema is not at the newest migration: run `commentsvc db upgrade`.",
-            title="Not ready",
-        )
+        detail = "The database schema is not at the newest migration: run `commentsvc db upgrade`."
+        return ApiError(503, detail, title="Not ready").to_response()
     return jsonify({"status": "ok", "database": "ok", "schema": sorted(current)})

@@ -15,6 +15,11 @@ from commentsvc.extensions import Base
 MAX_ID = 2**31 - 1
 
 
+def is_row_id(value: int) -> bool:
+    """Whether some row could have this id (PostgreSQL refuses larger numbers in a query)."""
+    return 0 < value <= MAX_ID
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -148,9 +153,14 @@ class Moderator(Base):
     def get_id(self) -> str:
         return str(self.id)
 
+    @staticmethod
+    def sees_every_site(*, is_admin: bool, all_sites: bool) -> bool:
+        """Whether a moderator with these flags may see every site."""
+        return is_admin or all_sites
+
     def site_scope(self) -> set[int] | None:
         """Ids of the sites this moderator may see, or None for all of them."""
-        if self.all_sites or self.is_admin:
+        if self.sees_every_site(is_admin=self.is_admin, all_sites=self.all_sites):
             return None
         return {site.id for site in self.sites}
 

@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from commentsvc.extensions import db
 from commentsvc.models import Comment, CommentStatus
+from commentsvc.services.events import CommentEvent, comment_committed
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
@@ -57,6 +58,12 @@ LATENCY = Histogram(
     "Time from the request reaching the application to the response, by route.",
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+COMMENT_EVENTS = Counter(
+    "commentsvc_comment_events_total",
+    "Changes to comments, by event (comment.submitted, comment.approved, …), once committed.",
+    ["type"],
 )
 
 request_log = logging.getLogger("commentsvc.request")
@@ -158,6 +165,12 @@ def init_observability(app: Flask) -> None:
     app.before_request(_start_request)
     app.after_request(_finish_request)
     app.register_blueprint(bp)
+    comment_committed.connect(count_comment_event)
+
+
+def count_comment_event(change: CommentEvent) -> None:
+    """Count a committed change to a comment by its event type."""
+    COMMENT_EVENTS.labels(change.type.value).inc()
 
 
 class CommentsCollector(Collector):

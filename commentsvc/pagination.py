@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-
-from flask import current_app, request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
 
 from commentsvc.errors import ApiError
 from commentsvc.models import MAX_ID
 
 _CURSOR_PREFIX = "c1:"
+Item = TypeVar("Item")
 
 
 def encode_cursor(last_id: int) -> str:
@@ -39,20 +42,22 @@ def decode_cursor(cursor: str | None) -> int | None:
     return value
 
 
-def page_args() -> tuple[int, int | None]:
-    """``limit`` and the decoded ``cursor`` of the current request's query string."""
-    raw_limit = request.args.get("limit")
-    limit = current_app.config["PAGE_SIZE"]
-    maximum = current_app.config["MAX_PAGE_SIZE"]
-    if raw_limit not in (None, ""):
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            limit = -1
-        if not 1 <= limit <= maximum:
-            raise ApiError(
-                400,
-                f"limit must be a whole number from 1 to {maximum}.",
-                errors={"limit": [f"Must be a whole number from 1 to {maximum}."]},
-            )
-    return limit, decode_cursor(request.args.get("cursor"))
+@dataclass(frozen=True)
+class Paginated(Generic[Item]):
+    """One page of a list, and the cursor of the next (None at the end)."""
+
+    items: Sequence[Item]
+    next_cursor: str | None
+
+
+_ID: Callable[[Any], int] = attrgetter("id")
+
+
+def paginate(
+    rows: Sequence[Item], limit: int, last_id: Callable[[Item], int] = _ID
+) -> Paginated[Item]:
+    """The first ``limit`` of ``rows`` (read as ``limit + 1``: one more means a next page)."""
+    if len(rows) <= limit:
+        return Paginated(rows, None)
+    shown = rows[:limit]
+    return Paginated(shown, encode_cursor(last_id(shown[-1])))

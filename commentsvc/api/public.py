@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from cachetools import LRUCache
 from flask import (
     Blueprint,
     Response,
@@ -15,31 +12,23 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import Row
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from commentsvc import __version__
-from commentsvc.api.serializers import public_comment, submitted_comment
-from commentsvc.errors import PROBLEM_JSON, ApiError, ValidationError
-from commentsvc.forms import (
-    CommentForm,
-    json_to_formdata,
-    read_json_object,
-    read_urlencoded,
-    refuse_nul,
-    unsafe_text_reason,
-)
-from commentsvc.pagination import encode_cursor, page_args
+from commentsvc.api.serializers import public_comment_json, public_thread_json, submitted_comment
+from commentsvc.args import page_args, required_arg
+from commentsvc.errors import PROBLEM_JSON, ApiError, from_service_error
+from commentsvc.forms import CommentForm, json_to_formdata, validated
+from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul, unsafe_text_reason
 from commentsvc.security import anonymize_ip, origin_of_url
-from commentsvc.services import comments as service
-from commentsvc.services.comments import PublicSite
+from commentsvc.services import sites, submissions, threads
+from commentsvc.services.errors import ServiceError
+from commentsvc.services.sites import PublicSite
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1/sites/<site_slug>")
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-_THREAD_CACHE = "commentsvc.threads"
 PREFLIGHT_MAX_AGE = "86400"
 
 
@@ -47,7 +36,7 @@ PREFLIGHT_MAX_AGE = "86400"
 def load_site(endpoint: str | None, values: dict[str, object] | None) -> None:
     refuse_nul()  # the body is the form's to check, field by field
     slug = str((values or {}).pop("site_slug", ""))
-    site = service.get_site(slug)
+    site = sites.get_site(slug)
     if site is None:
         raise ApiError(404, f"There is no site {slug!r}.", title="Unknown site")
     g.site = site
@@ -127,20 +116,11 @@ def submit() -> BaseResponse:
     )
 
 
-def _validated(data: MultiDict[str, str], type_errors: dict[str, list[str]]) -> CommentForm:
-    form = CommentForm(formdata=data)
-    form.validate()
-    errors = {**form.errors, **type_errors}
-    if errors:
-        raise ValidationError(errors)
-    return form
-
-
-def _store(site: PublicSite, form: CommentForm) -> service.StoredComment:
+def _store(site: PublicSite, form: CommentForm) -> submissions.StoredComment:
     user_agent = request.user_agent.string or None
     if user_agent:
         user_agent = user_agent[: current_app.config["MAX_USER_AGENT_LENGTH"]] or None
-    submission = service.Submission(
+    submission = submissions.Submission(
         page=form.page.data,
         body=form.body.data,
         author_name=form.author_name.data,
@@ -150,14 +130,14 @@ def _store(site: PublicSite, form: CommentForm) -> service.StoredComment:
         page_title=form.page_title.data or None,
         parent_id=form.parent_id.data,
     )
-    client = service.ClientInfo(anonymize_ip(request.remote_addr), user_agent)
-    return service.submit_comment(site, submission, client)
+    client = submissions.ClientInfo(anonymize_ip(request.remote_addr), user_agent)
+    return submissions.submit_comment(site, submission, client)
 
 
 def _submit_json(
     site: PublicSite, data: MultiDict[str, str], type_errors: dict[str, list[str]]
 ) -> Response:
-    comment = _store(site, _validated(data, type_errors))
+    comment = _store(site, validated(CommentForm, data, type_errors))
     response = jsonify(submitted_comment(comment))
     response.status_code = 201
     response.headers["Location"] = url_for(".comment", site_slug=site.slug, comment_id=comment.id)
@@ -169,10 +149,11 @@ def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
     back = _page_url_on_site(site, data)
     try:
         back = _return_to(site, data) or back
-        _store(site, _validated(data, {}))
-    except ApiError as error:
+        _store(site, validated(CommentForm, data, {}))
+    except (ApiError, ServiceError) as failure:
         if _wants_problem_json():
             raise
+        error = from_service_error(failure) if isinstance(failure, ServiceError) else failure
         body = render_template("public/form_error.html", error=error, back=back)
         return current_app.response_class(body, status=error.status, mimetype="text/html")
     if back:
@@ -186,74 +167,30 @@ def _page_url_on_site(site: PublicSite, data: MultiDict[str, str]) -> str | None
     return page_url if page_url and origin_of_url(page_url) in site.origins else None
 
 
-def _required_arg(name: str) -> str:
-    value = request.args.get(name, "").strip()
-    if not value:
-        raise ApiError(
-            400,
-            f"The query parameter {name!r} is required.",
-            errors={name: ["This parameter is required."]},
-        )
-    return value
-
-
 @bp.get("/comments")
 def thread() -> Response:
-    site: PublicSite = g.site
-    key = _required_arg("page")
+    key = required_arg("page", limit="MAX_PAGE_KEY_LENGTH")
     limit, after_id = page_args()
-    tag = _thread_tag(service.page_state(site.id, key), after_id, limit)
+    wanted = threads.ThreadRequest(g.site.id, key, after_id, limit)
+    tag = threads.thread_tag(wanted)
     if request.if_none_match.contains_weak(tag):
         response = current_app.response_class(status=304)
     else:
-        # The page's version changes with every change to what readers see of it, so the
-        # body of (page, version, cursor, limit) can be kept and served again as is.
-        cache = _thread_cache()
-        body = cache.get((site.id, key, tag))
-        if body is None:
-            page, rows = service.public_thread(site.id, key, after_id, limit)
-            tag = _thread_tag(page, after_id, limit)  # the state the rows were read in
-            has_more = len(rows) > limit
-            rows = rows[:limit]
-            document = {
-                "page": key,
-                "total": page.approved_count if page else 0,
-                "comments": [public_comment(row) for row in rows],
-                "next_cursor": encode_cursor(rows[-1].id) if has_more else None,
-            }
-            body = current_app.json.dumps(document).encode()
-            if len(body) <= cache.maxsize:
-                cache[(site.id, key, tag)] = body
-        response = current_app.response_class(body, mimetype=JSON)
+        page = threads.thread_page(wanted, tag, lambda rows: public_thread_json(wanted.key, rows))
+        response = current_app.response_class(page.body, mimetype=JSON)
+        tag = page.tag
     response.set_etag(tag)
     response.cache_control.public = True
     response.cache_control.no_cache = True
     return response
 
 
-def _thread_tag(page: Row[tuple[int, int, int]] | None, after_id: int | None, limit: int) -> str:
-    """The ETag of a thread page: this release, the page's version, the cursor, the limit."""
-    version = f"{page.id}.{page.version}" if page else "0.0"
-    return hashlib.sha1(
-        f"{__version__}|{version}|{after_id}|{limit}".encode(), usedforsecurity=False
-    ).hexdigest()[:20]
-
-
-def _thread_cache() -> LRUCache[tuple[int, str, str], bytes]:
-    """Thread bodies already rendered by this worker, at most ``THREAD_CACHE_MB``."""
-    cache: LRUCache[tuple[int, str, str], bytes] | None = current_app.extensions.get(_THREAD_CACHE)
-    if cache is None:
-        size = current_app.config["THREAD_CACHE_MB"] * 1024 * 1024
-        cache = current_app.extensions[_THREAD_CACHE] = LRUCache(maxsize=size, getsizeof=len)
-    return cache
-
-
 @bp.get("/comments/<id:comment_id>")
 def comment(comment_id: int) -> Response:
-    row = service.public_comment(g.site.id, comment_id)
+    row = threads.find_published_comment(g.site.id, comment_id)
     if row is None:
         raise ApiError(404, f"There is no published comment {comment_id}.", title="Not Found")
-    return jsonify({**public_comment(row), "page": row.key})
+    return jsonify({**public_comment_json(row), "page": row.key})
 
 
 @bp.get("/counts")
@@ -271,6 +208,6 @@ def counts() -> Response:
             f"Ask for at most {maximum} pages at once.",
             errors={"page": [f"At most {maximum} pages."]},
         )
-    response = jsonify({"counts": service.approved_counts(site.id, keys)})
+    response = jsonify({"counts": threads.approved_counts(site.id, keys)})
     response.cache_control.no_cache = True
     return response

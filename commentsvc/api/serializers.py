@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
-from commentsvc.models import Comment, ModerationEvent
-from commentsvc.services.comments import StoredComment
+from commentsvc.models import ModerationEvent
+from commentsvc.pagination import encode_cursor
+from commentsvc.services.submissions import StoredComment
+from commentsvc.services.threads import ThreadRows
 
 
 def isotime(value: datetime | None) -> str | None:
@@ -18,7 +21,7 @@ def isotime(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def public_comment(row: sa.Row[Any] | Comment | StoredComment) -> dict[str, Any]:
+def public_comment_json(row: sa.Row[Any] | StoredComment) -> dict[str, Any]:
     """A comment as readers see it: no email, no client facts."""
     return {
         "id": row.id,
@@ -31,19 +34,31 @@ def public_comment(row: sa.Row[Any] | Comment | StoredComment) -> dict[str, Any]
     }
 
 
+def public_thread_json(key: str, rows: ThreadRows) -> bytes:
+    """A slice of a page's thread as readers get it, encoded."""
+    comments = rows.comments
+    document = {
+        "page": key,
+        "total": rows.total,
+        "comments": [public_comment_json(row) for row in comments],
+        "next_cursor": encode_cursor(comments[-1].id) if rows.has_more else None,
+    }
+    encoded: str = current_app.json.dumps(document)
+    return encoded.encode()
+
+
 def submitted_comment(comment: StoredComment) -> dict[str, Any]:
     """The answer to a submission: what the submitter sent, as stored, and its status."""
-    return {**public_comment(comment), "status": comment.status.value, "page": comment.page}
+    return {**public_comment_json(comment), "status": comment.status.value, "page": comment.page}
 
 
-def moderation_comment(comment: Comment | sa.Row[Any]) -> dict[str, Any]:
+def moderation_comment(row: sa.Row[Any]) -> dict[str, Any]:
     """A comment as moderators see it, with email and client facts.
 
-    ``comment`` is a comment object, or a row of
-    :data:`commentsvc.services.moderation.MODERATION_COLUMNS` (read through its mapping:
-    a row's attributes cost several times more, at 17 of them a comment).
+    ``row`` is a row of :data:`commentsvc.services.listing.LISTING_COLUMNS`, read through its
+    mapping (a row's attributes cost several times more, at 17 of them a comment).
     """
-    fields = _comment_fields(comment) if isinstance(comment, Comment) else comment._mapping
+    fields = row._mapping
     return {
         "id": fields["id"],
         "site": fields["site_slug"],
@@ -65,18 +80,6 @@ def moderation_comment(comment: Comment | sa.Row[Any]) -> dict[str, Any]:
         "moderated_by": fields["moderated_by_email"],
         "ip_prefix": fields["ip_prefix"],
         "user_agent": fields["user_agent"],
-    }
-
-
-def _comment_fields(comment: Comment) -> dict[str, Any]:
-    """A comment object's fields, named as in a row of ``MODERATION_COLUMNS``."""
-    return {
-        **{column.key: getattr(comment, column.key) for column in Comment.__table__.columns},
-        "site_slug": comment.site.slug,
-        "page_key": comment.page.key,
-        "page_url": comment.page.url,
-        "page_title": comment.page.title,
-        "moderated_by_email": comment.moderated_by.email if comment.moderated_by else None,
     }
 
 

@@ -8,16 +8,20 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from commentsvc.extensions import db
 from commentsvc.models import Moderator, Site
-from commentsvc.panel import bp
+from commentsvc.panel.blueprint import bp
 from commentsvc.panel.forms import ModeratorForm, ModeratorUpdateForm, SiteForm, TokenForm
-from commentsvc.panel.views import moderator
+from commentsvc.panel.helpers import current_moderator
 from commentsvc.services import accounts
+from commentsvc.services import sites as site_service
+from commentsvc.services.errors import NotFound, ServiceError
 
 View = TypeVar("View", bound=Callable[..., Any])
+Page = Response | str | tuple[str, int]
 
 
 def admin_required(view: View) -> View:
@@ -26,11 +30,33 @@ def admin_required(view: View) -> View:
     @wraps(view)
     @login_required
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not moderator().is_admin:
+        if not current_moderator().is_admin:
             abort(403)
         return view(*args, **kwargs)
 
     return cast(View, wrapper)
+
+
+def _form_page(
+    form: FlaskForm,
+    save: Callable[[], str],
+    done: str,
+    template: str,
+    default_field: str,
+    **context: Any,
+) -> Page:
+    """A page with one form: on a valid POST run ``save`` (which returns the flash message)
+    and go to ``done``; a refusal shows on its field (``default_field`` when it names none)."""
+    if form.validate_on_submit():
+        try:
+            message = save()
+        except ServiceError as error:
+            form[error.field or default_field].errors = [error.message]
+        else:
+            flash(message, "success")
+            return redirect(url_for(done), code=303)
+    status = 422 if form.errors else 200
+    return render_template(template, form=form, **context), status
 
 
 def _origins(text: str) -> list[str]:
@@ -39,28 +65,23 @@ def _origins(text: str) -> list[str]:
 
 @bp.route("/sites", methods=["GET", "POST"])
 @admin_required
-def sites() -> Response | str | tuple[str, int]:
+def sites() -> Page:
     form = SiteForm()
-    if form.validate_on_submit():
-        try:
-            site = accounts.create_site(
-                (form.slug.data or "").strip(), _origins(form.origins.data or ""), form.name.data
-            )
-        except accounts.AccountError as error:
-            form[error.field or "slug"].errors = [str(error)]
-        else:
-            flash(f"Added site {site.slug}.", "success")
-            return redirect(url_for("panel.sites"), code=303)
-    status = 422 if form.errors else 200
-    return render_template("panel/sites.html", sites=accounts.all_sites(), form=form), status
+
+    def save() -> str:
+        slug = (form.slug.data or "").strip()
+        site = site_service.create_site(slug, _origins(form.origins.data or ""), form.name.data)
+        return f"Added site {site.slug}."
+
+    return _form_page(
+        form, save, "panel.sites", "panel/sites.html", "slug", sites=site_service.all_sites()
+    )
 
 
 @bp.route("/sites/<id:site_id>", methods=["GET", "POST"])
 @admin_required
-def site(site_id: int) -> Response | str | tuple[str, int]:
-    found = db.session.get(Site, site_id)
-    if found is None:
-        abort(404)
+def site(site_id: int) -> Page:
+    found = db.get_or_404(Site, site_id)
     # Flask-WTF reads a POST from the request; the stored values only fill a GET's form.
     form = SiteForm(
         data={
@@ -70,57 +91,45 @@ def site(site_id: int) -> Response | str | tuple[str, int]:
             "comments_open": found.comments_open,
         }
     )
-    if form.validate_on_submit():
-        try:
-            accounts.update_site(
-                found.id,
-                form.name.data or "",
-                _origins(form.origins.data or ""),
-                bool(form.comments_open.data),
-            )
-        except accounts.AccountError as error:
-            form[error.field or "origins"].errors = [str(error)]
-        else:
-            flash(f"Saved site {found.slug}.", "success")
-            return redirect(url_for("panel.sites"), code=303)
-    status = 422 if form.errors else 200
-    return render_template("panel/site.html", site=found, form=form), status
+
+    def save() -> str:
+        origins = _origins(form.origins.data or "")
+        open_ = bool(form.comments_open.data)
+        site_service.update_site(found.id, form.name.data or "", origins, open_)
+        return f"Saved site {found.slug}."
+
+    return _form_page(form, save, "panel.sites", "panel/site.html", "origins", site=found)
 
 
 def _site_choices() -> list[tuple[str, str]]:
-    return [(site.slug, f"{site.name} ({site.slug})") for site in accounts.all_sites()]
+    return [(site.slug, f"{site.name} ({site.slug})") for site in site_service.all_sites()]
 
 
 @bp.route("/moderators", methods=["GET", "POST"])
 @admin_required
-def moderators() -> Response | str | tuple[str, int]:
+def moderators() -> Page:
     form = ModeratorForm()
     form.sites.choices = _site_choices()
-    if form.validate_on_submit():
-        try:
-            created = accounts.create_moderator(
-                form.email.data or "",
-                form.password.data or "",
-                admin=bool(form.admin.data),
-                sites=accounts.sites_by_slug(form.sites.data or []),
-            )
-        except accounts.AccountError as error:
-            form[error.field or "email"].errors = [str(error)]
-        else:
-            flash(f"Added moderator {created.email}.", "success")
-            return redirect(url_for("panel.moderators"), code=303)
-    status = 422 if form.errors else 200
-    return render_template(
-        "panel/moderators.html", moderators=accounts.all_moderators(), form=form
-    ), status
+
+    def save() -> str:
+        created = accounts.create_moderator(
+            form.email.data or "",
+            form.password.data or "",
+            admin=bool(form.admin.data),
+            sites=site_service.sites_by_slug(form.sites.data or []),
+        )
+        return f"Added moderator {created.email}."
+
+    everyone = accounts.all_moderators()
+    return _form_page(
+        form, save, "panel.moderators", "panel/moderators.html", "email", moderators=everyone
+    )
 
 
 @bp.route("/moderators/<id:moderator_id>", methods=["GET", "POST"])
 @admin_required
-def moderator_edit(moderator_id: int) -> Response | str | tuple[str, int]:
-    found = db.session.get(Moderator, moderator_id)
-    if found is None:
-        abort(404)
+def moderator_edit(moderator_id: int) -> Page:
+    found = db.get_or_404(Moderator, moderator_id)
     form = ModeratorUpdateForm(
         data={
             "active": found.is_active,
@@ -129,20 +138,22 @@ def moderator_edit(moderator_id: int) -> Response | str | tuple[str, int]:
         }
     )
     form.sites.choices = _site_choices()
-    if form.validate_on_submit():
-        if found.id == moderator().id and not (form.active.data and form.admin.data):
-            form.active.errors = ["You cannot deactivate yourself or drop your own admin role."]
-        else:
-            accounts.update_moderator(
-                found.id,
-                active=bool(form.active.data),
-                admin=bool(form.admin.data),
-                sites=accounts.sites_by_slug(form.sites.data or []),
-            )
-            flash(f"Saved moderator {found.email}.", "success")
-            return redirect(url_for("panel.moderators"), code=303)
-    status = 422 if form.errors else 200
-    return render_template("panel/moderator.html", moderator=found, form=form), status
+
+    def save() -> str:
+        if found.id == current_moderator().id and not (form.active.data and form.admin.data):
+            message = "You cannot deactivate yourself or drop your own admin role."
+            raise ServiceError.on("active", message)
+        accounts.update_moderator(
+            found.id,
+            active=bool(form.active.data),
+            admin=bool(form.admin.data),
+            sites=site_service.sites_by_slug(form.sites.data or []),
+        )
+        return f"Saved moderator {found.email}."
+
+    return _form_page(
+        form, save, "panel.moderators", "panel/moderator.html", "active", moderator=found
+    )
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
@@ -151,7 +162,7 @@ def tokens() -> str | tuple[str, int]:
     form = TokenForm()
     created = None
     if request.method == "GET":
-        form.moderator.data = moderator().email
+        form.moderator.data = current_moderator().email
     if form.validate_on_submit():
         owner = accounts.find_moderator(form.moderator.data or "")
         if owner is None:
@@ -173,7 +184,7 @@ def tokens() -> str | tuple[str, int]:
 def revoke_token(token_id: int) -> Response:
     try:
         token = accounts.revoke_token(token_id)
-    except accounts.AccountError:
+    except NotFound:
         abort(404)
     flash(f"Revoked token {token.name!r}.", "success")
     return redirect(url_for("panel.tokens"), code=303)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from commentsvc.extensions import db, login_manager
 from commentsvc.models import Moderator
-from commentsvc.panel import bp
+from commentsvc.panel.blueprint import bp
 from commentsvc.panel.forms import LoginForm
+from commentsvc.panel.helpers import safe_next
 from commentsvc.security import anonymize_ip
 from commentsvc.services import accounts
+from commentsvc.services.errors import Throttled
 
 BAD_LOGIN = "Invalid email or password."
 SESSION_VERSION = "session_version"
@@ -31,22 +31,6 @@ def load_moderator(moderator_id: str) -> Moderator | None:
     return moderator
 
 
-def safe_next(target: str | None) -> str | None:
-    """The panel path (and query) ``target`` points to on this host, else None.
-
-    Only paths inside the panel are followed, so a crafted link cannot turn the login
-    into an open redirect.
-    """
-    if not target or any(c in target for c in "\\\r\n"):
-        return None
-    parts = urlsplit(target)
-    if (parts.scheme or parts.netloc) and parts.netloc != request.host:
-        return None
-    if not parts.path.startswith("/moderation/") or parts.path.startswith("//"):
-        return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int]:
     if current_user.is_authenticated:
@@ -58,7 +42,7 @@ def login() -> Response | tuple[str, int]:
         client = anonymize_ip(request.remote_addr) or "unknown"
         try:
             moderator = accounts.log_in(form.email.data or "", form.password.data or "", client)
-        except accounts.LoginThrottled:
+        except Throttled:
             moderator = None
             error = "Too many failed attempts. Wait a few minutes and try again."
             status = 429

@@ -7,7 +7,7 @@ forms, no JavaScript needed) or, when our script asks for JSON, with what change
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,181 +22,132 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from commentsvc.errors import ApiError
-from commentsvc.models import ACTION_STATUS, CommentStatus, ModerationAction, Moderator, Site
-from commentsvc.pagination import decode_cursor, encode_cursor
-from commentsvc.panel import bp
-from commentsvc.panel.auth import safe_next
-from commentsvc.services import accounts
-from commentsvc.services import moderation as service
+from commentsvc.args import cursor_arg, id_arg, status_arg, text_arg
+from commentsvc.models import CommentStatus, ModerationAction
+from commentsvc.pagination import paginate
+from commentsvc.panel.blueprint import bp
+from commentsvc.panel.helpers import current_moderator, safe_next, visible_sites, wants_json
+from commentsvc.services import audit, listing, moderation, sites
+from commentsvc.services.errors import Invalid, ServiceError
 
-STATUSES = tuple(CommentStatus)
 PAST_TENSE = {
-    "approve": "Approved",
-    "reject": "Rejected",
-    "spam": "Marked as spam:",
-    "delete": "Deleted",
+    ModerationAction.APPROVE: "Approved",
+    ModerationAction.REJECT: "Rejected",
+    ModerationAction.SPAM: "Marked as spam:",
+    ModerationAction.DELETE: "Deleted",
 }
+#: The session key of the last undoable action.
+UNDO = "undo"
+#: How many other comments of the same author the detail page shows.
+SAME_AUTHOR_SHOWN = 20
 
 
-def moderator() -> Moderator:
-    """The logged-in moderator."""
-    user: Moderator = current_user._get_current_object()
-    return user
-
-
-def relative_time(value: datetime | None, now: datetime | None = None) -> str:
-    """'just now', '5 minutes ago', '3 days ago', or the date for anything older."""
-    if value is None:
-        return ""
-    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
-    if seconds < 45:
-        return "just now"
-    for unit, size in (("minute", 60), ("hour", 3600), ("day", 86400)):
-        limit = {"minute": 3600, "hour": 86400, "day": 86400 * 30}[unit]
-        if seconds < limit:
-            amount = max(1, round(seconds / size))
-            return f"{amount} {unit}{'' if amount == 1 else 's'} ago"
-    return value.strftime("%-d %b %Y")
-
-
-def wants_json() -> bool:
-    return request.accept_mimetypes.best == "application/json"
-
-
-def _text_arg(name: str) -> str | None:
-    return request.args.get(name, "").strip()[:500] or None
-
-
-def _cursor_arg() -> int | None:
-    try:
-        return decode_cursor(request.args.get("cursor"))
-    except ApiError:
-        return None
-
-
-def visible_sites() -> list[Site]:
-    scope = moderator().site_scope()
-    return [site for site in accounts.all_sites() if scope is None or site.id in scope]
+def _filters(status: CommentStatus | None = None) -> listing.CommentFilter:
+    return listing.CommentFilter(
+        status=status,
+        site=text_arg("site"),
+        page=text_arg("page", limit="MAX_PAGE_KEY_LENGTH"),
+        q=text_arg("q"),
+    )
 
 
 @bp.get("/")
 @login_required
 def queue() -> str:
-    raw_status = request.args.get("status") or CommentStatus.PENDING.value
-    if raw_status not in {status.value for status in STATUSES}:
-        raw_status = CommentStatus.PENDING.value
-    status = CommentStatus(raw_status)
-    filters = service.CommentFilter(
-        site=_text_arg("site"), page=_text_arg("page"), q=_text_arg("q")
-    )
-    scope = moderator().site_scope()
+    status = status_arg() or CommentStatus.PENDING
+    filters = _filters()
+    scope = current_moderator().site_scope()
     limit = current_app.config["PANEL_PAGE_SIZE"]
-    comments = list(
-        service.list_comments(
-            scope,
-            service.CommentFilter(status, filters.site, filters.page, filters.q),
-            _cursor_arg(),
-            limit,
-        )
-    )
-    next_cursor = encode_cursor(comments[limit - 1].id) if len(comments) > limit else None
+    found = paginate(listing.list_comments(scope, _filters(status), cursor_arg(), limit), limit)
     return render_template(
         "panel/queue.html",
-        comments=comments[:limit],
-        counts=service.status_counts(scope, filters),
+        comments=found.items,
+        counts=listing.status_counts(scope, filters),
         status=status,
-        statuses=STATUSES,
+        statuses=tuple(CommentStatus),
         filters=filters,
         sites=visible_sites(),
-        next_cursor=next_cursor,
-        undo=session.get("undo"),
+        next_cursor=found.next_cursor,
+        undo=session.get(UNDO),
     )
 
 
-def _queue_filters() -> service.CommentFilter:
+def _queue_filters() -> listing.CommentFilter:
     """The filters of the queue the action came from (its ``next`` URL), for the tab counts."""
     query = parse_qs(urlsplit(safe_next(request.form.get("next")) or "").query)
+    limit = current_app.config["MAX_FILTER_LENGTH"]
 
     def value(name: str) -> str | None:
-        return (query.get(name) or [""])[0].strip()[:500] or None
+        return (query.get(name) or [""])[0].strip()[:limit] or None
 
-    return service.CommentFilter(site=value("site"), page=value("page"), q=value("q"))
+    return listing.CommentFilter(site=value("site"), page=value("page"), q=value("q"))
 
 
 def _counts() -> dict[str, int]:
-    counts = service.status_counts(moderator().site_scope(), _queue_filters())
+    counts = listing.status_counts(current_moderator().site_scope(), _queue_filters())
     return {status.value: n for status, n in counts.items()}
 
 
-def _back(deleted: list[int] | None = None) -> str:
+def _back(deleted: Iterable[int] = ()) -> str:
     """Where to go after an action: the page it came from, unless that page is gone."""
     target = safe_next(request.form.get("next"))
-    if target and deleted:
-        gone = {url_for("panel.detail", comment_id=comment_id) for comment_id in deleted}
-        if target.split("?")[0] in gone:
-            target = None
+    gone = {url_for("panel.detail", comment_id=comment_id) for comment_id in deleted}
+    if target and target.split("?")[0] in gone:
+        target = None
     return target or url_for("panel.queue")
 
 
-def _apply(ids: list[int], action: str) -> Response:
+def _done(message: str, payload: dict[str, Any], deleted: Iterable[int] = ()) -> Response:
+    """Answer an action: JSON for our script, else a flash message and back."""
+    if wants_json():
+        return jsonify({"message": message, **payload, "counts": _counts()})
+    flash(message, "success")
+    return redirect(_back(deleted), code=303)
+
+
+def _apply(ids: list[int], action: ModerationAction) -> Response:
     try:
-        previous = service.bulk_moderate(moderator(), ids, action)
-    except ApiError as error:
+        previous = moderation.bulk_moderate(current_moderator(), ids, action)
+    except ServiceError as error:
         if wants_json():
             raise
-        flash(error.detail, "error")
+        flash(error.message, "error")
         return redirect(_back(), code=303)
-    count = len(previous)
-    noun = "comment" if count == 1 else "comments"
-    message = f"{PAST_TENSE[action]} {count} {noun}."
-    if action != ModerationAction.DELETE and previous:
-        session["undo"] = {
-            "action": action,
-            "message": message,
-            "previous": {str(k): v.value for k, v in previous.items()},
-        }
+    noun = "comment" if len(previous) == 1 else "comments"
+    message = f"{PAST_TENSE[action]} {len(previous)} {noun}."
+    undoable = action != ModerationAction.DELETE and bool(previous)
+    if undoable:
+        session[UNDO] = {**moderation.Undo(action, previous).to_record(), "message": message}
     else:
-        session.pop("undo", None)
-    if wants_json():
-        return jsonify(
-            {
-                "message": message,
-                "action": action,
-                "changed": list(previous),
-                "undo": action != ModerationAction.DELETE and bool(previous),
-                "counts": _counts(),
-            }
-        )
-    flash(message, "success")
-    deleted = list(previous) if action == ModerationAction.DELETE else None
-    return redirect(_back(deleted), code=303)
+        session.pop(UNDO, None)
+    deleted = list(previous) if action == ModerationAction.DELETE else []
+    payload = {"action": action.value, "changed": list(previous), "undo": undoable}
+    return _done(message, payload, deleted)
 
 
 @bp.post("/comments/<id:comment_id>/<action>")
 @login_required
 def act(comment_id: int, action: str) -> Response:
-    if action not in service.BULK_ACTIONS:
-        abort(404)
     try:
-        service.get_comment(moderator().site_scope(), comment_id)
-    except ApiError:
+        chosen = moderation.bulk_action(action)
+    except Invalid:
         abort(404)
-    return _apply([comment_id], action)
+    listing.find_comment(current_moderator().site_scope(), comment_id)  # else 404
+    return _apply([comment_id], chosen)
 
 
 @bp.post("/comments/bulk")
 @login_required
 def bulk() -> Response:
-    action = request.form.get("action", "")
-    if action not in service.BULK_ACTIONS:
+    try:
+        action = moderation.bulk_action(request.form.get("action", ""))
+    except Invalid:
         abort(400, "Choose approve, reject, spam or delete.")
-    ids = [
-        int(value) for value in request.form.getlist("ids") if value.isascii() and value.isdigit()
-    ]
+    values = request.form.getlist("ids")
+    ids = [int(value) for value in values if value.isascii() and value.isdigit()]
     if not ids:
         flash("Select at least one comment first.", "error")
         return redirect(_back(), code=303)
@@ -206,64 +157,50 @@ def bulk() -> Response:
 @bp.post("/undo")
 @login_required
 def undo() -> Response:
-    record: dict[str, Any] | None = session.pop("undo", None)
-    if not record:
-        message = "There is nothing to undo."
-        restored: list[int] = []
-    else:
-        previous = {int(k): CommentStatus(v) for k, v in record["previous"].items()}
-        expected = ACTION_STATUS[ModerationAction(record["action"])]
-        restored = service.restore_statuses(moderator(), previous, expected)
-        count = len(restored)
-        message = f"Undone: {count} {'comment' if count == 1 else 'comments'} restored."
-    if wants_json():
-        return jsonify({"message": message, "restored": restored, "counts": _counts()})
-    flash(message, "success")
-    return redirect(_back(), code=303)
+    record: dict[str, Any] | None = session.pop(UNDO, None)
+    restored: list[int] = []
+    message = "There is nothing to undo."
+    if record:
+        restored = moderation.undo(current_moderator(), moderation.Undo.from_record(record))
+        noun = "comment" if len(restored) == 1 else "comments"
+        message = f"Undone: {len(restored)} {noun} restored."
+    return _done(message, {"restored": restored})
 
 
 @bp.get("/comments/<id:comment_id>")
 @login_required
 def detail(comment_id: int) -> str:
-    scope = moderator().site_scope()
-    try:
-        comment = service.get_comment(scope, comment_id)
-    except ApiError:
-        abort(404)
-    same_author = [
-        other
-        for other in service.list_comments(
-            scope, service.CommentFilter(author_email=comment.author_email), None, 20
-        )
-        if other.id != comment.id
-    ][:20]
+    scope = current_moderator().site_scope()
+    comment = listing.find_comment(scope, comment_id)
+    by_author = listing.CommentFilter(author_email=comment.author_email)
+    others = listing.list_comments(scope, by_author, None, SAME_AUTHOR_SHOWN)
+    same_author = [other for other in others if other.id != comment.id][:SAME_AUTHOR_SHOWN]
     return render_template(
         "panel/detail.html",
         comment=comment,
-        events=service.comment_events(comment.id),
+        events=audit.comment_events(comment.id),
         same_author=same_author,
-        undo=session.get("undo"),
+        undo=session.get(UNDO),
     )
 
 
-@bp.get("/audit")
+@bp.get("/audit", endpoint="audit")
 @login_required
-def audit() -> str:
+def audit_log() -> str:
+    # Audit rows are one line each: twice as many fit where comments do.
     limit = current_app.config["PANEL_PAGE_SIZE"] * 2
-    comment_id = request.args.get("comment_id", "")
-    filters = service.EventFilter(
-        comment_id=int(comment_id) if comment_id.isascii() and comment_id.isdigit() else None,
-        moderator=_text_arg("moderator"),
-        site=_text_arg("site"),
+    filters = audit.EventFilter(
+        comment_id=id_arg("comment_id"),
+        moderator=text_arg("moderator"),
+        site=text_arg("site"),
     )
-    events = list(service.list_events(moderator().site_scope(), filters, _cursor_arg(), limit))
-    next_cursor = encode_cursor(events[limit - 1].id) if len(events) > limit else None
-    sites = {site.id: site for site in accounts.all_sites()}
+    events = audit.list_events(current_moderator().site_scope(), filters, cursor_arg(), limit)
+    found = paginate(events, limit)
     return render_template(
         "panel/audit.html",
-        events=events[:limit],
+        events=found.items,
         filters=filters,
-        sites=sites,
+        sites={site.id: site for site in sites.all_sites()},
         visible_sites=visible_sites(),
-        next_cursor=next_cursor,
+        next_cursor=found.next_cursor,
     )

@@ -26,8 +26,9 @@ from werkzeug.test import TestResponse
 
 from commentsvc.api.serializers import moderation_comment
 from commentsvc.extensions import db
-from commentsvc.forms import MAX_FORM_FIELDS
-from commentsvc.models import Comment, CommentStatus, Page
+from commentsvc.models import CommentStatus, Page
+from commentsvc.payloads import MAX_FORM_FIELDS
+from commentsvc.services import listing
 from tests.conftest import ORIGIN, OTHER_ORIGIN, valid_submission
 
 SUBMIT = "/api/v1/sites/news/comments"
@@ -494,9 +495,7 @@ def test_bad_submission_is_refused_and_nothing_is_stored(
 def stored(app: Flask, comment_id: int) -> dict[str, Any]:
     """The stored comment as the moderation API shows it (email and client facts included)."""
     with app.app_context():
-        comment = db.session.get(Comment, comment_id)
-        assert comment is not None
-        return moderation_comment(comment)
+        return moderation_comment(listing.find_comment(None, comment_id))
 
 
 @pytest.mark.parametrize(

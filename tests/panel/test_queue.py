@@ -57,14 +57,24 @@ def test_status_tabs_show_their_status(
     assert [item.attrs["data-status"] for item in items] == [status.value]
 
 
-def test_unknown_status_falls_back_to_pending(
-    admin_client: FlaskClient, make_comment: Callable[..., int]
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("status=bogus", "Unknown status."),
+        ("cursor=not-a-cursor", "The cursor is not valid."),
+        ("q=" + "x" * 501, "q: Must be at most 500 characters."),
+    ],
+)
+def test_a_bad_argument_gets_the_same_400_as_from_the_api(
+    admin_client: FlaskClient, auth: dict[str, str], query: str, says: str
 ) -> None:
-    pending = make_comment(status=PENDING)
-    make_comment(status=APPROVED)
-    response = admin_client.get(f"{PANEL}/?status=bogus&cursor=not-a-cursor")
-    assert response.status_code == 200
-    assert shown_ids(response) == [pending]
+    page = admin_client.get(f"{PANEL}/?{query}")
+    assert page.status_code == 400
+    assert page.mimetype == "text/html"
+    assert says in page.get_data(as_text=True)
+    api = admin_client.get(f"/api/v1/moderation/comments?{query}", headers=auth)
+    assert api.status_code == 400
+    assert api.json["detail"] == says
 
 
 def test_queue_filters_by_site_page_and_text(

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from commentsvc.services import accounts
+from commentsvc.services import sites as site_service
 from tests.conftest import PASSWORD
 from tests.support.html import flashes, html
 from tests.support.state import snapshot
@@ -86,7 +87,7 @@ def add_moderator(
 ) -> int:
     """Create a moderator through the accounts service (scrypt: slow-ish); returns its id."""
     with app.app_context():
-        chosen = accounts.sites_by_slug(sites)
+        chosen = site_service.sites_by_slug(sites)
         moderator = accounts.create_moderator(email, password, admin=admin, sites=chosen)
         if not active:
             accounts.update_moderator(moderator.id, active=False, admin=admin, sites=chosen)

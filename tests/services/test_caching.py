@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from commentsvc.extensions import db
 from commentsvc.models import CommentStatus, Site
-from commentsvc.services import accounts
+from commentsvc.services import sites
 from tests.conftest import ORIGIN
 
 PAGE = "/2025/10/us-china-talks"
@@ -62,7 +62,7 @@ def test_the_thread_cache_can_be_turned_off(app: Flask, make_comment: Callable[.
     client = app.test_client()
     make_comment(body="Only")
     assert bodies(client) == ["Only"] == bodies(client)
-    assert len(app.extensions["commentsvc.threads"]) == 0
+    assert len(app.extensions["commentsvc.cache.threads"]) == 0
 
 
 def test_a_site_change_made_through_this_process_applies_at_once(
@@ -73,7 +73,7 @@ def test_a_site_change_made_through_this_process_applies_at_once(
     with app.app_context():
         site = db.session.scalar(sa.select(Site).where(Site.slug == "news"))
         assert site is not None
-        accounts.update_site(site.id, "News", ["https://elsewhere.example"], True)
+        sites.update_site(site.id, "News", ["https://elsewhere.example"], True)
     moved = client.get(THREAD, headers=headers)
     assert "Access-Control-Allow-Origin" not in moved.headers
 

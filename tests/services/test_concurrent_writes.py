@@ -17,10 +17,18 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from commentsvc.errors import ApiError
 from commentsvc.extensions import db
-from commentsvc.models import Comment, CommentStatus, ModerationEvent, Moderator, Page, Site
-from commentsvc.services import accounts, comments, moderation
+from commentsvc.models import (
+    Comment,
+    CommentStatus,
+    ModerationAction,
+    ModerationEvent,
+    Moderator,
+    Page,
+    Site,
+)
+from commentsvc.services import accounts, listing, moderation, sites, submissions
+from commentsvc.services.errors import Conflict, NotFound
 
 #: How long the first actor waits for the second; the second finishes in milliseconds
 #: unless a lock keeps it waiting for the first.
@@ -38,8 +46,8 @@ def approve(moderator: Moderator, comment_id: int) -> None:
 
 def approve_in_panel(moderator: Moderator, comment_id: int) -> None:
     """The panel's button: it looks the comment up, then applies a bulk action to it."""
-    moderation.get_comment(moderator.site_scope(), comment_id)
-    moderation.bulk_moderate(moderator, [comment_id], "approve")
+    listing.find_comment(moderator.site_scope(), comment_id)
+    moderation.bulk_moderate(moderator, [comment_id], ModerationAction.APPROVE)
 
 
 def delete(moderator: Moderator, comment_id: int) -> None:
@@ -47,7 +55,7 @@ def delete(moderator: Moderator, comment_id: int) -> None:
 
 
 def bulk_delete(moderator: Moderator, comment_id: int) -> None:
-    moderation.bulk_moderate(moderator, [comment_id], "delete")
+    moderation.bulk_moderate(moderator, [comment_id], ModerationAction.DELETE)
 
 
 @contextmanager
@@ -163,18 +171,18 @@ def test_an_approval_racing_a_deletion_leaves_the_count_true(
     )
     # The approval comes second: the comment is gone by then.
     assert list(errors) == ["second"]
-    assert isinstance(errors["second"], ApiError) and errors["second"].status == 404
+    assert isinstance(errors["second"], NotFound)
     assert stored(app, comment) == (None, 0, ["delete"])
 
 
 def test_two_admins_adding_one_site_at_once_get_one_site_and_a_clear_refusal(app: Flask) -> None:
     def add() -> None:
-        accounts.create_site("forum", ["https://forum.example"])
+        sites.create_site("forum", ["https://forum.example"])
 
     errors = run_concurrently(app, "sites", add, add)
     assert len(errors) == 1
     error = next(iter(errors.values()))
-    assert isinstance(error, accounts.AccountError), repr(error)
+    assert isinstance(error, Conflict), repr(error)
     assert str(error) == "site 'forum' already exists"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).where(Site.slug == "forum")) == 1
@@ -187,7 +195,7 @@ def test_two_admins_adding_one_moderator_at_once_get_one_and_a_clear_refusal(app
     errors = run_concurrently(app, "moderators", add, add)
     assert len(errors) == 1
     error = next(iter(errors.values()))
-    assert isinstance(error, accounts.AccountError), repr(error)
+    assert isinstance(error, Conflict), repr(error)
     assert str(error) == "moderator new@example.com already exists"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Moderator)) == 1
@@ -198,16 +206,16 @@ def test_two_first_comments_on_one_page_at_once_share_the_page(app: Flask) -> No
 
     def submit(author: str) -> Callable[[], Any]:
         def act() -> Any:
-            site = comments.get_site("news")
+            site = sites.get_site("news")
             assert site is not None
-            submission = comments.Submission(
+            submission = submissions.Submission(
                 page="/new-article",
                 body=f"First! says {author}",
                 author_name=author,
                 author_email=f"{author}@example.com",
                 page_url="https://news.example/new-article",
             )
-            return comments.submit_comment(site, submission, comments.ClientInfo(None, None))
+            return submissions.submit_comment(site, submission, submissions.ClientInfo(None, None))
 
         return act
 

@@ -1,0 +1,159 @@
+"""The comment listing: one statement and one row type for the panel and the API alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from commentsvc.extensions import read_connection
+from commentsvc.models import Comment, CommentStatus, Moderator, Page, Site
+from commentsvc.services.errors import NotFound
+
+
+@dataclass(frozen=True)
+class CommentFilter:
+    """What the moderation list is narrowed to."""
+
+    status: CommentStatus | None = None
+    site: str | None = None
+    page: str | None = None
+    q: str | None = None
+    author_email: str | None = None
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A listing's parameters: each one that is set narrows it by its :data:`_CONDITIONS`."""
+
+    scope: list[int] | None = None
+    status: CommentStatus | None = None
+    site: str | None = None
+    page: str | None = None
+    pattern: str | None = None
+    author_email: str | None = None
+    before_id: int | None = None
+    comment_id: int | None = None
+
+    @classmethod
+    def of(cls, scope: set[int] | None, filters: CommentFilter, **more: Any) -> _Query:
+        pattern = f"%{_escape_like(filters.q)}%" if filters.q else None
+        return cls(
+            scope=sorted(scope) if scope is not None else None,
+            status=filters.status,
+            site=filters.site,
+            page=filters.page,
+            pattern=pattern,
+            author_email=filters.author_email,
+            **more,
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters that are set, by name."""
+        values = ((field.name, getattr(self, field.name)) for field in dataclasses.fields(self))
+        return {name: value for name, value in values if value is not None}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _matches(column: InstrumentedAttribute[str]) -> sa.ColumnElement[bool]:
+    return column.ilike(sa.bindparam("pattern", type_=sa.String()), escape="\\")
+
+
+#: The condition each parameter of :class:`_Query` adds, under its name.
+_CONDITIONS: dict[str, Callable[[], sa.ColumnElement[bool]]] = {
+    "scope": lambda: Comment.site_id.in_(sa.bindparam("scope", expanding=True)),
+    "status": lambda: Comment.status == sa.bindparam("status"),
+    "site": lambda: (
+        Comment.site_id
+        == sa.select(Site.id).where(Site.slug == sa.bindparam("site")).scalar_subquery()
+    ),
+    "page": lambda: Comment.page_id.in_(sa.select(Page.id).where(Page.key == sa.bindparam("page"))),
+    "pattern": lambda: sa.or_(
+        _matches(Comment.body), _matches(Comment.author_name), _matches(Comment.author_email)
+    ),
+    "author_email": lambda: Comment.author_email == sa.bindparam("author_email"),
+    "before_id": lambda: Comment.id < sa.bindparam("before_id"),
+    "comment_id": lambda: Comment.id == sa.bindparam("comment_id"),
+}
+assert set(_CONDITIONS) == {field.name for field in dataclasses.fields(_Query)}
+
+_Parent = aliased(Comment, name="parent")
+#: What a listed comment carries: its own columns, its site, page, moderator and parent.
+LISTING_COLUMNS = (
+    *(column for column in Comment.__table__.columns if column.key != "site_id"),
+    Site.slug.label("site_slug"),
+    Page.key.label("page_key"),
+    Page.url.label("page_url"),
+    Page.title.label("page_title"),
+    Moderator.email.label("moderated_by_email"),
+    _Parent.author_name.label("parent_author_name"),
+    _Parent.body.label("parent_body"),
+)
+
+
+@functools.cache
+def _listing(present: frozenset[str]) -> sa.Select[Any]:
+    """Comments narrowed by the parameters named in ``present``, newest first.
+
+    Built once per combination: building a statement costs more than running it.
+    """
+    statement = (
+        sa.select(*LISTING_COLUMNS)
+        .join(Page, Page.id == Comment.page_id)
+        .join(Site, Site.id == Comment.site_id)
+        .outerjoin(Moderator, Moderator.id == Comment.moderated_by_id)
+        .outerjoin(_Parent, _Parent.id == Comment.parent_id)
+    )
+    for name in sorted(present):
+        statement = statement.where(_CONDITIONS[name]())
+    return statement.order_by(Comment.id.desc()).limit(sa.bindparam("limit"))
+
+
+@functools.cache
+def _status_counts(present: frozenset[str]) -> sa.Select[Any]:
+    statement = sa.select(Comment.status, sa.func.count()).group_by(Comment.status)
+    for name in sorted(present):
+        statement = statement.where(_CONDITIONS[name]())
+    return statement
+
+
+def _rows(query: _Query, limit: int) -> Sequence[sa.Row[Any]]:
+    parameters = query.parameters()
+    statement = _listing(frozenset(parameters))
+    with read_connection() as connection:  # one statement: no ORM, no transaction needed
+        return connection.execute(statement, {**parameters, "limit": limit}).all()
+
+
+def list_comments(
+    scope: set[int] | None, filters: CommentFilter, before_id: int | None, limit: int
+) -> Sequence[sa.Row[Any]]:
+    """Up to ``limit + 1`` comments in scope matching the filters, newest first, as rows
+    of :data:`LISTING_COLUMNS` (the extra one tells whether a next page exists)."""
+    return _rows(_Query.of(scope, filters, before_id=before_id), limit + 1)
+
+
+def find_comment(scope: set[int] | None, comment_id: int) -> sa.Row[Any]:
+    """One comment in scope as a listing row; NotFound (no existence leak) otherwise."""
+    rows = _rows(_Query.of(scope, CommentFilter(), comment_id=comment_id), 1)
+    if not rows:
+        raise NotFound(f"There is no comment {comment_id}.")
+    return rows[0]
+
+
+def status_counts(scope: set[int] | None, filters: CommentFilter) -> dict[CommentStatus, int]:
+    """How many comments in scope match the filters, per status (the queue's tabs)."""
+    query = dataclasses.replace(_Query.of(scope, filters), status=None)
+    parameters = query.parameters()
+    counts = dict.fromkeys(CommentStatus, 0)
+    with read_connection() as connection:
+        rows = connection.execute(_status_counts(frozenset(parameters)), parameters).tuples()
+        counts.update({status: count for status, count in rows})
+    return counts

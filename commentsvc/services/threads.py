@@ -1,0 +1,150 @@
+"""What readers see: a page's thread (cached per page version), one comment, counts."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from cachetools import LRUCache
+
+from commentsvc._meta import __version__
+from commentsvc.caching import worker_cache
+from commentsvc.extensions import db, read_connection
+from commentsvc.models import Comment, CommentStatus, Page
+
+_CACHE = "threads"
+
+#: What readers see of a comment (never an email or client facts).
+PUBLIC_COLUMNS = (
+    Comment.id,
+    Comment.parent_id,
+    Comment.author_name,
+    Comment.author_url,
+    Comment.body,
+    Comment.body_html,
+    Comment.created_at,
+)
+_PAGE_STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
+    Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
+)
+#: Ids start at 1, so the first page is the one "after 0".
+_THREAD = (
+    sa.select(*PUBLIC_COLUMNS)
+    .where(
+        Comment.page_id == sa.bindparam("page_id"),
+        Comment.status == CommentStatus.APPROVED,
+        Comment.id > sa.bindparam("after_id"),
+    )
+    .order_by(Comment.id)
+    .limit(sa.bindparam("limit"))
+)
+_COUNTS = sa.select(Page.key, Page.approved_count).where(
+    Page.site_id == sa.bindparam("site_id"), Page.key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
+@dataclass(frozen=True)
+class ThreadRequest:
+    """Which slice of which page's thread: up to ``limit`` comments after ``after_id``."""
+
+    site_id: int
+    key: str
+    after_id: int | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class ThreadRows:
+    """A slice of a thread as read: the page's approved total, its comments, whether more
+    follow."""
+
+    total: int
+    comments: Sequence[sa.Row[Any]]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    """A thread slice rendered, and its ETag."""
+
+    tag: str
+    body: bytes
+
+
+def _tag(page: sa.Row[Any] | None, request: ThreadRequest) -> str:
+    """The ETag of a thread slice: this release, the page's version, the cursor, the limit."""
+    version = f"{page.id}.{page.version}" if page else "0.0"
+    raw = f"{__version__}|{version}|{request.after_id}|{request.limit}"
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:20]
+
+
+def thread_tag(request: ThreadRequest) -> str:
+    """The ETag the slice has now: one indexed read, no transaction (for a 304)."""
+    parameters = {"site_id": request.site_id, "key": request.key}
+    with read_connection() as connection:
+        return _tag(connection.execute(_PAGE_STATE, parameters).first(), request)
+
+
+def _make_cache(config: Mapping[str, Any]) -> LRUCache[tuple[int, str, str], bytes]:
+    return LRUCache(maxsize=config["THREAD_CACHE_MB"] * 1024 * 1024, getsizeof=len)
+
+
+def thread_page(
+    request: ThreadRequest, tag: str, render: Callable[[ThreadRows], bytes]
+) -> ThreadPage:
+    """The slice rendered by ``render``, as of ``tag`` (from :func:`thread_tag`).
+
+    A page's version changes with every change to what readers see of it, so a slice
+    rendered at one version is kept by this worker (up to ``THREAD_CACHE_MB``) and served
+    again until the version moves on.
+    """
+    cache = worker_cache(_CACHE, _make_cache)
+    body = cache.get((request.site_id, request.key, tag))
+    if body is not None:
+        return ThreadPage(tag, body)
+    page, rows = _read(request)
+    tag = _tag(page, request)  # the state the rows were read in
+    body = render(rows)
+    if len(body) <= cache.maxsize:
+        cache[(request.site_id, request.key, tag)] = body
+    return ThreadPage(tag, body)
+
+
+def _read(request: ThreadRequest) -> tuple[sa.Row[Any] | None, ThreadRows]:
+    """A page's state and its slice of approved comments, oldest first, from one snapshot."""
+    page = db.session.execute(_PAGE_STATE, {"site_id": request.site_id, "key": request.key}).first()
+    if page is None:
+        return None, ThreadRows(0, [], False)
+    parameters = {"page_id": page.id, "after_id": request.after_id or 0, "limit": request.limit + 1}
+    rows = db.session.execute(_THREAD, parameters).all()
+    more = len(rows) > request.limit
+    return page, ThreadRows(page.approved_count, rows[: request.limit], more)
+
+
+def find_published_comment(site_id: int, comment_id: int) -> sa.Row[Any] | None:
+    """One approved comment of a site, with its page key, or None."""
+    statement = (
+        sa.select(*PUBLIC_COLUMNS, Page.key)
+        .join(Page, Page.id == Comment.page_id)
+        .where(
+            Comment.id == comment_id,
+            Comment.site_id == site_id,
+            Comment.status == CommentStatus.APPROVED,
+        )
+    )
+    with read_connection() as connection:
+        return connection.execute(statement).first()
+
+
+def approved_counts(site_id: int, keys: Iterable[str]) -> dict[str, int]:
+    """Approved comment counts of the given pages (0 for pages nobody commented on)."""
+    keys = list(dict.fromkeys(keys))
+    counts = dict.fromkeys(keys, 0)
+    if keys:
+        with read_connection() as connection:
+            rows = connection.execute(_COUNTS, {"site_id": site_id, "keys": keys})
+            counts.update({key: count for key, count in rows})
+    return counts
