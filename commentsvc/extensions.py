@@ -99,9 +99,13 @@ def write_transaction() -> Iterator[None]:
     """Run the block as one write transaction: commit at the end, roll back on error.
 
     Any read-only transaction the request opened before is closed first, so that on SQLite
-    the write starts with the write lock held (see :func:`configure_sqlite`).
+    the write starts with the write lock held (see :func:`configure_sqlite`). The session
+    must hold no unsaved changes then: they belong to no use case.
     """
     session = db.session()
+    if session.new or session.dirty or session.deleted:
+        # Changes made outside a use case would be committed by it, unseen: a trap.
+        raise RuntimeError("write_transaction() started with unsaved changes in the session")
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={_WRITE: True})
