@@ -5,8 +5,9 @@ CLI, submits the comments to one page through the public API and approves them w
 bulk request of the moderation API, serves a host page from a second origin, and measures in
 Debian's Chromium the time from navigation start until the last comment is in the widget's
 shadow DOM (a MutationObserver on the shadow root, timestamps from ``performance.now()``).
-The host page is tests/browser/widget_pages/thread.html, served as the widget tests serve it;
-the reader's clock runs a day ahead, so the comments read "yesterday" as in a real thread.
+The host page is tests/browser/widget_pages/thread.html, served as the widget tests serve it
+(tests/support/host_pages.py); the reader's clock runs a day ahead, so the comments read
+"yesterday" as in a real thread.
 
 Each cold run is a fresh browser context (empty HTTP cache); each warm run reloads the page
 in the context of a cold run (widget.js from the cache, the thread revalidated with its
@@ -14,7 +15,7 @@ ETag). The service answers the widget's first request with ``PAGE_SIZE`` comment
 page size below the number of comments the harness clicks "Load more comments" as soon as
 it appears, so the figure includes the extra round trips a reader would need.
 
-    .venv/bin/python benchmarks/widget_render.py [--comments 200] [--runs 5] [--page-size 200]
+    .venv/bin/python -m benchmarks.widget_render [--comments 200] [--runs 5] [--page-size 200]
 """
 
 from __future__ import annotations
@@ -22,31 +23,25 @@ from __future__ import annotations
 import argparse
 import gzip
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# Run as a script from anywhere: the helpers below live in the project's tests package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import requests
 from playwright.sync_api import Browser, sync_playwright
 
-from commentsvc import PROJECT_ROOT
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.test_widget import serve_host_pages
-from tests.e2e.conftest import free_port, run_cli, service_env, stop, wait_until_healthy
+from tests.support.chromium import CHROMIUM, MISSING, launch
+from tests.support.host_pages import serve_host_pages
+from tests.support.server import GunicornServer, free_port
+from tests.support.service import Moderator, create_accounts, service_env
 
 SITE = "bench"
 PAGE_KEY = "/2025/10/benchmark-article"
-EMAIL = "bench@example.com"
-APP = ("wsgi:app",)
+MODERATOR = Moderator("bench@example.com", "bench-pass-123")
 
 # Installed before the page's scripts: when the widget attaches its shadow root, watch it and
 # note when the first and the last comment are in it, clicking "Load more" whenever shown.
@@ -98,43 +93,15 @@ HOST_PAGE = "thread.html"
 @contextmanager
 def service(directory: Path, port: int, page_size: int, host_origin: str) -> Iterator[str]:
     """gunicorn on ``port`` and a fresh database with the site and a moderator; their token."""
-    database = directory / "bench.db"
-    env = service_env(database)
-    env.update(COMMENTSVC_PAGE_SIZE=str(page_size), COMMENTSVC_SESSION_COOKIE_SECURE="false")
-    run_cli(env, "db", "upgrade")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        site = pool.submit(run_cli, env, "sites", "add", SITE, "--origin", host_origin)
-        moderator = pool.submit(
-            run_cli, env, "moderators", "add", EMAIL, "--password-stdin", stdin="bench-pass-123"
-        )
-        site.result()
-        moderator.result()
-    token = run_cli(env, "tokens", "create", EMAIL).split()[-1]
-    url = f"http://127.0.0.1:{port}"
-    log = directory / "gunicorn.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                *APP,
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_healthy(process, url, log)
+    env = service_env(
+        f"sqlite:///{directory / 'bench.db'}",
+        COMMENTSVC_PAGE_SIZE=str(page_size),
+        COMMENTSVC_SESSION_COOKIE_SECURE="false",
+    )
+    token = create_accounts(env, {SITE: host_origin}, [MODERATOR], token_for=MODERATOR.email)
+    assert token is not None
+    with GunicornServer(env, directory / "gunicorn.log", workers=2, port=port):
         yield token
-    finally:
-        stop(process)
 
 
 def seed(api: str, token: str, count: int) -> None:
@@ -171,6 +138,7 @@ def seed(api: str, token: str, count: int) -> None:
 
 
 def script_sizes(api: str) -> dict[str, Any]:
+    """widget.js as served, and gzipped at two levels."""
     response = requests.get(f"{api}/widget.js", headers={"Accept-Encoding": "gzip"}, timeout=10)
     response.raise_for_status()
     body = response.content  # decoded, should the service ever compress it itself
@@ -204,13 +172,17 @@ def measure(browser: Browser, url: str, comments: int, runs: int) -> list[dict[s
 
 
 def summarize(results: list[dict[str, Any]], kind: str) -> dict[str, float]:
+    """The median of each milestone over the loads of one kind."""
     rows = [row for row in results if row["kind"] == kind]
     names = ("html", "script", "shadow", "thread", "first", "last", "painted")
     return {name: statistics.median(row[name] for row in rows) for name in names}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args() -> argparse.Namespace:
+    """The options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.widget_render", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--comments", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
@@ -220,11 +192,12 @@ def main() -> None:
         help="the service's PAGE_SIZE (default 200, so the first request brings them all; "
         "the service's own default is 50)",
     )
-    args = parser.parse_args()
-    if not CHROMIUM.exists():
-        sys.exit(f"{CHROMIUM} is missing: install Debian's chromium (make browser).")
+    return parser.parse_args()
 
-    started = time.monotonic()
+
+def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
+    """Serve and seed the thread, then load it in Chromium: the runs, the script's sizes and
+    the browser's version."""
     with tempfile.TemporaryDirectory(prefix="widget-bench-") as tmp:
         # The host page points at the service, and the service's site at the host page.
         port = free_port()
@@ -237,19 +210,25 @@ def main() -> None:
             sizes = script_sizes(api)
             url = host.url(HOST_PAGE, page=PAGE_KEY)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-                )
+                browser = launch(playwright)
                 try:
                     browser.new_page().goto("about:blank")  # start-up, not measured
-                    results = measure(browser, url, args.comments, args.runs)
-                    version = browser.version
+                    return measure(browser, url, args.comments, args.runs), sizes, browser.version
                 finally:
                     browser.close()
 
+
+def print_report(
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    sizes: dict[str, Any],
+    version: str,
+    seconds: float,
+) -> None:
+    """The medians of the cold and warm loads, and the script's sizes."""
     print(f"widget render benchmark: {args.comments} approved comments on one page,")
     print(f"PAGE_SIZE={args.page_size}, {args.runs} runs, Chromium {version} headless,")
-    print(f"host page and service on different origins (setup {time.monotonic() - started:.0f} s)")
+    print(f"host page and service on different origins (setup {seconds:.0f} s)")
     print()
     print("ms after navigation start (median)  cold   warm")
     cold, warm = summarize(results, "cold"), summarize(results, "warm")
@@ -272,6 +251,16 @@ def main() -> None:
         f"/widget.js as served: {sizes['raw']:,} bytes, gzip -6 {sizes['gzip -6']:,} bytes, "
         f"gzip -9 {sizes['gzip -9']:,} bytes (Content-Encoding: {sizes['content-encoding']})"
     )
+
+
+def main() -> None:
+    """Measure and print."""
+    args = parse_args()
+    if not CHROMIUM.exists():
+        sys.exit(MISSING)
+    started = time.monotonic()
+    results, sizes, version = run(args)
+    print_report(args, results, sizes, version, time.monotonic() - started)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from commentsvc.extensions import db
 from commentsvc.models import ApiToken, Comment, CommentStatus, Moderator, Page, Site
 from commentsvc.security import hash_password, hash_token
 from commentsvc.text import render_body
-from tests.databases import URL_VARIABLE, close_run_databases, run_databases
+from tests.support.databases import URL_VARIABLE, close_run_databases, run_databases
 
 ORIGIN = "https://news.example"
 OTHER_ORIGIN = "https://blog.example"

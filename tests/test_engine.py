@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool, Pool, QueuePool
 
 from commentsvc import create_app
 from commentsvc.extensions import db
-from tests.databases import run_databases
+from tests.support.databases import run_databases
 
 
 def test_building_the_app_connects_to_no_database(tmp_path: Path) -> None:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,23 +18,18 @@ import requests
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from commentsvc import PROJECT_ROOT
-from tests.e2e.conftest import free_port, run_cli, service_env, stop, wait_until_healthy
+from tests.support.chromium import CHROMIUM, MISSING, launch
+from tests.support.databases import run_databases
+from tests.support.server import GunicornServer
+from tests.support.service import Moderator, create_accounts, service_env
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Root in a container, no GPU, and a closed network: no sandbox, no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN_EMAIL = "admin@example.com"
 BLOG_MODERATOR_EMAIL = "blogmod@example.com"
 PASSWORD = "browser-password-123"
+MODERATORS = (
+    Moderator(ADMIN_EMAIL, PASSWORD, admin=True),
+    Moderator(BLOG_MODERATOR_EMAIL, PASSWORD, sites=("blog",)),
+)
 BLOG_ORIGIN = "https://blog.example"
 WORKERS = 2
 TIMEOUT_MS = 5_000
@@ -64,10 +56,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def chromium() -> Path:
     """Debian's Chromium; missing means skip on a workstation, but fail in CI."""
     if not os.access(CHROMIUM, os.X_OK):
-        message = (
-            f"{CHROMIUM} is missing: install Debian's 'chromium' package "
-            "(make browser, or sudo apt-get install chromium) to run the browser tests."
-        )
+        message = f"{MISSING} The browser tests need it (or: sudo apt-get install chromium)."
         if os.environ.get("CI") == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
@@ -181,68 +170,17 @@ class Live:
 def live(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """gunicorn (production settings over plain HTTP) on a database made with the CLI."""
     directory = tmp_path_factory.mktemp("browser")
-    database = directory / "panel.db"
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = service_env(database)
-    env.update(
+    env = service_env(
+        run_databases().url(directory / "panel.db"),
         COMMENTSVC_ENV="production",
         COMMENTSVC_SESSION_COOKIE_SECURE="false",
-        COMMENTSVC_RATELIMIT_ENABLED="false",
     )
-    run_cli(env, "db", "upgrade")
-    # Each command is a fresh interpreter (about 2 s); independent ones run side by side.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        steps = [
-            pool.submit(run_cli, env, "sites", "add", "news", "--origin", base_url),
-            pool.submit(run_cli, env, "sites", "add", "blog", "--origin", BLOG_ORIGIN),
-            pool.submit(
-                run_cli,
-                env,
-                *("moderators", "add", ADMIN_EMAIL, "--admin", "--password-stdin"),
-                stdin=PASSWORD,
-            ),
-        ]
-        for step in steps:
-            step.result()
-        moderator = pool.submit(
-            run_cli,
-            env,
-            *("moderators", "add", BLOG_MODERATOR_EMAIL, "--site", "blog", "--password-stdin"),
-            stdin=PASSWORD,
-        )
-        token = pool.submit(run_cli, env, "tokens", "create", ADMIN_EMAIL)
-        moderator.result()
-        token_value = token.result().split()[-1]
-
-    log = directory / "gunicorn.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                str(WORKERS),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--graceful-timeout",
-                "5",
-                "wsgi:app",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    live = Live(base_url, token_value, log)
-    try:
-        wait_until_healthy(process, base_url, log)
-        yield live
-    finally:
-        live.http.close()
-        stop(process)
+    gunicorn = GunicornServer(env, directory / "gunicorn.log", workers=WORKERS, graceful_timeout=5)
+    sites = {"news": gunicorn.url, "blog": BLOG_ORIGIN}
+    token = create_accounts(env, sites, MODERATORS, token_for=ADMIN_EMAIL)
+    assert token is not None
+    with gunicorn, requests.Session() as http:
+        yield Live(gunicorn.url, token, gunicorn.log, http)
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +195,7 @@ def playwright(chromium: Path) -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright, chromium: Path) -> Iterator[Browser]:
     """One headless Chromium per module (Playwright's own browsers are never downloaded)."""
-    browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+    browser = launch(playwright)
     try:
         yield browser
     finally:

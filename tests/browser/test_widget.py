@@ -1,29 +1,23 @@
 """The embeddable widget in a real Chromium, on host pages of ANOTHER origin than the service.
 
-The host pages (``widget_pages/`` and the demo article of ``demo/``) are served by a small
-HTTP server on a port of its own, so everything the widget asks of the service is a real
-cross-origin request answered with the service's CORS headers for the site ``widget``, which
-is registered for that origin through the admin panel. One gunicorn and one Chromium serve
-the whole module (``tests/browser/conftest.py``); every test opens fresh browser contexts and
-works on page keys of its own. Console errors, uncaught errors and dialogs in any page fail
-the test (the ``pages`` fixture), so every test here also proves the widget ran cleanly.
+The host pages (``widget_pages/`` and the demo article of ``demo/``) are served by a small HTTP
+server on a port of its own (``tests/support/host_pages.py``), so everything the widget asks of
+the service is a real cross-origin request answered with the service's CORS headers for the
+site ``widget``, which is registered for that origin through the admin panel. One gunicorn and
+one Chromium serve the whole module (``tests/browser/conftest.py``); every test opens fresh
+browser contexts and works on page keys of its own. Console errors, uncaught errors and dialogs
+in any page fail the test (the ``pages`` fixture), so every test here also proves the widget
+ran cleanly.
 """
 
 from __future__ import annotations
 
-import functools
-import html
-import importlib.util
 import itertools
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -40,11 +34,10 @@ from tests.browser.conftest import (
     PageLog,
     Pages,
 )
+from tests.support.host_pages import HostSite, serve_host_pages
 
 pytestmark = pytest.mark.browser
 
-WIDGET_PAGES = Path(__file__).resolve().parent / "widget_pages"
-DEMO = PROJECT_ROOT / "demo"
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SITE = "widget"
 #: The service's default page size; the live server runs with the defaults.
@@ -58,91 +51,6 @@ SAVE = "Save my name, email, and website in this browser for the next time I com
 POST = "Post Comment"
 AWAITING = "Your comment is awaiting moderation."
 LOADED = re.compile(r"^(No comments yet\.|1 comment|\d+ comments)$")
-
-
-# --- The host pages' origin ----------------------------------------------------------
-
-
-def _load_demo_handler() -> type[SimpleHTTPRequestHandler]:
-    """``DemoHandler`` of scripts/demo_site.py (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "demo_site", PROJECT_ROOT / "scripts/demo_site.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: type[SimpleHTTPRequestHandler] = module.DemoHandler
-    return handler
-
-
-DemoHandler: Any = _load_demo_handler()
-PLACEHOLDER = re.compile(r"\{\{([A-Z]+)\}\}")
-
-
-class HostPageHandler(DemoHandler):
-    """demo/ as scripts/demo_site.py serves it, plus ``/w/NAME.html`` from widget_pages/.
-
-    A widget page's ``{{NAME}}`` placeholders are filled from ``values`` (API, SITE, SELF)
-    and from the query string (``?page=/key&lang=de`` fills PAGE and LANG), HTML-escaped;
-    a placeholder without a value becomes empty.
-    """
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        if not parts.path.startswith("/w/"):
-            super().do_GET()
-            return
-        name = parts.path.removeprefix("/w/")
-        source = WIDGET_PAGES / name
-        if "/" in name or not name.endswith(".html") or not source.is_file():
-            self.send_error(404)
-            return
-        values = {**{k.upper(): v for k, v in parse_qsl(parts.query)}, **self.values}
-        text = PLACEHOLDER.sub(
-            lambda m: html.escape(values.get(m[1], "")), source.read_text("utf-8")
-        )
-        body = text.encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: a test's output is its assertions."""
-
-
-@dataclass(frozen=True)
-class HostSite:
-    """The origin that serves the host pages."""
-
-    origin: str
-
-    def url(self, name: str, **params: str) -> str:
-        query = f"?{urlencode(params)}" if params else ""
-        return f"{self.origin}/w/{name}{query}"
-
-
-@contextmanager
-def serve_host_pages(api: str, site: str) -> Iterator[HostSite]:
-    """Serve widget_pages/ and demo/ on a free port of 127.0.0.1 (a different origin)."""
-    values: dict[str, str] = {"API": api.rstrip("/"), "SITE": site}
-    handler_class = type("Handler", (HostPageHandler,), {"values": values})
-    handler = functools.partial(handler_class, directory=str(DEMO))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
-    values["SELF"] = origin
-    thread = threading.Thread(target=server.serve_forever, name="host-pages", daemon=True)
-    thread.start()
-    try:
-        yield HostSite(origin)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
 
 CSRF_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 

@@ -14,7 +14,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,16 +26,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from commentsvc import PROJECT_ROOT
-from tests.e2e.conftest import (
-    MODERATOR_EMAIL,
-    MODERATOR_PASSWORD,
-    SECRET_KEY,
-    free_port,
-    run_cli,
-    stop,
-    wait_until_healthy,
-)
+from tests.e2e.conftest import MODERATOR
+from tests.support.server import GunicornServer, free_port
+from tests.support.service import create_accounts, run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 
@@ -48,42 +40,16 @@ REQUEST_TIMEOUT = 10.0
 
 
 def environment(database_url: str, **extra: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("COMMENTSVC_")}
-    env.update(
-        COMMENTSVC_DATABASE_URL=database_url,
-        COMMENTSVC_SECRET_KEY=SECRET_KEY,
-        COMMENTSVC_RATELIMIT_ENABLED="false",
-        COMMENTSVC_LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-        **extra,
-    )
-    return env
+    return service_env(database_url, COMMENTSVC_LOG_LEVEL="WARNING", **extra)
 
 
 @contextmanager
 def gunicorn(env: Mapping[str, str], log: Path) -> Iterator[str]:
-    """The service with gunicorn.conf.py, on a free port; yields its base URL."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    run_cli(env, "db", "upgrade")
-    run_cli(env, "sites", "add", "faults", "--origin", base_url)
-    run_cli(env, "moderators", "add", MODERATOR_EMAIL, "--password-stdin", stdin=MODERATOR_PASSWORD)
-    with log.open("wb") as log_file:
-        command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
-        command += ["--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", "wsgi:app"]
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=dict(env),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_healthy(process, base_url, log)
-        yield base_url
-    finally:
-        stop(process)
+    """The service with a site and a moderator, on a free port; yields its base URL."""
+    server = GunicornServer(env, log, workers=WORKERS)
+    create_accounts(env, {"faults": server.url}, [MODERATOR])
+    with server:
+        yield server.url
 
 
 @dataclass
@@ -185,7 +151,7 @@ def assert_outage_answered_properly(load: Load, outage_start: float, outage_end:
 
 
 def stored_ids(base_url: str, env: Mapping[str, str]) -> list[int]:
-    token = run_cli(env, "tokens", "create", MODERATOR_EMAIL).split()[-1]
+    token = run_cli(env, "tokens", "create", MODERATOR.email).split()[-1]
     ids: list[int] = []
     cursor = None
     while True:

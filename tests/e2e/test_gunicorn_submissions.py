@@ -147,8 +147,9 @@ def test_concurrent_submissions_are_all_stored_and_each_answers_with_its_own_row
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         results = list(pool.map(post, sent))
     elapsed = time.perf_counter() - started
+    workers = len(server.gunicorn.worker_pids())
     print(
-        f"\n{SUBMISSIONS} submissions from {THREADS} threads to {len(server.worker_pids())} "
+        f"\n{SUBMISSIONS} submissions from {THREADS} threads to {workers} "
         f"gunicorn workers: {elapsed:.2f} s, {SUBMISSIONS / elapsed:.0f} req/s"
     )
 
@@ -200,9 +201,9 @@ def test_acknowledged_submissions_survive_a_worker_killed_mid_stream(server: Ser
         thread.start()
     try:
         wait_for(lambda: tally.acknowledged_count() >= 30, 10, "submissions before the kill")
-        assert len(server.worker_pids()) == WORKERS
+        assert len(server.gunicorn.worker_pids()) == WORKERS
         # Kill a worker while it holds a client connection, so a request dies with it.
-        victim = wait_for(server.busy_worker, 15, "a worker serving a request")
+        victim = wait_for(server.gunicorn.busy_worker, 15, "a worker serving a request")
         os.kill(victim, signal.SIGKILL)
         acknowledged_at_kill = tally.acknowledged_count()
         # The service goes on answering: the other worker, then the master's replacement.
@@ -216,11 +217,11 @@ def test_acknowledged_submissions_survive_a_worker_killed_mid_stream(server: Ser
         for thread in threads:
             thread.join(timeout=TIMEOUT)
 
-    wait_for(
-        lambda: len(server.worker_pids()) == WORKERS and victim not in server.worker_pids(),
-        10,
-        "gunicorn to replace the killed worker",
-    )
+    def replaced() -> bool:
+        workers = server.gunicorn.worker_pids()
+        return len(workers) == WORKERS and victim not in workers
+
+    wait_for(replaced, 10, "gunicorn to replace the killed worker")
     print(
         f"\nkilled worker {victim}: {len(tally.acknowledged)} acknowledged, "
         f"{len(tally.cut_off)} requests cut off"
@@ -274,8 +275,9 @@ def test_sustained_submissions_from_16_clients_to_4_workers_are_all_stored(
     elapsed = time.perf_counter() - started
     assert not any(thread.is_alive() for thread in threads)
     acknowledged = tally.acknowledged
+    workers = len(server.gunicorn.worker_pids())
     print(
-        f"\n{SUSTAINED_CLIENTS} clients, {len(server.worker_pids())} workers, {elapsed:.1f} s: "
+        f"\n{SUSTAINED_CLIENTS} clients, {workers} workers, {elapsed:.1f} s: "
         f"{len(acknowledged)} acknowledged ({len(acknowledged) / elapsed:.0f} req/s)"
     )
     assert tally.refused == []

@@ -57,13 +57,14 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits_0(server: Server) -> 
     slow = [start_slow_submission(server, n) for n in range(SLOW_REQUESTS)]
     # Both workers are now inside a request, reading a body that is not all there yet.
     deadline = time.monotonic() + 5
-    while server.busy_worker() is None and time.monotonic() < deadline:
+    while server.gunicorn.busy_worker() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert server.busy_worker() is not None, "no worker picked up the slow requests"
+    assert server.gunicorn.busy_worker() is not None, "no worker picked up the slow requests"
 
-    server.process.send_signal(signal.SIGTERM)
+    master = server.gunicorn.running()
+    master.send_signal(signal.SIGTERM)
     time.sleep(DRIP_SECONDS)
-    assert server.process.poll() is None, "gunicorn quit with requests in flight"
+    assert master.poll() is None, "gunicorn quit with requests in flight"
 
     answers = []
     for connection, rest in slow:
@@ -72,8 +73,8 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits_0(server: Server) -> 
     assert [status for status, _ in answers] == [201] * SLOW_REQUESTS, answers
     assert all(answer["status"] == "pending" for _, answer in answers)
 
-    assert server.process.wait(timeout=10) == 0
-    log = server.log.read_text()
+    assert master.wait(timeout=10) == 0
+    log = server.gunicorn.log.read_text()
     assert "Handling signal: term" in log
     assert "Shutting down: Master" in log
 

@@ -1,0 +1,1 @@
+"""Benchmarks of commentsvc: load under gunicorn, and the widget's size and render time."""
