@@ -58,7 +58,7 @@ bench: $(STAMP)
 		{ echo "bench: wrk is missing and cannot be installed here: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	url="$$(./scripts/ensure-postgres.sh)" && \
-	COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/python benchmarks/load.py --database both $(BENCH_ARGS)
+	COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/python -m benchmarks.load --database both $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance node_modules .pytest_cache .ruff_cache .mypy_cache

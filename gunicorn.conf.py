@@ -36,19 +36,11 @@ import sys
 import tempfile
 from typing import Any
 
+# The package's __init__ comes along (Flask and Werkzeug, shared by the workers after the
+# fork); nothing it imports may load prometheus_client before on_starting sets its directory.
+from commentsvc.serving import worker_count
+
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
-
-
-def _workers() -> int:
-    """``WEB_CONCURRENCY``, else one per CPU this process may use, at least 2."""
-    configured = os.environ.get("WEB_CONCURRENCY", "").strip()
-    if configured:
-        return max(1, int(configured))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    # A request spends most of its time on the CPU (SQLite, or PostgreSQL close by): more
-    # workers than CPUs only queue for them, and on SQLite for its write lock, with worse
-    # tail latencies (benchmarks/README.md). With a distant database, set more.
-    return max(cpus or 1, 2)
 
 
 def _bind() -> list[str]:
@@ -66,7 +58,7 @@ def _access_log() -> str | None:
 
 
 bind = _bind()
-workers = _workers()
+workers = worker_count(os.environ)
 worker_class = "sync"
 
 # Below the 10 s that `docker stop` waits before SIGKILL, so in-flight requests finish.

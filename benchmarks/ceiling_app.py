@@ -1,7 +1,7 @@
 """The ceiling of the serving stack: the smallest Flask app, answering a fixed small JSON body.
 
-``benchmarks/load.py`` serves it with the same gunicorn settings as commentsvc
-(``gunicorn -c gunicorn.conf.py --pythonpath benchmarks ceiling_app:app``) and loads it with
+``benchmarks.load`` serves it with the same gunicorn settings as commentsvc
+(``gunicorn -c gunicorn.conf.py benchmarks.ceiling_app:app``) and loads it with
 the same wrk settings, so each workload's requests per second can be read as a share of
 what Flask under gunicorn does on this machine when the application does nothing at all.
 """

@@ -1,4 +1,4 @@
-"""The databases of the load benchmark (``benchmarks/load.py``): made like production, filled fast.
+"""The databases of the load benchmark (``benchmarks.load``): made like production, filled fast.
 
 Each database gets the real schema from ``commentsvc db upgrade`` and its sites, moderator
 and API token from the ``commentsvc`` CLI; the comments are then written in bulk, straight
@@ -32,12 +32,9 @@ import os
 import random
 import re
 import shutil
-import subprocess
-import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,11 +49,11 @@ from sqlalchemy.pool import NullPool
 from commentsvc import PROJECT_ROOT
 from commentsvc.models import Comment, CommentStatus, Page
 from commentsvc.text import render_body
+from tests.support import service
 
 SITE = "bench"
 QUEUE_SITES = (SITE, "news", "blog", "docs", "shop")
-MODERATOR_EMAIL = "load@example.com"
-MODERATOR_PASSWORD = "load-benchmark-password"
+MODERATOR = service.Moderator("load@example.com", "load-benchmark-password")
 
 THREAD_PAGE = "/thread/100"
 SCALE_PAGES = {10: "/scale/10", 1_000: "/scale/1000", 100_000: "/scale/100000"}
@@ -121,74 +118,17 @@ class SetupError(RuntimeError):
 # --- the commentsvc CLI ----------------------------------------------------------------------
 
 
-def base_env() -> dict[str, str]:
-    """This process's environment without settings of the service, gunicorn or metrics.
-
-    The benchmark sets those itself, so a variable left in the caller's shell cannot change
-    what is measured.
-    """
-    dropped = ("COMMENTSVC_", "GUNICORN_", "PROMETHEUS_")
-    env = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
-    for name in ("WEB_CONCURRENCY", "PORT", "HOST", "FORWARDED_ALLOW_IPS"):
-        env.pop(name, None)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def service_env(database_url: str, secret_key: str, log_level: str = "WARNING") -> dict[str, str]:
-    """The environment of the service and of its CLI for one database."""
-    env = base_env()
-    env.update(
-        COMMENTSVC_DATABASE_URL=database_url,
-        COMMENTSVC_SECRET_KEY=secret_key,
-        COMMENTSVC_RATELIMIT_ENABLED="false",
-        COMMENTSVC_LOG_LEVEL=log_level,
-    )
-    return env
-
-
-def run_cli(env: Mapping[str, str], *args: str, stdin: str | None = None) -> str:
-    """Run ``commentsvc ARGS``; its standard output, or SetupError with its standard error."""
-    script = shutil.which("commentsvc", path=os.path.dirname(sys.executable))
-    if script is None:
-        raise SetupError(f"no commentsvc script beside {sys.executable}: pip install -e .")
-    result = subprocess.run(
-        [script, *args],
-        env=dict(env),
-        cwd=PROJECT_ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SetupError(f"commentsvc {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout
-
-
 def create_accounts(env: Mapping[str, str], sites: Sequence[str]) -> str:
     """Schema, sites and a moderator of every site, all through the CLI; the API token."""
-    run_cli(env, "db", "upgrade")
-    with ThreadPoolExecutor(max_workers=len(sites) + 1) as pool:
-        calls = [
-            pool.submit(run_cli, env, "sites", "add", slug, "--origin", f"https://{slug}.example")
-            for slug in sites
-        ]
-        calls.append(
-            pool.submit(
-                run_cli,
-                env,
-                "moderators",
-                "add",
-                MODERATOR_EMAIL,
-                "--password-stdin",
-                stdin=MODERATOR_PASSWORD,
-            )
-        )
-        for call in calls:
-            call.result()
-    return run_cli(env, "tokens", "create", MODERATOR_EMAIL, "--name", "load").split()[-1]
+    token = service.create_accounts(
+        env,
+        {slug: f"https://{slug}.example" for slug in sites},
+        [MODERATOR],
+        token_for=MODERATOR.email,
+        token_name="load",
+    )
+    assert token is not None
+    return token
 
 
 def migration_head() -> str:
@@ -441,7 +381,7 @@ def seed(url: str, plan: Plan, log: Log) -> None:
         }
         site_ids = [site_id[slug] for slug in plan.sites]
         moderator_id = connection.execute(
-            sa.text("SELECT id FROM moderators WHERE email = :email"), {"email": MODERATOR_EMAIL}
+            sa.text("SELECT id FROM moderators WHERE email = :email"), {"email": MODERATOR.email}
         ).scalar_one()
         # The recipe of PostgreSQL's "Populating a Database": load without the secondary
         # indexes and foreign keys (checked row by row, they cost most of the load), then put
@@ -530,7 +470,9 @@ def _build_sqlite(directory: Path, queue_rows: int, secret_key: str, log: Log) -
     for name, plan in (("reads", reads_plan()), ("queue", queue_plan(queue_rows))):
         log(f"seeding SQLite database {name} ({plan.comments:,} comments)…")
         url = _sqlite_url(directory / f"{name}.db")
-        tokens[name] = create_accounts(service_env(url, secret_key), plan.sites)
+        tokens[name] = create_accounts(
+            service.service_env(url, secret_key, COMMENTSVC_LOG_LEVEL="WARNING"), plan.sites
+        )
         seed(url, plan, log)
     meta = {"tokens": tokens, "head": migration_head()}
     (directory / "meta.json").write_text(json.dumps(meta))
@@ -616,7 +558,10 @@ def postgres_databases(
             admin.exec_driver_sql(f'CREATE DATABASE "{database}" TEMPLATE template0')
             made.append(database)
             log(f"seeding PostgreSQL database {database} ({plan.comments:,} comments)…")
-            tokens[name] = create_accounts(service_env(url_of(database), secret_key), plan.sites)
+            tokens[name] = create_accounts(
+                service.service_env(url_of(database), secret_key, COMMENTSVC_LOG_LEVEL="WARNING"),
+                plan.sites,
+            )
             seed(url_of(database), plan, log)
         yield Databases(
             dialect="postgresql",

@@ -1,0 +1,289 @@
+"""The run of one database: its servers, one after the other, and the workloads each serves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import load_data
+from benchmarks.load import log
+from benchmarks.load.bench import Bench, Measurement, Settings
+from benchmarks.load.machine import machine_info
+from benchmarks.load.procstat import Memory, load_average, memory
+from benchmarks.load.profiles import Profile, profile
+from benchmarks.load.server import Server, fetch, serve
+from benchmarks.load.submissions import SubmitCheck, check_submissions
+from benchmarks.load.workloads import (
+    BESIDE,
+    ROUNDS,
+    Workload,
+    selected,
+    thread_path,
+    workloads,
+    workloads_by_key,
+)
+from benchmarks.load_data import Databases, SetupError
+from tests.support.service import service_env
+
+# Best of 2, 3 and 4 on the reference machine (2 vCPU) with --workers-sweep: the work is
+# CPU-bound Python, wrk needs a share of the same two CPUs, and every extra SQLite writer
+# waits on the database lock.
+DEFAULT_WORKERS = 2
+
+
+@dataclass
+class Report:
+    """What one database run measured, with the circumstances to judge it by."""
+
+    dialect: str
+    started: datetime
+    machine: dict[str, str]
+    notes: list[str]
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+    memory: dict[str, Memory] = field(default_factory=dict)
+    submit_check: SubmitCheck | None = None
+    profiles: list[Profile] = field(default_factory=list)
+    #: (logs at WARNING, logs at INFO) measurements of the 304 workload, in rounds.
+    logging_rounds: list[tuple[Measurement, Measurement]] = field(default_factory=list)
+    #: Every run of the workloads measured more than once, by workload.
+    repeats: dict[str, list[Measurement]] = field(default_factory=dict)
+    #: The ceiling measured right before each workload of the main table, by workload.
+    beside: dict[str, Measurement] = field(default_factory=dict)
+    workers: int = DEFAULT_WORKERS
+
+
+def run_database(
+    dialect: str, args: argparse.Namespace, settings: Settings, worker_counts: Sequence[int]
+) -> list[Report]:
+    """Prepare the databases of one dialect; run the selected workloads with each number of
+    workers; tear down."""
+    reports = []
+    secret_key = secrets.token_hex(32)
+    end = time.monotonic() + settings.budget
+    with tempfile.TemporaryDirectory(prefix="commentsvc-load-") as tmp:
+        work = Path(tmp)
+        with _databases(dialect, work, args, secret_key) as databases:
+            for number, workers in enumerate(worker_counts):
+                # Each number of workers gets an equal share of the time that is left.
+                deadline = time.monotonic() + (end - time.monotonic()) / (
+                    len(worker_counts) - number
+                )
+                log(f"{dialect}: {workers} workers, load average {load_average():.2f}")
+                report = Report(
+                    dialect,
+                    datetime.now(UTC),
+                    machine_info(dialect, databases, workers, settings),
+                    [f"load average {load_average():.2f} at the start", *databases.notes],
+                    workers=workers,
+                )
+                bench = Bench(settings, work, databases.backend_pids, deadline, planned_runs(args))
+                DatabaseRun(report, bench, databases, args, work, secret_key).run_all()
+                reports.append(report)
+    return reports
+
+
+@contextmanager
+def _databases(
+    dialect: str, work: Path, args: argparse.Namespace, secret_key: str
+) -> Iterator[Databases]:
+    if dialect == "sqlite":
+        with load_data.sqlite_databases(
+            work, args.queue_rows, secret_key, log, args.rebuild
+        ) as databases:
+            yield databases
+        return
+    url = os.environ.get("COMMENTSVC_TEST_DATABASE_URL", "")
+    if not url:
+        raise SetupError(
+            "PostgreSQL: set COMMENTSVC_TEST_DATABASE_URL, e.g.\n"
+            '  COMMENTSVC_TEST_DATABASE_URL="$(scripts/ensure-postgres.sh)"'
+            " .venv/bin/python -m benchmarks.load --database postgresql"
+        )
+    with load_data.postgres_databases(url, args.queue_rows, secret_key, log) as databases:
+        yield databases
+
+
+def planned_runs(args: argparse.Namespace) -> int:
+    """How many measured workloads (and profiles) a database run has: for its time budget."""
+    chosen = [w for w in workloads({}, "", "") if selected(w, args.only)]
+    keys = {w.key for w in chosen}
+    runs = len(keys) + 1 + len(args.profile)  # the ceiling runs twice
+    runs += sum(1 for w in chosen if w.key in BESIDE)  # and beside these
+    runs += sum(ROUNDS - 1 for w in chosen if w.in_rounds)
+    if "thread-304-info" in keys:
+        runs += 2 * ROUNDS - 1 + ("thread-304" not in keys)
+    return runs
+
+
+#: Each server of a run: the app it serves, its database ("reads" or "queue"), its log level.
+TARGETS = {
+    "ceiling": ("ceiling", None, "WARNING"),
+    "reads": ("wsgi", "reads", "WARNING"),
+    "reads-info": ("wsgi", "reads", "INFO"),
+    "queue": ("wsgi", "queue", "WARNING"),
+}
+
+
+class DatabaseRun:
+    """The ceiling first and again last (the machine may have changed meanwhile); in between,
+    commentsvc on each database, with the workloads it serves."""
+
+    def __init__(
+        self,
+        report: Report,
+        bench: Bench,
+        databases: Databases,
+        args: argparse.Namespace,
+        work: Path,
+        secret_key: str,
+    ):
+        self.report = report
+        self.bench = bench
+        self.databases = databases
+        self.args = args
+        self.work = work
+        self.secret_key = secret_key
+        self.run_tag = secrets.token_hex(4)
+        self.keys = [
+            w.key for w in workloads(databases.tokens, "", self.run_tag) if selected(w, args.only)
+        ]
+        self.stem = f"{report.started:%Y-%m-%d-%H%M}-{report.dialect}"
+        #: The ceiling's workload and server, once it runs.
+        self.ceiling: tuple[Workload, Server] | None = None
+
+    def run_all(self) -> None:
+        """Every server of the run in turn, the ceiling around the others."""
+        report = self.report
+        with self.start("ceiling") as ceiling:
+            ceiling_workload = workloads({}, "", "")[0]
+            self.run(ceiling_workload, ceiling)
+            self.ceiling = (ceiling_workload, ceiling)
+            for name in ("reads", "queue"):
+                self.serve_commentsvc(name)
+            self.run(ceiling_workload, ceiling, "ceiling-end")
+            report.repeats["ceiling"] = [
+                report.measurements["ceiling"],
+                *report.repeats.get("ceiling", []),
+                report.measurements["ceiling-end"],
+            ]
+            report.memory["ceiling"] = memory(ceiling.pids())
+
+    def start(self, name: str) -> AbstractContextManager[Server]:
+        """The server ``name`` of :data:`TARGETS`, ready and idle."""
+        app, database, level = TARGETS[name]
+        url = {"reads": self.databases.reads_url, "queue": self.databases.queue_url}.get(
+            database or ""
+        )
+        env = service_env(url or "sqlite://", self.secret_key, COMMENTSVC_LOG_LEVEL=level)
+        log(f"{self.report.dialect}: serving {name} with {self.report.workers} workers")
+        return serve(name, app, env, self.report.workers, self.work, url)
+
+    def serve_commentsvc(self, name: str) -> None:
+        """commentsvc on the database ``name``, with the selected workloads it serves."""
+        served = [key for key in self.keys if workloads_by_key()[key].server == name]
+        logging = name == "reads" and "thread-304-info" in self.keys
+        if not served and not logging:
+            return
+        with self.start(name) as server:
+            etag = fetch(server.url + thread_path(load_data.THREAD_PAGE))[1].get("ETag", "")
+            current = {w.key: w for w in workloads(self.databases.tokens, etag, self.run_tag)}
+            group = [current[key] for key in served if current[key].in_rounds]
+            for key in served:
+                if not current[key].in_rounds:
+                    self.run(current[key], server)
+                elif current[key] is group[0]:
+                    _measure_in_rounds(self.report, self.bench, group, server)
+            if logging:
+                with self.start("reads-info") as info_server:
+                    _compare_logging(self.report, self.bench, current, server, info_server)
+                    self.report.memory["reads-info"] = memory(info_server.pids())
+            self.report.memory[name] = memory(server.pids())
+
+    def run(self, workload: Workload, server: Server, key: str | None = None) -> Measurement:
+        """Measure ``workload`` (beside a ceiling run, for the main table) into the report."""
+        report, bench = self.report, self.bench
+        probe(server, workload)
+        if workload.key in BESIDE and self.ceiling:
+            # The machine's speed drifts by tens of percent over minutes: each workload of
+            # the main table is compared with a ceiling measured just before it.
+            seconds = max(1, bench.settings.duration // ROUNDS)
+            report.beside[workload.key] = bench.measure(*self.ceiling, seconds)
+            report.repeats.setdefault("ceiling", []).append(report.beside[workload.key])
+        measurement = report.measurements[key or workload.key] = bench.measure(workload, server)
+        if workload.submit_tag:
+            # Before a profile's run adds comments of its own.
+            report.submit_check = check_submissions(
+                self.databases.reads_url,
+                self.run_tag,
+                measurement.all_runs,
+                bench.settings.connections,
+            )
+            log(f"  {report.submit_check.describe()}")
+        if workload.key in self.args.profile and not key:
+            report.profiles.append(profile(bench, workload, server, self.stem))
+        return measurement
+
+
+def _measure_in_rounds(
+    report: Report, bench: Bench, group: Sequence[Workload], server: Server
+) -> None:
+    """Each workload of ``group`` in turn, ``ROUNDS`` times: the one with the median
+    throughput stands for it, so a change of the machine meanwhile falls on all of them."""
+    for workload in group:
+        probe(server, workload)
+    seconds = max(1, bench.settings.duration // ROUNDS)
+    for number in range(ROUNDS):
+        for workload in group:
+            measurement = bench.measure(workload, server, seconds, warmup=number == 0)
+            report.repeats.setdefault(workload.key, []).append(measurement)
+    for workload in group:
+        report.measurements[workload.key] = _median(report.repeats[workload.key])
+
+
+def _median(measurements: Sequence[Measurement]) -> Measurement:
+    by_throughput = sorted(measurements, key=lambda measurement: measurement.run.rps)
+    return by_throughput[len(by_throughput) // 2]
+
+
+def _compare_logging(
+    report: Report, bench: Bench, current: dict[str, Workload], warning: Server, info: Server
+) -> None:
+    """The 304 workload on two servers, logs at WARNING and at INFO, in alternating rounds:
+    what request logging costs, measured so that a change of the machine meanwhile does not
+    pass for it."""
+    quiet, logged = current["thread-304"], current["thread-304-info"]
+    probe(warning, quiet)
+    probe(info, logged)
+    seconds = max(1, bench.settings.duration // ROUNDS)
+    for number in range(ROUNDS):
+        pair = (
+            bench.measure(quiet, warning, seconds, warmup=number == 0),
+            bench.measure(logged, info, seconds, warmup=number == 0),
+        )
+        report.logging_rounds.append(pair)
+        report.repeats.setdefault("thread-304 (rounds)", []).append(pair[0])
+        report.repeats.setdefault("thread-304-info", []).append(pair[1])
+    report.measurements["thread-304-info"] = _median([info for _, info in report.logging_rounds])
+    report.measurements.setdefault("thread-304", _median([w for w, _ in report.logging_rounds]))
+
+
+def probe(server: Server, workload: Workload) -> None:
+    """One request before the load: the workload answers what it should (GETs only)."""
+    if workload.submit_tag:
+        return
+    headers = dict(header.split(": ", 1) for header in workload.headers)
+    status, _, body = fetch(server.url + workload.path, headers)
+    if status not in workload.expected:
+        raise SetupError(f"{workload.key}: {workload.path} answered {status}: {body[:300]!r}")
+    total = workload.page_total
+    if total is not None and json.loads(body).get("total") != total:
+        raise SetupError(f"{workload.key}: the page does not have {total} comments: {body[:200]!r}")

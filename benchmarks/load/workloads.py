@@ -1,0 +1,151 @@
+"""The workloads of a database run: one kind of request each, sent by wrk to one server."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from benchmarks import load_data
+
+API = f"/api/v1/sites/{load_data.SITE}"
+QUEUE = "/api/v1/moderation/comments"
+
+#: Interleaved runs (of a third of ``--duration`` each) of workloads that are compared: the
+#: 304 workload with logs at WARNING and at INFO, the first page of threads of each size.
+ROUNDS = 3
+#: The rows of the report's main table, in order.
+MAIN = (
+    "ceiling",
+    "ceiling-end",
+    "healthz",
+    "widget",
+    "thread",
+    "thread-304",
+    "counts",
+    "queue",
+    "submit",
+    "thread-304-info",
+)
+#: Workloads measured right after a run of the ceiling of their own (``Report.beside``).
+BESIDE = frozenset(MAIN) - {"ceiling", "ceiling-end", "thread-304-info"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One kind of request, sent by wrk to one of the servers."""
+
+    key: str
+    label: str
+    server: str  # "ceiling", "reads", "reads-info" or "queue"
+    path: str
+    headers: tuple[str, ...] = ()
+    expected: frozenset[int] = frozenset({200})
+    #: Submissions: wrk runs submit.lua, the comments' pages start with /load/<tag>-.
+    submit_tag: str | None = None
+    #: Thread reads: the ``total`` the page must answer (checked before the load).
+    page_total: int | None = None
+    #: Measured in interleaved rounds with the others of its group, to compare them.
+    in_rounds: bool = False
+
+
+def thread_path(page: str, limit: int | None = None) -> str:
+    """The thread request of ``page`` as the widget sends it, or with ``limit``."""
+    query = {"page": page} | ({"limit": str(limit)} if limit else {})
+    return f"{API}/comments?{urllib.parse.urlencode(query)}"
+
+
+def workloads(tokens: dict[str, str], etag: str, run_tag: str) -> list[Workload]:
+    """Every workload of a database run, in the order they run."""
+    not_modified = (f"If-None-Match: {etag}",)
+    return [
+        Workload("ceiling", "ceiling (minimal Flask app)", "ceiling", "/"),
+        *_reads(f"Authorization: Bearer {tokens.get('reads', '')}", not_modified),
+        *_scale(),
+        Workload(
+            "submit",
+            "submit (JSON POST)",
+            "reads",
+            f"{API}/comments",
+            expected=frozenset({201}),
+            submit_tag=run_tag,
+        ),
+        Workload(
+            "thread-304-info",
+            "thread read, 304, logs at INFO",
+            "reads-info",
+            thread_path(load_data.THREAD_PAGE),
+            not_modified,
+            frozenset({304}),
+        ),
+        *_queue_1m(f"Authorization: Bearer {tokens.get('queue', '')}"),
+    ]
+
+
+def _reads(bearer: str, not_modified: tuple[str, ...]) -> list[Workload]:
+    """The requests of readers and moderators to the ``reads`` database."""
+    counts = "&".join(f"page={urllib.parse.quote(key)}" for key in load_data.COUNT_PAGES)
+    thread = thread_path(load_data.THREAD_PAGE)
+    return [
+        Workload("healthz", "GET /healthz (no I/O: the app's fixed cost)", "reads", "/healthz"),
+        Workload("widget", "GET /widget.js", "reads", "/widget.js"),
+        Workload("thread", "thread read, 100-comment page", "reads", thread, page_total=100),
+        Workload(
+            "thread-304",
+            "thread read, If-None-Match (304)",
+            "reads",
+            thread,
+            not_modified,
+            frozenset({304}),
+        ),
+        Workload("counts", "counts of 20 pages", "reads", f"{API}/counts?{counts}"),
+        Workload(
+            "queue",
+            "moderation queue, status=pending",
+            "reads",
+            f"{QUEUE}?status=pending",
+            (bearer,),
+        ),
+        Workload("queue-all", "moderation queue, all statuses", "reads", QUEUE, (bearer,)),
+    ]
+
+
+def _scale() -> list[Workload]:
+    """The first page of threads of each size, as the widget asks for it and with limit=10."""
+    return [
+        Workload(
+            f"thread-{count}" + (f"-limit{limit}" if limit else ""),
+            f"thread, {count:,} comments" + (f", limit={limit}" if limit else ""),
+            "reads",
+            thread_path(page, limit),
+            page_total=count,
+            in_rounds=True,
+        )
+        for limit in (None, 10)
+        for count, page in load_data.SCALE_PAGES.items()
+    ]
+
+
+def _queue_1m(bearer: str) -> list[Workload]:
+    """The moderation queue of the ``queue`` database (1,000,000 comments by default)."""
+    return [
+        Workload(
+            "queue-1m",
+            "moderation queue, status=pending",
+            "queue",
+            f"{QUEUE}?status=pending",
+            (bearer,),
+        ),
+        Workload("queue-all-1m", "moderation queue, all statuses", "queue", QUEUE, (bearer,)),
+    ]
+
+
+def workloads_by_key() -> dict[str, Workload]:
+    """Every workload (without tokens or ETag), by key."""
+    return {workload.key: workload for workload in workloads({}, "", "")}
+
+
+def selected(workload: Workload, only: Iterable[str]) -> bool:
+    """Whether ``--only`` selects ``workload``; the ceiling always runs."""
+    only = set(only)
+    return not only or workload.key in only or workload.key == "ceiling"
