@@ -12,7 +12,8 @@
 # cache, and remove the images that earlier runs built. Environment:
 #   IMAGE_CHECK_CACHE    stand-in base image and build log
 #                        (default: /var/cache/commentsvc-image-check)
-#   DEBIAN_MIRROR        Debian mirror for debootstrap (default: http://deb.debian.org/debian)
+#   DEBIAN_MIRROR        Debian archive for debootstrap (default: the one this machine's apt
+#                        sources name for bookworm, or for the machine's own release)
 #   IMAGE_CHECK_TIMEOUT  seconds to wait for the service to answer (default: 60)
 #   VENV                 virtualenv that gets hadolint when it is missing (default: .venv)
 set -euo pipefail
@@ -20,7 +21,8 @@ cd "$(dirname "$0")/.."
 
 IMAGE=localhost/commentsvc:check
 CACHE_DIR=${IMAGE_CHECK_CACHE:-/var/cache/commentsvc-image-check}
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-}
+STAND_IN_SUITE=bookworm
 STARTUP_TIMEOUT=${IMAGE_CHECK_TIMEOUT:-60}
 VENV=${VENV:-.venv}
 started_at=$(date +%s)
@@ -85,19 +87,78 @@ qualified() {
   esac
 }
 
+apt_archive() { # SUITE: the URI of the first of this machine's apt sources that serves SUITE
+  # The machine installs its own packages from there, so debootstrap can reach it too. Both
+  # formats: one-line "deb [options] URI SUITE COMPONENTS…" and deb822 stanzas (*.sources).
+  python3 - "$1" <<'PY'
+import glob, re, sys
+
+wanted = sys.argv[1]
+codename = ""
+try:
+    with open("/etc/os-release") as release:
+        for line in release:
+            if line.startswith("VERSION_CODENAME="):
+                codename = line.split("=", 1)[1].strip().strip('"')
+except OSError:
+    pass
+sources = []  # (URI, suites), in apt's order
+for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        match = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line.split("#", 1)[0])
+        if match:
+            sources.append((match[1], {match[2]}))
+for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    try:
+        text = open(path).read()
+    except OSError:
+        continue
+    for stanza in re.split(r"\n\s*\n", text):
+        fields, name = {}, None
+        for line in stanza.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            if line[0].isspace() and name:  # a continuation line
+                fields[name] += " " + line.strip()
+                continue
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            fields[name] = value.strip()
+        if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes") != "no":
+            for uri in fields.get("uris", "").split():
+                sources.append((uri, set(fields.get("suites", "").split())))
+# The Debian archive that serves the machine's own release serves the other releases too.
+for suite in (wanted, codename):
+    for uri, suites in sources:
+        if suite and suite in suites:
+            print(uri)
+            sys.exit()
+sys.exit(1)
+PY
+}
+
 make_stand_in() { # NAME: import a debootstrapped Debian with Debian's python3 as NAME
   local name=$1 tarball rootfs version
   tarball=$CACHE_DIR/$(basename "${name//:/-}").tar
   if [ ! -s "$tarball" ]; then
+    if [ -z "$DEBIAN_MIRROR" ]; then
+      DEBIAN_MIRROR=$(apt_archive "$STAND_IN_SUITE") || die "no Debian archive for \
+$STAND_IN_SUITE in this machine's apt sources (/etc/apt/sources.list, \
+/etc/apt/sources.list.d/*.list and *.sources): set DEBIAN_MIRROR to the URL of one"
+    fi
     rootfs=$CACHE_DIR/rootfs
     rm -rf "$rootfs"
     mkdir -p "$CACHE_DIR"
     # apt's proxy, if the machine has one, serves debootstrap too.
     eval "$(apt-config shell http_proxy Acquire::http::Proxy)"
     export http_proxy
-    say "Making a stand-in for $name: debootstrap bookworm with python3 (a few minutes, once)"
+    say "Making a stand-in for $name: debootstrap $STAND_IN_SUITE from $DEBIAN_MIRROR (once)"
     debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
-      bookworm "$rootfs" "$DEBIAN_MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1 || {
+      "$STAND_IN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1 || {
       tail -n 20 "$CACHE_DIR/debootstrap.log" >&2
       die "debootstrap failed (log: $CACHE_DIR/debootstrap.log)"
     }
@@ -111,8 +172,8 @@ make_stand_in() { # NAME: import a debootstrapped Debian with Debian's python3 a
     for tool in python python3; do ln -sf /usr/bin/python3 "$rootfs/usr/local/bin/$tool"; done
     for tool in pip pip3; do ln -sf /usr/bin/pip3 "$rootfs/usr/local/bin/$tool"; done
     rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
-    # This machine's CAs (it may reach PyPI through a proxy with its own CA) and its
-    # package index, so pip inside the build works where pip on the machine does.
+    # This machine's CAs (it may reach the Python package index through a proxy with its own
+    # CA) and its index URL, so pip inside the build works where pip on the machine does.
     cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
     {
       echo "[global]"
