@@ -67,6 +67,14 @@ class _Scratch:
         self.tables = [
             table for table in reversed(metadata.sorted_tables) if table.name != "alembic_version"
         ]
+        self.table_names = set(metadata.tables)
+
+    def intact(self) -> bool:
+        """Whether every table of the template is still there (a test may drop one, such as
+        ``alembic_version`` to see the service not ready)."""
+        present = set(sa.inspect(self.connection).get_table_names())
+        self.connection.commit()
+        return present == self.table_names
 
     def empty(self) -> None:
         """Back to the template's state: connections of earlier tests ended, rows deleted,
@@ -135,6 +143,8 @@ class PostgresDatabases:
         if scratch is not None:
             try:
                 scratch.empty()
+                if not scratch.intact():
+                    raise sa.exc.InvalidRequestError("the schema changed")
             except sa.exc.SQLAlchemyError:
                 # A test changed the schema under it: start over from the template.
                 del self.scratches[template_name]
