@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import QueryableAttribute
 
 from commentsvc import create_app
 from commentsvc.config import SETTINGS, ConfigError, load_config, settings_table
@@ -135,7 +136,7 @@ def test_a_configuration_error_is_one_line_not_a_traceback(tmp_path: Path) -> No
 
 
 #: Each length setting, and the columns whose width bounds it.
-LENGTH_COLUMNS = {
+LENGTH_COLUMNS: dict[str, list[QueryableAttribute[str | None]]] = {
     "MAX_NAME_LENGTH": [Comment.author_name],
     "MAX_EMAIL_LENGTH": [Comment.author_email],
     "MAX_URL_LENGTH": [Comment.author_url, Page.url],
@@ -149,7 +150,8 @@ LENGTH_COLUMNS = {
 def test_length_settings_stop_at_their_columns_width(tmp_path: Path, name: str) -> None:
     setting = next(setting for setting in SETTINGS if setting.name == name)
     widths = {column.type.length for column in LENGTH_COLUMNS[name]}
-    assert setting.maximum == min(widths)  # type: ignore[type-var]
+    assert setting.maximum is not None
+    assert setting.maximum == min(widths)
     assert setting.default <= setting.maximum
     environ = {"COMMENTSVC_SECRET_KEY": KEY, setting.env_name: str(setting.maximum)}
     assert load_config(str(tmp_path), environ=environ)[name] == setting.maximum

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from flask_migrate.cli import db as db_group
 
@@ -57,7 +57,7 @@ def test_a_sane_incoming_request_id_is_kept_and_a_hostile_one_replaced(client) -
 
 
 def test_one_json_line_per_request_without_bodies_emails_or_tokens(
-    client,  # type: ignore[no-untyped-def]
+    client: FlaskClient,
     caplog: pytest.LogCaptureFixture,
     make_token: Callable[..., str],
 ) -> None:
@@ -141,7 +141,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_metrics_count_requests_by_route_and_status(client) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_count_requests_by_route_and_status(client: FlaskClient) -> None:
     before = client.get("/metrics").get_data(as_text=True)
     labels = {"method": "POST", "route": SUBMIT_ROUTE}
     for _ in range(3):
@@ -181,7 +181,7 @@ def test_metrics_label_sets_stay_bounded(client) -> None:  # type: ignore[no-unt
 
 
 def test_metrics_report_comments_by_status(
-    client,  # type: ignore[no-untyped-def]
+    client: FlaskClient,
     make_comment: Callable[..., int],
 ) -> None:
     for status, n in ((CommentStatus.PENDING, 3), (CommentStatus.APPROVED, 2)):
@@ -227,7 +227,7 @@ def test_an_unreachable_database_gives_503_problem_json_not_500(tmp_path: Path) 
         assert response.json is not None and response.json["status"] == 503
     submitted = client.post(SUBMIT, json=valid_submission())
     assert submitted.headers["Retry-After"] == "5"
-    assert "database" in submitted.json["detail"]
+    assert "database" in submitted.get_json()["detail"]
     panel = client.get("/moderation/login")
     assert panel.status_code in (200, 503)  # the login page itself needs no database
     assert client.get("/healthz").status_code == 200  # liveness does no I/O

@@ -74,7 +74,7 @@ def test_a_bad_argument_gets_the_same_400_as_from_the_api(
     assert says in page.get_data(as_text=True)
     api = admin_client.get(f"/api/v1/moderation/comments?{query}", headers=auth)
     assert api.status_code == 400
-    assert api.json["detail"] == says
+    assert api.get_json()["detail"] == says
 
 
 def test_queue_filters_by_site_page_and_text(

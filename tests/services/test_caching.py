@@ -21,7 +21,7 @@ THREAD = f"/api/v1/sites/news/comments?page={PAGE}"
 def bodies(client: FlaskClient, url: str = THREAD) -> list[str]:
     response = client.get(url)
     assert response.status_code == 200
-    return [comment["body"] for comment in response.json["comments"]]
+    return [comment["body"] for comment in response.get_json()["comments"]]
 
 
 def test_a_cached_thread_follows_every_moderation_change(
@@ -52,7 +52,7 @@ def test_each_cursor_and_limit_is_its_own_page(
     for n in range(3):
         make_comment(body=f"c{n}")
     assert bodies(client, f"{THREAD}&limit=2") == ["c0", "c1"]
-    cursor = client.get(f"{THREAD}&limit=2").json["next_cursor"]
+    cursor = client.get(f"{THREAD}&limit=2").get_json()["next_cursor"]
     assert bodies(client, f"{THREAD}&limit=2&cursor={cursor}") == ["c2"]
     assert bodies(client, f"{THREAD}&limit=1") == ["c0"]
 

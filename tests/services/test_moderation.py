@@ -49,7 +49,8 @@ def events(comment_id: int) -> list[tuple[str, str | None, str | None, str | Non
 def page_state(key: str = PAGE) -> tuple[int, int]:
     """The page's approved count and version."""
     row = db.session.execute(sa.select(Page.approved_count, Page.version).where(Page.key == key))
-    return tuple(row.one())  # type: ignore[return-value]
+    count, version = row.one()
+    return count, version
 
 
 @pytest.mark.parametrize("action", moderation.BULK_ACTIONS)
