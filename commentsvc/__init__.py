@@ -13,7 +13,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from commentsvc._meta import PROJECT_ROOT, __version__
-from commentsvc.models import MAX_ID
 
 __all__ = ["PROJECT_ROOT", "__version__", "create_app", "create_app_or_exit"]
 
@@ -22,6 +21,8 @@ class IdConverter(IntegerConverter):
     """``<id:name>``: a row id; anything out of range is no row (404, not a 500 or 405)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        from commentsvc.models import MAX_ID  # not at import: gunicorn's master imports us
+
         super().__init__(map, min=1, max=MAX_ID)
 
     def to_python(self, value: str) -> int:
