@@ -20,6 +20,7 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, abort, current_app, g, has_request_context, request
@@ -170,7 +171,12 @@ def init_observability(app: Flask) -> None:
 
 def count_comment_event(change: CommentEvent) -> None:
     """Count a committed change to a comment by its event type."""
-    COMMENT_EVENTS.labels(change.type.value).inc()
+    _event_counter(change.type.value).inc()
+
+
+@functools.cache
+def _event_counter(kind: str) -> Any:
+    return COMMENT_EVENTS.labels(kind)
 
 
 class CommentsCollector(Collector):
