@@ -65,6 +65,7 @@ def queue() -> str:
     return render_template(
         "panel/queue.html",
         comments=found.items,
+        parents=listing.parents_of(found.items),
         counts=listing.status_counts(scope, filters),
         status=status,
         statuses=tuple(CommentStatus),
@@ -178,6 +179,7 @@ def detail(comment_id: int) -> str:
     return render_template(
         "panel/detail.html",
         comment=comment,
+        parents=listing.parents_of([comment]),
         events=audit.comment_events(comment.id),
         same_author=same_author,
         undo=session.get(UNDO),

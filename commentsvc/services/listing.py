@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 
 from commentsvc.extensions import read_connection
 from commentsvc.models import Comment, CommentStatus, Moderator, Page, Site
@@ -85,8 +85,7 @@ _CONDITIONS: dict[str, Callable[[], sa.ColumnElement[bool]]] = {
 }
 assert set(_CONDITIONS) == {field.name for field in dataclasses.fields(_Query)}
 
-_Parent = aliased(Comment, name="parent")
-#: What a listed comment carries: its own columns, its site, page, moderator and parent.
+#: What a listed comment carries: its own columns, its site, page and moderator.
 LISTING_COLUMNS = (
     *(column for column in Comment.__table__.columns if column.key != "site_id"),
     Site.slug.label("site_slug"),
@@ -94,8 +93,10 @@ LISTING_COLUMNS = (
     Page.url.label("page_url"),
     Page.title.label("page_title"),
     Moderator.email.label("moderated_by_email"),
-    _Parent.author_name.label("parent_author_name"),
-    _Parent.body.label("parent_body"),
+)
+#: What the panel shows of the comment a listed one replies to.
+_PARENTS = sa.select(Comment.id, Comment.author_name, Comment.body).where(
+    Comment.id.in_(sa.bindparam("ids", expanding=True))
 )
 
 
@@ -110,7 +111,6 @@ def _listing(present: frozenset[str]) -> sa.Select[Any]:
         .join(Page, Page.id == Comment.page_id)
         .join(Site, Site.id == Comment.site_id)
         .outerjoin(Moderator, Moderator.id == Comment.moderated_by_id)
-        .outerjoin(_Parent, _Parent.id == Comment.parent_id)
     )
     for name in sorted(present):
         statement = statement.where(_CONDITIONS[name]())
@@ -146,6 +146,19 @@ def find_comment(scope: set[int] | None, comment_id: int) -> sa.Row[Any]:
     if not rows:
         raise NotFound(f"There is no comment {comment_id}.")
     return rows[0]
+
+
+def parents_of(rows: Iterable[sa.Row[Any]]) -> dict[int, sa.Row[Any]]:
+    """The comments the listed ones reply to (id, author name, body), by id.
+
+    Apart from the listing: a join to the parent cost the moderation API's listing, which
+    never shows it, a third of its time on PostgreSQL (planning one more join).
+    """
+    ids = sorted({row.parent_id for row in rows if row.parent_id is not None})
+    if not ids:
+        return {}
+    with read_connection() as connection:
+        return {row.id: row for row in connection.execute(_PARENTS, {"ids": ids})}
 
 
 def status_counts(scope: set[int] | None, filters: CommentFilter) -> dict[CommentStatus, int]:

@@ -59,7 +59,7 @@ def test_scope_limits_the_listing_the_counts_and_finding_one(
         listing.find_comment(scope, news)
 
 
-def test_a_listed_comment_carries_its_site_page_moderator_and_parent(
+def test_a_listed_comment_carries_its_site_page_and_moderator(
     app: Flask, context: None, moderator: Moderator, make_comment: Callable[..., int]
 ) -> None:
     parent = make_comment(status=APPROVED, body="The parent")
@@ -71,9 +71,8 @@ def test_a_listed_comment_carries_its_site_page_moderator_and_parent(
         "/2025/10/us-china-talks",
         "mod@example.com",
     )
-    assert (row.parent_id, row.parent_author_name, row.parent_body) == (
-        parent,
-        "Reader",
-        "The parent",
-    )
-    assert row.status is SPAM
+    assert (row.parent_id, row.status) == (parent, SPAM)
+    parents = listing.parents_of([row, listing.find_comment(None, parent)])
+    assert list(parents) == [parent]
+    assert (parents[parent].author_name, parents[parent].body) == ("Reader", "The parent")
+    assert listing.parents_of([]) == {}
