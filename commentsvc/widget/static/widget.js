@@ -113,21 +113,6 @@
     return out;
   }
 
-  var UNITS = [["minute", 60, 3600], ["hour", 3600, 86400], ["day", 86400, 2592000], ["month", 2592000, 31536000]];
-
-  // "3 hours ago" in the widget's language; older than a year: the date.
-  Widget.prototype.relativeTime = function (date) {
-    var seconds = Math.round((Date.now() - date.getTime()) / 1000);
-    if (seconds < 45) return this.t.justNow;
-    if (this.rtf === undefined) {
-      this.rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" }) : null;
-    }
-    for (var i = 0; i < UNITS.length && this.rtf; i++) {
-      if (seconds < UNITS[i][2]) return this.rtf.format(-Math.max(1, Math.round(seconds / UNITS[i][1])), UNITS[i][0]);
-    }
-    return date.toLocaleDateString(this.lang);
-  };
-
   function loadAuthor() {
     try { return JSON.parse(window.localStorage.getItem(STORE)) || null; } catch (e) { return null; }
   }
@@ -319,6 +304,21 @@
     }
   };
 
+  var UNITS = [["minute", 60, 3600], ["hour", 3600, 86400], ["day", 86400, 2592000], ["month", 2592000, 31536000]];
+
+  // "3 hours ago" in the widget's language; older than a year: the date.
+  Widget.prototype.relativeTime = function (date) {
+    var seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    if (seconds < 45) return this.t.justNow;
+    if (this.rtf === undefined) {
+      this.rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" }) : null;
+    }
+    for (var i = 0; i < UNITS.length && this.rtf; i++) {
+      if (seconds < UNITS[i][2]) return this.rtf.format(-Math.max(1, Math.round(seconds / UNITS[i][1])), UNITS[i][0]);
+    }
+    return date.toLocaleDateString(this.lang);
+  };
+
   // Render one comment; a top-level one goes into `batch` (appended to the list in one go).
   // Each comment is a deep clone of one skeleton: far cheaper than building it node by node.
   Widget.prototype.renderComment = function (comment, batch) {
@@ -336,10 +336,10 @@
       this.exact = window.Intl ? new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short" }) : null;
     }
     var node = this.skeleton.cloneNode(true);
-    var article = node.firstChild;
-    var header = article.firstChild;
-    var time = header.firstChild;
-    var replies = node.lastChild;
+    // Found by class, not by position: the skeleton may gain elements.
+    var header = node.querySelector(".csv-meta");
+    var time = header.querySelector("time");
+    var replies = node.querySelector(".csv-replies");
     node.id = "comment-" + comment.id;
     node.setAttribute("data-id", String(comment.id));
     header.insertBefore(comment.author_url && /^https?:\/\//i.test(comment.author_url)
@@ -349,8 +349,8 @@
     time.setAttribute("datetime", comment.created_at);
     time.title = this.exact ? this.exact.format(exact) : exact.toString();
     time.textContent = this.relativeTime(exact);
-    article.lastChild.firstChild.setAttribute("aria-label", fmt(t.replyTo, { name: comment.author_name }));
-    article.childNodes[1].appendChild(safeBody(comment.body_html));
+    node.querySelector(".csv-reply").setAttribute("aria-label", fmt(t.replyTo, { name: comment.author_name }));
+    node.querySelector(".csv-body").appendChild(safeBody(comment.body_html));
     var parent = comment.parent_id && this.byId[comment.parent_id];
     var depth = parent ? parent.depth + 1 : 0;
     this.byId[comment.id] = { comment: comment, node: node, replies: replies, depth: Math.min(depth, MAX_DEPTH) };
