@@ -1,7 +1,7 @@
 """Fixtures: an app on a fresh, migrated database per test; client, runner, factories.
 
 The database is a SQLite file, or a PostgreSQL database when ``COMMENTSVC_TEST_DATABASE_URL``
-is set (see :mod:`tests.databases`). Tests marked ``sqlite_only`` check SQLite itself (its
+is set (see :mod:`tests.support.databases`). Tests marked ``sqlite_only`` check SQLite itself (its
 pragmas, its file) and run in the SQLite run only; tests marked ``postgresql_only`` in the
 PostgreSQL run only.
 """
