@@ -9,10 +9,8 @@ from __future__ import annotations
 from flask import current_app, request
 
 from commentsvc.errors import ApiError
-from commentsvc.models import CommentStatus, is_row_id
+from commentsvc.models import STATUSES, CommentStatus, is_row_id
 from commentsvc.pagination import decode_cursor
-
-STATUSES = tuple(status.value for status in CommentStatus)
 
 
 def bad_argument(name: str, message: str, detail: str | None = None) -> ApiError:
@@ -60,12 +58,12 @@ def id_arg(name: str) -> int | None:
     return int(value)
 
 
-def limit_arg(default: int | None = None) -> int:
-    """``limit``: from 1 to ``MAX_PAGE_SIZE``; ``default`` (or ``PAGE_SIZE``) when absent."""
+def limit_arg() -> int:
+    """``limit``: from 1 to ``MAX_PAGE_SIZE``; ``PAGE_SIZE`` when absent."""
     raw = request.args.get("limit")
     maximum = current_app.config["MAX_PAGE_SIZE"]
     if raw in (None, ""):
-        return default or current_app.config["PAGE_SIZE"]
+        return int(current_app.config["PAGE_SIZE"])
     try:
         limit = int(raw)
     except ValueError:
@@ -81,6 +79,6 @@ def cursor_arg() -> int | None:
     return decode_cursor(request.args.get("cursor"))
 
 
-def page_args(default_limit: int | None = None) -> tuple[int, int | None]:
+def page_args() -> tuple[int, int | None]:
     """``limit`` and the decoded ``cursor``."""
-    return limit_arg(default_limit), cursor_arg()
+    return limit_arg(), cursor_arg()

@@ -18,7 +18,7 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import AnyOf, DataRequired, NumberRange, Optional, StopValidation
 from wtforms.validators import ValidationError as FieldError
 
-from commentsvc.models import MAX_ID, CommentStatus
+from commentsvc.models import MAX_ID, STATUSES
 from commentsvc.payloads import unsafe_text_reason
 from commentsvc.services.errors import Invalid
 
@@ -132,9 +132,6 @@ class Sent:
         if not field.raw_data:
             field.errors = []
             raise StopValidation()
-
-
-STATUSES = tuple(status.value for status in CommentStatus)
 
 
 class ModerationUpdateForm(Form):

@@ -47,6 +47,10 @@ class CommentStatus(enum.StrEnum):
     SPAM = "spam"
 
 
+#: Every status as it is written in requests and answers.
+STATUSES = tuple(status.value for status in CommentStatus)
+
+
 class ModerationAction(enum.StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
