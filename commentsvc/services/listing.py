@@ -112,14 +112,17 @@ def _listing(present: frozenset[str]) -> sa.Select[Any]:
         .join(Site, Site.id == Comment.site_id)
         .outerjoin(Moderator, Moderator.id == Comment.moderated_by_id)
     )
-    for name in sorted(present):
-        statement = statement.where(_CONDITIONS[name]())
-    return statement.order_by(Comment.id.desc()).limit(sa.bindparam("limit"))
+    return _narrowed(statement, present).order_by(Comment.id.desc()).limit(sa.bindparam("limit"))
 
 
 @functools.cache
 def _status_counts(present: frozenset[str]) -> sa.Select[Any]:
     statement = sa.select(Comment.status, sa.func.count()).group_by(Comment.status)
+    return _narrowed(statement, present)
+
+
+def _narrowed(statement: sa.Select[Any], present: frozenset[str]) -> sa.Select[Any]:
+    """``statement`` with the condition of each parameter named in ``present``."""
     for name in sorted(present):
         statement = statement.where(_CONDITIONS[name]())
     return statement
