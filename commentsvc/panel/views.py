@@ -7,6 +7,7 @@ forms, no JavaScript needed) or, when our script asks for JSON, with what change
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,9 +46,9 @@ UNDO = "undo"
 SAME_AUTHOR_SHOWN = 20
 
 
-def _filters(status: CommentStatus | None = None) -> listing.CommentFilter:
+def _filters() -> listing.CommentFilter:
+    """The queue's site, page and text filters (the tab counts ignore the status)."""
     return listing.CommentFilter(
-        status=status,
         site=text_arg("site"),
         page=text_arg("page", limit="MAX_PAGE_KEY_LENGTH"),
         q=text_arg("q"),
@@ -61,7 +62,8 @@ def queue() -> str:
     filters = _filters()
     scope = current_moderator().site_scope()
     limit = current_app.config["PANEL_PAGE_SIZE"]
-    found = paginate(listing.list_comments(scope, _filters(status), cursor_arg(), limit), limit)
+    shown = dataclasses.replace(filters, status=status)
+    found = paginate(listing.list_comments(scope, shown, cursor_arg(), limit), limit)
     return render_template(
         "panel/queue.html",
         comments=found.items,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,59 +124,55 @@ def submit_comment(site: PublicSite, submission: Submission, client: ClientInfo)
     """Store a new comment as pending; answers with exactly the row it inserted."""
     if not site.comments_open:
         raise Closed("Comments are closed on this site.")
-    stored = StoredComment(
-        id=0,
-        page=submission.page,
-        parent_id=submission.parent_id,
-        author_name=submission.author_name,
-        author_url=submission.author_url,
-        body=submission.body,
-        body_html=render_body(submission.body),
-        status=CommentStatus.PENDING,
-        created_at=utcnow(),
-    )
+    body_html = render_body(submission.body)
+    now = utcnow()
     with write_transaction():
         # Core statements on the transaction's connection: a submission needs no ORM
         # objects, and the unit of work cost more than the rest of the request together.
         connection = db.session.connection()
         page_id = _page_id(connection, site, submission)
         _check_parent(connection, submission.parent_id, page_id)
-        values = _comment_row(site, page_id, submission, client, stored)
+        values = _comment_row(site.id, page_id, submission, client, body_html, now)
         comment_id = int(connection.execute(_INSERT_COMMENT, values).scalar_one())
         announce(
             CommentEvent(
-                EventType.SUBMITTED,
-                comment_id,
-                site.id,
-                page_id,
-                stored.status,
-                None,
-                stored.created_at,
+                EventType.SUBMITTED, comment_id, site.id, page_id, CommentStatus.PENDING, None, now
             )
         )
-    return dataclasses.replace(stored, id=comment_id)
+    return StoredComment(
+        id=comment_id,
+        page=submission.page,
+        parent_id=submission.parent_id,
+        author_name=submission.author_name,
+        author_url=submission.author_url,
+        body=submission.body,
+        body_html=body_html,
+        status=CommentStatus.PENDING,
+        created_at=now,
+    )
 
 
 def _comment_row(
-    site: PublicSite,
+    site_id: int,
     page_id: int,
     submission: Submission,
     client: ClientInfo,
-    stored: StoredComment,
+    body_html: str,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The values of the new comment's row."""
+    """The values of a new comment's row: pending, created and updated ``now``."""
     return {
-        "site_id": site.id,
+        "site_id": site_id,
         "page_id": page_id,
         "parent_id": submission.parent_id,
         "body": submission.body,
-        "body_html": stored.body_html,
+        "body_html": body_html,
         "author_name": submission.author_name,
         "author_email": submission.author_email,
         "author_url": submission.author_url,
-        "status": stored.status,
-        "created_at": stored.created_at,
-        "updated_at": stored.created_at,
+        "status": CommentStatus.PENDING,
+        "created_at": now,
+        "updated_at": now,
         "ip_prefix": client.ip_prefix,
         "user_agent": client.user_agent,
     }
