@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node postgres clean image-check bench
+.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,11 +45,18 @@ image-check: $(STAMP)
 postgres:
 	./scripts/ensure-postgres.sh >/dev/null
 
-## The suite twice: on SQLite, then on PostgreSQL
+## A private Redis for the tests on 127.0.0.1:56379 (installs Debian's redis-server when missing)
+redis:
+	./scripts/ensure-redis.sh >/dev/null
+
+## The suite twice: on SQLite, then on PostgreSQL (both with the private Redis)
 pytest: $(STAMP)
-	$(BIN)/pytest
+	redis="$$(./scripts/ensure-redis.sh)" && \
+	COMMENTSVC_TEST_REDIS_URL="$$redis" $(BIN)/pytest && \
 	url="$$(./scripts/ensure-postgres.sh)" && \
-	if [ -n "$$url" ]; then COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/pytest; fi
+	if [ -n "$$url" ]; then \
+		COMMENTSVC_TEST_REDIS_URL="$$redis" COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/pytest; \
+	fi
 
 ## The load benchmark on SQLite and PostgreSQL (benchmarks/README.md); BENCH_ARGS adds options
 bench: $(STAMP)

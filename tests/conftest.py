@@ -25,6 +25,7 @@ from commentsvc.models import ApiToken, Comment, CommentStatus, Moderator, Page,
 from commentsvc.security import hash_password, hash_token
 from commentsvc.text import render_body
 from tests.support.databases import URL_VARIABLE, close_run_databases, run_databases
+from tests.support.redis import RedisServer, flush_all, shared_redis_url
 
 ORIGIN = "https://news.example"
 OTHER_ORIGIN = "https://blog.example"
@@ -111,6 +112,21 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real Redis for this test (the run's shared instance), emptied before the test."""
+    url = shared_redis_url()
+    flush_all(url)
+    yield url
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis server for this test alone, which it may stop; gone after the test."""
+    with RedisServer(tmp_path) as server:
+        yield server
 
 
 def count_comments(app: Flask) -> int:
