@@ -72,6 +72,7 @@ def register_observability(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from commentsvc.extensions import configure_sqlite, db, migrate
+    from commentsvc.services.throttling import init_throttling
 
     db.init_app(app)
     directory = app.config["MIGRATIONS_DIR"] or str(PROJECT_ROOT / "migrations")
@@ -79,6 +80,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(app, db.engine)
+    init_throttling(app)
 
 
 def register_blueprints(app: Flask) -> None:

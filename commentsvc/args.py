@@ -48,6 +48,30 @@ def status_arg(name: str = "status") -> CommentStatus | None:
     return CommentStatus(value)
 
 
+def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
+    """An argument that must be one of ``choices`` (None when absent)."""
+    value = request.args.get(name, "")
+    if value == "":
+        return None
+    if value not in choices:
+        raise bad_argument(name, f"Must be one of: {', '.join(choices)}.")
+    return value
+
+
+def fraction_arg(name: str) -> float | None:
+    """A number from 0 to 1 (None when absent)."""
+    value = request.args.get(name, "")
+    if value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 1:  # NaN included
+        raise bad_argument(name, "Must be a number from 0 to 1.")
+    return number
+
+
 def id_arg(name: str) -> int | None:
     """A row id argument (None when absent)."""
     value = request.args.get(name, "")

@@ -1,4 +1,5 @@
-"""The ``commentsvc`` command: a Flask CLI group (``db``, ``sites``, ``moderators``, ``tokens``)."""
+"""The ``commentsvc`` command: a Flask CLI group (``db``, ``sites``, ``moderators``,
+``tokens``, ``blocklist``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from flask_migrate.cli import db as db_group
 
 from commentsvc import backup as backups
 from commentsvc.extensions import db
+from commentsvc.models import BLOCKLIST_KINDS
 from commentsvc.services import accounts
+from commentsvc.services import blocklist as block_service
 from commentsvc.services import sites as site_service
 from commentsvc.services.errors import ServiceError
 
@@ -31,6 +34,7 @@ def main() -> None:
 sites = click.Group("sites", help="Sites that embed the comments.")
 moderators = click.Group("moderators", help="People who moderate comments.")
 tokens = click.Group("tokens", help="API tokens for the moderation API.")
+blocklist = click.Group("blocklist", help="Authors, domains, addresses and words stored as spam.")
 
 
 @sites.command("add")
@@ -56,9 +60,57 @@ def sites_add(slug: str, origins: tuple[str, ...], name: str | None) -> None:
 @sites.command("list")
 @with_appcontext
 def sites_list() -> None:
-    """List the sites."""
+    """List the sites: slug, name, origins, moderation rules."""
     for site in site_service.all_sites():
-        click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}")
+        click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}\t{_rules(site.settings)}")
+
+
+def _rules(settings: dict[str, object]) -> str:
+    rules = site_service.SiteRules.of(settings)
+    return (
+        f"moderation={rules.moderation} max_links={rules.max_links} "
+        f"min_fill_seconds={rules.min_fill_seconds}"
+    )
+
+
+@sites.command("set")
+@click.argument("slug")
+@click.option(
+    "--moderation",
+    type=click.Choice(site_service.MODERATION_MODES),
+    help="all: every new comment waits for a moderator; first: comments of authors with an "
+    "approved comment on the site are approved at once.",
+)
+@click.option(
+    "--max-links",
+    type=click.IntRange(0, site_service.MAX_LINKS_LIMIT),
+    help="A comment with more links than this waits for a moderator.",
+)
+@click.option(
+    "--min-fill-seconds",
+    type=click.IntRange(0, site_service.MAX_FILL_SECONDS),
+    help="A comment sent from the widget sooner than this after the form opened waits for a "
+    "moderator.",
+)
+@with_appcontext
+def sites_set(
+    slug: str, moderation: str | None, max_links: int | None, min_fill_seconds: int | None
+) -> None:
+    """Change a site's moderation rules; those not given keep their values."""
+    changes = {
+        name: value
+        for name, value in (
+            ("moderation", moderation),
+            ("max_links", max_links),
+            ("min_fill_seconds", min_fill_seconds),
+        )
+        if value is not None
+    }
+    try:
+        rules = site_service.set_rules(slug, **changes)
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"site {slug}: {_rules(rules.as_settings())}")
 
 
 @moderators.command("add")
@@ -120,6 +172,55 @@ def tokens_create(email: str, name: str) -> None:
     )
 
 
+def _site_id(slug: str | None) -> int | None:
+    if slug is None:
+        return None
+    site = site_service.get_site(slug)
+    if site is None:
+        raise click.ClickException(f"there is no site {slug!r}")
+    return site.id
+
+
+@blocklist.command("add")
+@click.argument("kind", type=click.Choice(BLOCKLIST_KINDS))
+@click.argument("value")
+@click.option("--site", "slug", help="Only on this site. Default: every site.")
+@with_appcontext
+def blocklist_add(kind: str, value: str, slug: str | None) -> None:
+    """Store submissions that match as spam: KIND is email (an address or @domain), domain
+    (of the email, website or a link), ip (an address or CIDR range) or word (a word or
+    phrase in the body, name or website)."""
+    try:
+        entry, created = block_service.add_entry(kind, value, _site_id(slug), "cli")
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    where = f"on {slug}" if slug else "on every site"
+    state = "added" if created else "already there:"
+    click.echo(f"{state} {entry.id}\t{entry.kind.value}\t{entry.value}\t{where}")
+
+
+@blocklist.command("list")
+@click.option("--site", "slug", help="The entries that hold on this site.")
+@with_appcontext
+def blocklist_list(slug: str | None) -> None:
+    """List the entries: id, kind, value, site (* for every site), who added it."""
+    for entry in block_service.entries(None, _site_id(slug)):
+        site = entry.site.slug if entry.site is not None else "*"
+        click.echo(f"{entry.id}\t{entry.kind.value}\t{entry.value}\t{site}\t{entry.created_by}")
+
+
+@blocklist.command("remove")
+@click.argument("entry_id", type=click.IntRange(1))
+@with_appcontext
+def blocklist_remove(entry_id: int) -> None:
+    """Remove the entry ENTRY_ID (see `blocklist list`)."""
+    try:
+        entry = block_service.remove_entry(entry_id, None)
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"removed {entry.id}\t{entry.kind.value}\t{entry.value}")
+
+
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
@@ -165,3 +266,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sites)
     app.cli.add_command(moderators)
     app.cli.add_command(tokens)
+    app.cli.add_command(blocklist)

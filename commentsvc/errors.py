@@ -12,7 +12,16 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from commentsvc.paths import in_api, in_panel
-from commentsvc.services.errors import Closed, Conflict, Invalid, NotFound, ServiceError, Throttled
+from commentsvc.services.errors import (
+    Closed,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    Throttled,
+    Unavailable,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -85,7 +94,9 @@ SERVICE_STATUS: dict[type[ServiceError], int] = {
     Invalid: 422,
     Conflict: 409,
     Closed: 403,
+    Forbidden: 403,
     Throttled: 429,
+    Unavailable: 503,
 }
 
 
@@ -94,7 +105,12 @@ def from_service_error(error: ServiceError) -> ApiError:
     if isinstance(error, Invalid):
         return ValidationError(error.errors, error.message)
     status = next((code for kind, code in SERVICE_STATUS.items() if isinstance(error, kind)), 400)
-    return ApiError(status, error.message, title=error.title, errors=error.errors)
+    headers = {}
+    if isinstance(error, Throttled) and error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, Unavailable):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return ApiError(status, error.message, title=error.title, errors=error.errors, headers=headers)
 
 
 def _status_title(status: int) -> str:

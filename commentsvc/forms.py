@@ -18,7 +18,7 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import AnyOf, DataRequired, NumberRange, Optional, StopValidation
 from wtforms.validators import ValidationError as FieldError
 
-from commentsvc.models import MAX_ID, STATUSES
+from commentsvc.models import BLOCKLIST_KINDS, MAX_ID, STATUSES
 from commentsvc.payloads import unsafe_text_reason
 from commentsvc.services.errors import Invalid
 
@@ -118,6 +118,11 @@ class CommentForm(Form):
     author_name = _text("MAX_NAME_LENGTH")
     author_email = _text("MAX_EMAIL_LENGTH", extra=(NormalizedEmail(),))
     author_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
+    #: The honeypot (DESIGN §7): hidden from people, so whatever is in it came from a bot.
+    #: Never refused, whatever it holds: the answer must not tell a bot it was caught.
+    subject = StringField(filters=[strip])
+    #: How long the widget's form was open before it was sent, in milliseconds.
+    fill_ms = IntegerField(validators=[Optional(), NumberRange(min=0, max=MAX_ID)])
 
 
 class Sent:
@@ -157,6 +162,20 @@ class ModerationUpdateForm(Form):
             self.status.errors = ["Send a status, a body, or both."]
             return False
         return valid
+
+
+class BlocklistEntryForm(Form):
+    """A blocklist entry to add (DESIGN §7); ``site`` blank: every site."""
+
+    kind = StringField(
+        filters=[strip],
+        validators=[
+            DataRequired(),
+            AnyOf(BLOCKLIST_KINDS, message=f"Must be one of: {', '.join(BLOCKLIST_KINDS)}."),
+        ],
+    )
+    value = _text("MAX_FILTER_LENGTH")
+    site = _text("MAX_FILTER_LENGTH", required=False)
 
 
 _JSON_TYPES: dict[type[Form], dict[str, type]] = {}

@@ -201,6 +201,8 @@ class Comment(Base):
         sa.Index("ix_comments_site_queue", "site_id", "status", "id"),
         sa.Index("ix_comments_parent_id", "parent_id"),
         sa.Index("ix_comments_author_email", "author_email"),
+        # The panel's "most suspicious first" order, per status.
+        sa.Index("ix_comments_score", "status", "spam_score", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -225,6 +227,10 @@ class Comment(Base):
     #: The client's IP with the host part zeroed (/24 for IPv4, /48 for IPv6).
     ip_prefix: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent: Mapped[str | None] = mapped_column(sa.String(512))
+    #: How likely the abuse rules found the comment to be spam, 0 to 1 (DESIGN §7).
+    spam_score: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
+    #: The codes of the rules that held or refused it, space-separated (``links too_fast``).
+    spam_reasons: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
 
     site: Mapped[Site] = relationship()
     page: Mapped[Page] = relationship()
@@ -275,3 +281,77 @@ class LoginAttempt(Base):
     client: Mapped[str] = mapped_column(sa.String(64))
     succeeded: Mapped[bool]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BlocklistKind(enum.StrEnum):
+    EMAIL = "email"
+    DOMAIN = "domain"
+    IP = "ip"
+    WORD = "word"
+
+
+#: Every kind of blocklist entry as written in requests and answers.
+BLOCKLIST_KINDS = tuple(kind.value for kind in BlocklistKind)
+
+
+class BlocklistEntry(Base):
+    """A value whose submissions are stored as spam: on one site, or on every site."""
+
+    __tablename__ = "blocklist_entries"
+    __table_args__ = (sa.Index("ix_blocklist_entries_kind_value", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: None: the entry holds on every site.
+    site_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[BlocklistKind] = mapped_column(_enum(BlocklistKind, "blocklist_kind"))
+    #: Normalized: see :func:`commentsvc.services.blocklist.normalize_value`.
+    value: Mapped[str] = mapped_column(sa.String(320))
+    #: Who added it (a moderator's email, or ``cli``).
+    created_by: Mapped[str] = mapped_column(sa.String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    site: Mapped[Site | None] = relationship()
+
+
+class Generation(Base):
+    """A counter bumped by every change of some shared data, so that each worker knows
+    when the copy it keeps is stale by reading one row (the blocklist's, for now)."""
+
+    __tablename__ = "generations"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a submission sent with an ``Idempotency-Key``, kept 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("site_id", "key", name="uq_idempotency_keys_site_id_key"),
+        sa.Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    #: SHA-256 of the submission the key was first sent with.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    #: The stored comment; no foreign key, the answer outlives a deleted comment.
+    comment_id: Mapped[int | None]
+    #: The first answer's JSON document.
+    response: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RateLimitCounter(Base):
+    """A fixed-window counter of the rate limits, when they are kept in the database."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    hits: Mapped[int]
+    #: When the window ends, in seconds since the epoch.
+    expires_at: Mapped[float] = mapped_column(sa.Float, index=True)

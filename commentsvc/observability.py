@@ -67,6 +67,16 @@ COMMENT_EVENTS = Counter(
     ["type"],
 )
 
+SPAM_REASONS = Counter(
+    "commentsvc_spam_reasons_total",
+    "Submissions the abuse rules held or refused, by reason (honeypot, links, …), once stored.",
+    ["reason"],
+)
+RATE_LIMIT_STORAGE_ERRORS = Counter(
+    "commentsvc_rate_limit_storage_errors_total",
+    "Submissions whose rate limit could not be counted because its storage was unreachable.",
+)
+
 request_log = logging.getLogger("commentsvc.request")
 bp = Blueprint("metrics", __name__)
 
@@ -170,8 +180,21 @@ def init_observability(app: Flask) -> None:
 
 
 def count_comment_event(change: CommentEvent) -> None:
-    """Count a committed change to a comment by its event type."""
+    """Count a committed change to a comment by its event type (and a submission's
+    abuse verdicts by reason)."""
     _event_counter(change.type.value).inc()
+    for reason in change.reasons:
+        _reason_counter(reason).inc()
+
+
+def count_rate_limit_failure() -> None:
+    """Count a submission whose rate limit storage could not be reached."""
+    RATE_LIMIT_STORAGE_ERRORS.inc()
+
+
+@functools.cache
+def _reason_counter(reason: str) -> Any:
+    return SPAM_REASONS.labels(reason)
 
 
 @functools.cache

@@ -39,8 +39,11 @@ def tokens_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def anonymize_ip(address: str | None) -> str | None:
-    """Zero the host part of an IP address: /24 for IPv4, /48 for IPv6."""
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_ip(address: str | None) -> IPAddress | None:
+    """A client's address, an IPv4-mapped IPv6 address as the IPv4 one; None if it is none."""
     if not address:
         return None
     try:
@@ -48,7 +51,15 @@ def anonymize_ip(address: str | None) -> str | None:
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+def anonymize_ip(address: str | None) -> str | None:
+    """Zero the host part of an IP address: /24 for IPv4, /48 for IPv6."""
+    ip = parse_ip(address)
+    if ip is None:
+        return None
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
 

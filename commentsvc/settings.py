@@ -52,6 +52,8 @@ class Setting:
     #: The values it may take (compared case-insensitively where ``upper`` is set).
     choices: tuple[str, ...] = ()
     upper: bool = False
+    #: A further check of a value: raises ValueError saying what is wrong with it.
+    checker: Callable[[Any], None] | None = None
 
     @property
     def env_name(self) -> str:
@@ -71,7 +73,30 @@ class Setting:
             raise ConfigError(
                 f"{self.env_name} must be at most {self.maximum} (the width of its database column)"
             )
+        if self.checker is not None and value is not None:
+            try:
+                self.checker(value)
+            except ValueError as error:
+                raise ConfigError(f"{self.env_name}: {error}") from None
         return value
+
+
+def _check_rate_limits(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a rate limit such as '5/minute;30/hour' (count/period, "
+            "several separated by ';')"
+        ) from None
+
+
+def _check_storage_uri(value: str) -> None:
+    from commentsvc.services.throttling import check_storage_uri
+
+    check_storage_uri(value)
 
 
 def _one_of(choices: tuple[str, ...]) -> str:
@@ -127,6 +152,28 @@ SETTINGS: tuple[Setting, ...] = (
     _text("SECRET_KEY", None, "Signs sessions. Required outside development."),
     _flag(
         "RATELIMIT_ENABLED", True, "`false` turns every rate limit off (load tests, benchmarks)."
+    ),
+    Setting(
+        name="SUBMIT_RATE_LIMIT",
+        default="5/minute;30/hour",
+        help="Submissions one client address (IPv6: its /64) may make to one site, in the "
+        "notation of the `limits` library: `count/period`, several joined by `;`. Over it: "
+        "429 with `Retry-After`, nothing stored.",
+        checker=_check_rate_limits,
+    ),
+    Setting(
+        name="RATELIMIT_STORAGE_URI",
+        default=None,
+        help="Where rate-limit counters live. Unset: in the service's database (shared by "
+        "every worker and replica on it). `redis://host:port/db` (or `rediss://`, "
+        "`redis+sentinel://`, `redis+cluster://`): in Redis.",
+        checker=_check_storage_uri,
+    ),
+    _flag(
+        "RATELIMIT_FAIL_OPEN",
+        True,
+        "When the rate-limit storage cannot be reached: `true` lets submissions through "
+        "unlimited (logged, and counted in `/metrics`); `false` answers them with 503.",
     ),
     _flag(
         "SESSION_COOKIE_SECURE",

@@ -44,6 +44,15 @@ def _linkify(line: str) -> str:
     return "".join(parts)
 
 
+def count_links(text: str) -> int:
+    """How many http(s) links ``text`` has, counted as :func:`render_body` makes them."""
+    return sum(
+        1
+        for match in _URL.finditer(text)
+        if _split_url(match.group(0))[0].lower() not in {"http://", "https://"}
+    )
+
+
 def render_body(text: str) -> str:
     """Render a comment body: escape, blank lines to paragraphs, bare http(s) URLs to links."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()

@@ -96,3 +96,50 @@ def test_tokens_create_prints_the_token_once_as_the_last_word(
     )
     assert response.status_code == 200
     assert runner.invoke(args=["tokens", "create", "nobody@example.com"]).exit_code != 0
+
+
+def test_sites_set_changes_only_the_rules_given(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["sites", "set", "news", "--moderation", "first"])
+    assert result.exit_code == 0, result.output
+    assert "moderation=first max_links=2 min_fill_seconds=3" in result.output
+    result = runner.invoke(args=["sites", "set", "news", "--max-links", "0"])
+    assert "moderation=first max_links=0 min_fill_seconds=3" in result.output
+    with app.app_context():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == "news"))
+        assert site is not None
+        assert site.settings["moderation"] == "first" and site.settings["max_links"] == 0
+    listed = runner.invoke(args=["sites", "list"]).output
+    assert "moderation=first max_links=0 min_fill_seconds=3" in listed
+
+
+def test_sites_set_refuses_bad_rules(runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["sites", "set", "news", "--moderation", "none"]).exit_code == 2
+    assert runner.invoke(args=["sites", "set", "news", "--max-links", "-1"]).exit_code == 2
+    assert runner.invoke(args=["sites", "set", "news", "--min-fill-seconds", "x"]).exit_code == 2
+    missing = runner.invoke(args=["sites", "set", "nowhere", "--max-links", "1"])
+    assert missing.exit_code == 1 and "nowhere" in missing.output
+
+
+def test_blocklist_add_list_remove(runner: FlaskCliRunner) -> None:
+    added = runner.invoke(args=["blocklist", "add", "domain", "https://WWW.Spam.Example/x"])
+    assert added.exit_code == 0, added.output
+    assert "added 1\tdomain\tspam.example\ton every site" in added.output
+    again = runner.invoke(args=["blocklist", "add", "domain", "spam.example"])
+    assert "already there: 1" in again.output
+    on_news = runner.invoke(args=["blocklist", "add", "ip", "203.0.113.9/24", "--site", "news"])
+    assert "added 2\tip\t203.0.113.0/24\ton news" in on_news.output
+    listed = runner.invoke(args=["blocklist", "list"]).output.splitlines()
+    assert listed == ["2\tip\t203.0.113.0/24\tnews\tcli", "1\tdomain\tspam.example\t*\tcli"]
+    on_blog = runner.invoke(args=["blocklist", "list", "--site", "blog"]).output.splitlines()
+    assert on_blog == ["1\tdomain\tspam.example\t*\tcli"]
+    assert runner.invoke(args=["blocklist", "remove", "2"]).exit_code == 0
+    gone = runner.invoke(args=["blocklist", "remove", "2"])
+    assert gone.exit_code == 1 and "no blocklist entry 2" in gone.output
+
+
+def test_blocklist_refuses_bad_input(runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["blocklist", "add", "url", "x"]).exit_code == 2
+    bad = runner.invoke(args=["blocklist", "add", "ip", "999.1.1.1"])
+    assert bad.exit_code == 1 and "Not an IP address" in bad.output
+    unknown = runner.invoke(args=["blocklist", "add", "word", "casino", "--site", "nowhere"])
+    assert unknown.exit_code == 1 and "nowhere" in unknown.output

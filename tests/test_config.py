@@ -84,12 +84,26 @@ def test_postgresql_connections_give_up_after_the_database_timeout(tmp_path: Pat
         ("RATELIMIT_ENABLED", "perhaps"),
         ("ENV", "staging"),
         ("SQLITE_SYNCHRONOUS", "OFF"),
+        ("SUBMIT_RATE_LIMIT", "five per minute"),
+        ("SUBMIT_RATE_LIMIT", "5/fortnight"),
+        ("RATELIMIT_STORAGE_URI", "http://cache.internal:6379"),
+        ("RATELIMIT_STORAGE_URI", "redis://localhost:notaport/0"),
+        ("RATELIMIT_STORAGE_URI", "localhost:6379"),
+        ("RATELIMIT_FAIL_OPEN", "sometimes"),
     ],
 )
 def test_bad_values_fail_fast_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
     environ = {"COMMENTSVC_SECRET_KEY": KEY, f"COMMENTSVC_{name}": value}
     with pytest.raises(ConfigError, match=f"COMMENTSVC_{name}"):
         load_config(str(tmp_path), environ=environ)
+
+
+@pytest.mark.parametrize(
+    "uri", ["redis://127.0.0.1:6379/0", "rediss://user:pw@cache:6380/1", "redis+unix:///run/r.sock"]
+)
+def test_redis_storage_uris_are_accepted_without_connecting(tmp_path: Path, uri: str) -> None:
+    environ = {"COMMENTSVC_SECRET_KEY": KEY, "COMMENTSVC_RATELIMIT_STORAGE_URI": uri}
+    assert load_config(str(tmp_path), environ=environ)["RATELIMIT_STORAGE_URI"] == uri
 
 
 def test_development_key_is_shared_by_every_process(tmp_path: Path) -> None:
@@ -133,6 +147,14 @@ def test_a_configuration_error_is_one_line_not_a_traceback(tmp_path: Path) -> No
         "commentsvc: configuration error: COMMENTSVC_SECRET_KEY is not set: set it to a long "
         "random string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
     ]
+
+    env.update(COMMENTSVC_SECRET_KEY=KEY, COMMENTSVC_SUBMIT_RATE_LIMIT="lots")
+    result = subprocess.run(
+        [str(script), "sites", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("commentsvc: configuration error: COMMENTSVC_SUBMIT_RATE_LIMIT: ")
 
 
 #: Each length setting, and the columns whose width bounds it.

@@ -144,8 +144,8 @@ def metric(text: str, name: str, **labels: str) -> float:
 def test_metrics_count_requests_by_route_and_status(client: FlaskClient) -> None:
     before = client.get("/metrics").get_data(as_text=True)
     labels = {"method": "POST", "route": SUBMIT_ROUTE}
-    for _ in range(3):
-        assert client.post(SUBMIT, json=valid_submission()).status_code == 201
+    for i in range(3):
+        assert client.post(SUBMIT, json=valid_submission(body=f"Comment {i}")).status_code == 201
     assert client.post(SUBMIT, json=valid_submission(author_email="no")).status_code == 422
     after = client.get("/metrics")
     assert after.status_code == 200

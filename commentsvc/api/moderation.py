@@ -4,17 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
-from commentsvc.api.serializers import moderation_comment, moderation_event
-from commentsvc.args import id_arg, page_args, status_arg, text_arg
+from commentsvc.api.serializers import (
+    blocklist_entry_json,
+    moderation_comment,
+    moderation_event,
+)
+from commentsvc.args import (
+    choice_arg,
+    fraction_arg,
+    id_arg,
+    limit_arg,
+    page_args,
+    status_arg,
+    text_arg,
+)
 from commentsvc.errors import ApiError
-from commentsvc.forms import ModerationUpdateForm, json_to_formdata, validated
+from commentsvc.forms import (
+    BlocklistEntryForm,
+    ModerationUpdateForm,
+    json_to_formdata,
+    validated,
+)
 from commentsvc.models import CommentStatus, Moderator, is_row_id
-from commentsvc.pagination import paginate
+from commentsvc.pagination import decode_position, paginate
 from commentsvc.payloads import read_json_object, refuse_nul
-from commentsvc.services import audit, listing, moderation
+from commentsvc.services import audit, blocklist, listing, moderation, sites
 from commentsvc.services.errors import Invalid
+from commentsvc.services.screening import REASONS
 from commentsvc.services.tokens import TokenHolder, authenticate_token
 
 bp = Blueprint("moderation_api", __name__, url_prefix="/api/v1/moderation")
@@ -57,18 +75,31 @@ def _moderator() -> Moderator:
     return moderator
 
 
+_ORDERS = tuple(listing.Order)
+
+
 @bp.get("/comments")
 def list_comments() -> Response:
-    limit, before_id = page_args()
+    limit = limit_arg()
+    order = listing.Order(choice_arg("order", _ORDERS) or listing.Order.NEWEST)
+    scored = order == listing.Order.SPAM_SCORE
+    before = decode_position(request.args.get("cursor"), scored=scored)
     filters = listing.CommentFilter(
         status=status_arg(),
         site=text_arg("site"),
         page=text_arg("page", limit="MAX_PAGE_KEY_LENGTH"),
         q=text_arg("q"),
+        spam_score_min=fraction_arg("spam_score_min"),
+        reason=choice_arg("reason", REASONS),
     )
-    found = paginate(listing.list_comments(_scope(), filters, before_id, limit), limit)
+    rows = listing.list_comments(_scope(), filters, before, limit, order)
+    found = paginate(rows, limit, score=_score if scored else None)
     comments = [moderation_comment(row) for row in found.items]
     return jsonify({"comments": comments, "next_cursor": found.next_cursor})
+
+
+def _score(row: Any) -> float:
+    return float(row.spam_score)
 
 
 def _comment_with_events(comment_id: int) -> dict[str, Any]:
@@ -138,6 +169,53 @@ def list_events() -> Response:
     found = paginate(audit.list_events(_scope(), filters, before_id, limit), limit)
     events = [moderation_event(event) for event in found.items]
     return jsonify({"events": events, "next_cursor": found.next_cursor})
+
+
+@bp.get("/blocklist")
+def list_blocklist() -> Response:
+    """The entries the token's moderator may see; ``site=SLUG``: those that hold there."""
+    slug = text_arg("site")
+    site_id = None
+    if slug is not None:
+        site_id = _site_in_scope(slug)
+    entries = blocklist.entries(_scope(), site_id)
+    return jsonify({"entries": [blocklist_entry_json(entry) for entry in entries]})
+
+
+def _site_in_scope(slug: str) -> int:
+    """The id of the site ``slug``; Invalid (naming ``site``) if it is unknown or out of
+    the token's scope (no existence leak)."""
+    site = sites.get_site(slug)
+    scope = _scope()
+    if site is None or (scope is not None and site.id not in scope):
+        raise Invalid.on("site", f"There is no site {slug!r}.")
+    return site.id
+
+
+@bp.post("/blocklist")
+def add_blocklist_entry() -> Response:
+    data, type_errors = json_to_formdata(_json_payload(), BlocklistEntryForm)
+    form = validated(BlocklistEntryForm, data, type_errors)
+    site_id = _site_in_scope(form.site.data) if form.site.data else None
+    moderator = _moderator()
+    if not blocklist.can_manage(moderator.site_scope(), site_id):
+        raise Invalid.on("site", "Only a moderator of every site may block on every site.")
+    entry, created = blocklist.add_entry(form.kind.data, form.value.data, site_id, moderator.email)
+    response = jsonify(blocklist_entry_json(entry))
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = url_for(".blocklist_entry", entry_id=entry.id)
+    return response
+
+
+@bp.get("/blocklist/<id:entry_id>")
+def blocklist_entry(entry_id: int) -> Response:
+    return jsonify(blocklist_entry_json(blocklist.find_entry(entry_id, _scope())))
+
+
+@bp.delete("/blocklist/<id:entry_id>")
+def remove_blocklist_entry(entry_id: int) -> Response:
+    blocklist.remove_entry(entry_id, _moderator().site_scope())
+    return current_app.response_class(status=204)
 
 
 def _json_payload() -> dict[str, Any]:

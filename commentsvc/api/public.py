@@ -21,7 +21,7 @@ from commentsvc.errors import PROBLEM_JSON, ApiError, from_service_error
 from commentsvc.forms import CommentForm, json_to_formdata, validated
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul, unsafe_text_reason
 from commentsvc.security import anonymize_ip, origin_of_url
-from commentsvc.services import sites, submissions, threads
+from commentsvc.services import sites, submissions, threads, throttling
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.sites import PublicSite
 
@@ -59,7 +59,9 @@ def answer_preflight() -> Response | None:
         raise ApiError(403, "This origin may not use this site's comments.", title="Forbidden")
     response = current_app.response_class(status=204)
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match"
+    response.headers["Access-Control-Allow-Headers"] = (
+        "Content-Type, If-None-Match, Idempotency-Key"
+    )
     response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
     return response
 
@@ -71,7 +73,7 @@ def add_cors_headers(response: Response) -> Response:
     origin = _request_origin()
     if site is not None and _origin_allowed(site, origin):
         response.headers["Access-Control-Allow-Origin"] = origin or ""
-        response.headers["Access-Control-Expose-Headers"] = "ETag, Location"
+        response.headers["Access-Control-Expose-Headers"] = "ETag, Location, Retry-After"
     return response
 
 
@@ -104,8 +106,10 @@ def submit() -> BaseResponse:
     if origin is not None and not _origin_allowed(site, origin):
         raise ApiError(403, "This origin may not post comments to this site.", title="Forbidden")
     if request.mimetype == JSON:
+        throttling.count_submission(site.id, request.remote_addr)
+        key = _idempotency_key()
         data, type_errors = json_to_formdata(read_json_object(request))
-        return _submit_json(site, data, type_errors)
+        return _submit_json(site, data, type_errors, key)
     if request.mimetype == FORM:
         return _submit_form(site, read_urlencoded(request))
     raise ApiError(
@@ -116,7 +120,33 @@ def submit() -> BaseResponse:
     )
 
 
-def _store(site: PublicSite, form: CommentForm) -> submissions.StoredComment:
+#: The longest ``Idempotency-Key`` taken (a UUID is 36 characters).
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+_KEY_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F))
+
+
+def _idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` (bare, or quoted as a structured-field string);
+    400 when it is empty, too long or not visible ASCII."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not set(key) <= _KEY_CHARACTERS:
+        message = f"Must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters."
+        raise ApiError(
+            400,
+            f"The Idempotency-Key header is not valid. {message}",
+            errors={"Idempotency-Key": [message]},
+        )
+    return key
+
+
+def _store(
+    site: PublicSite, form: CommentForm, idempotency_key: str | None = None
+) -> submissions.StoredComment:
     user_agent = request.user_agent.string or None
     if user_agent:
         user_agent = user_agent[: current_app.config["MAX_USER_AGENT_LENGTH"]] or None
@@ -129,15 +159,21 @@ def _store(site: PublicSite, form: CommentForm) -> submissions.StoredComment:
         page_url=form.page_url.data or None,
         page_title=form.page_title.data or None,
         parent_id=form.parent_id.data,
+        honeypot=form.subject.data or "",
+        fill_ms=form.fill_ms.data,
     )
-    client = submissions.ClientInfo(anonymize_ip(request.remote_addr), user_agent)
-    return submissions.submit_comment(site, submission, client)
+    address = request.remote_addr
+    client = submissions.ClientInfo(anonymize_ip(address), user_agent, address)
+    return submissions.submit_comment(site, submission, client, idempotency_key)
 
 
 def _submit_json(
-    site: PublicSite, data: MultiDict[str, str], type_errors: dict[str, list[str]]
+    site: PublicSite,
+    data: MultiDict[str, str],
+    type_errors: dict[str, list[str]],
+    idempotency_key: str | None,
 ) -> Response:
-    comment = _store(site, validated(CommentForm, data, type_errors))
+    comment = _store(site, validated(CommentForm, data, type_errors), idempotency_key)
     response = jsonify(submitted_comment(comment))
     response.status_code = 201
     response.headers["Location"] = url_for(".comment", site_slug=site.slug, comment_id=comment.id)
@@ -148,6 +184,7 @@ def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
     """The no-JavaScript form: 303 back to the page, or an HTML page listing the errors."""
     back = _page_url_on_site(site, data)
     try:
+        throttling.count_submission(site.id, request.remote_addr)
         back = _return_to(site, data) or back
         _store(site, validated(CommentForm, data, {}))
     except (ApiError, ServiceError) as failure:
@@ -155,7 +192,9 @@ def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
             raise
         error = from_service_error(failure) if isinstance(failure, ServiceError) else failure
         body = render_template("public/form_error.html", error=error, back=back)
-        return current_app.response_class(body, status=error.status, mimetype="text/html")
+        page = current_app.response_class(body, status=error.status, mimetype="text/html")
+        page.headers.update(error.headers)  # Retry-After
+        return page
     if back:
         return current_app.redirect(back, code=303)
     body = render_template("public/form_thanks.html")

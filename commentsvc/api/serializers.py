@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from commentsvc.models import ModerationEvent
+from commentsvc.models import BlocklistEntry, ModerationEvent
 from commentsvc.pagination import encode_cursor
 from commentsvc.services.submissions import StoredComment
 from commentsvc.services.threads import ThreadRows
@@ -80,6 +80,20 @@ def moderation_comment(row: sa.Row[Any]) -> dict[str, Any]:
         "moderated_by": fields["moderated_by_email"],
         "ip_prefix": fields["ip_prefix"],
         "user_agent": fields["user_agent"],
+        "spam_score": fields["spam_score"],
+        "spam_reasons": fields["spam_reasons"].split(),
+    }
+
+
+def blocklist_entry_json(entry: BlocklistEntry) -> dict[str, Any]:
+    """A blocklist entry; ``site`` is None for an entry that holds on every site."""
+    return {
+        "id": entry.id,
+        "kind": entry.kind.value,
+        "value": entry.value,
+        "site": entry.site.slug if entry.site is not None else None,
+        "created_by": entry.created_by,
+        "created_at": isotime(entry.created_at),
     }
 
 

@@ -53,6 +53,12 @@ class Conflict(ServiceError):
     """The change collides with what is stored (a name already taken)."""
 
 
+class Forbidden(ServiceError):
+    """The caller may see this but not change it."""
+
+    title = "Forbidden"
+
+
 class Closed(ServiceError):
     """The thing exists but does not take this now (a site closed for comments)."""
 
@@ -60,4 +66,23 @@ class Closed(ServiceError):
 
 
 class Throttled(ServiceError):
-    """Too many attempts for now; trying again later may succeed."""
+    """Too many attempts for now; trying again later (after ``retry_after`` seconds, when
+    known) may succeed."""
+
+    title = "Too Many Requests"
+
+    def __init__(
+        self,
+        message: str,
+        errors: Mapping[str, Sequence[str]] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message, errors)
+        self.retry_after = retry_after
+
+
+class Unavailable(ServiceError):
+    """Something the use case needs cannot be reached now; trying again later may succeed."""
+
+    title = "Service Unavailable"

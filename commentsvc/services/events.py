@@ -27,6 +27,8 @@ comment_changed = _signals.signal("comment-changed")
 comment_committed = _signals.signal("comment-committed")
 
 _PENDING = "commentsvc.events.pending"
+#: The actor of changes no moderator made (the abuse rules, a trusted author's comment).
+SYSTEM_ACTOR = "system"
 
 
 class EventType(enum.StrEnum):
@@ -53,7 +55,8 @@ STATUS_EVENT = {
 
 @dataclass(frozen=True)
 class CommentEvent:
-    """One change to one comment; ``actor`` is a moderator's email or ``system``."""
+    """One change to one comment; ``actor`` is a moderator's email or ``system``;
+    ``reasons``: the abuse rules that held or refused a submission (DESIGN §7)."""
 
     type: EventType
     comment_id: int
@@ -62,6 +65,7 @@ class CommentEvent:
     status: CommentStatus | None
     actor: str | None
     at: datetime
+    reasons: tuple[str, ...] = ()
 
 
 def announce(change: CommentEvent) -> None:

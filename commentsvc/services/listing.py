@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,22 @@ from commentsvc.services.errors import NotFound
 
 
 @dataclass(frozen=True)
+class Position:
+    """Where a page ends: the last id it showed, and that comment's score in score order."""
+
+    id: int
+    score: float | None = None
+
+
+class Order(enum.StrEnum):
+    """How the moderation list is ordered."""
+
+    NEWEST = "newest"
+    #: Most likely spam first (then newest first): to review what the rules flagged.
+    SPAM_SCORE = "spam_score"
+
+
+@dataclass(frozen=True)
 class CommentFilter:
     """What the moderation list is narrowed to."""
 
@@ -25,6 +42,10 @@ class CommentFilter:
     page: str | None = None
     q: str | None = None
     author_email: str | None = None
+    #: Only comments the abuse rules scored at least this (0 to 1).
+    spam_score_min: float | None = None
+    #: Only comments one rule gave this reason for (``links``, ``blocklist:email``, …).
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,12 +58,17 @@ class _Query:
     page: str | None = None
     pattern: str | None = None
     author_email: str | None = None
+    spam_score_min: float | None = None
+    reason_pattern: str | None = None
     before_id: int | None = None
+    #: In score order: the page continues after (``before_score``, ``before_id``).
+    before_score: float | None = None
     comment_id: int | None = None
 
     @classmethod
     def of(cls, scope: set[int] | None, filters: CommentFilter, **more: Any) -> _Query:
         pattern = f"%{_escape_like(filters.q)}%" if filters.q else None
+        reason = f"% {_escape_like(filters.reason)} %" if filters.reason else None
         return cls(
             scope=sorted(scope) if scope is not None else None,
             status=filters.status,
@@ -50,6 +76,8 @@ class _Query:
             page=filters.page,
             pattern=pattern,
             author_email=filters.author_email,
+            spam_score_min=filters.spam_score_min,
+            reason_pattern=reason,
             **more,
         )
 
@@ -80,7 +108,18 @@ _CONDITIONS: dict[str, Callable[[], sa.ColumnElement[bool]]] = {
         _matches(Comment.body), _matches(Comment.author_name), _matches(Comment.author_email)
     ),
     "author_email": lambda: Comment.author_email == sa.bindparam("author_email"),
+    "spam_score_min": lambda: Comment.spam_score >= sa.bindparam("spam_score_min"),
+    "reason_pattern": lambda: (" " + Comment.spam_reasons + " ").like(
+        sa.bindparam("reason_pattern", type_=sa.String()), escape="\\"
+    ),
     "before_id": lambda: Comment.id < sa.bindparam("before_id"),
+    "before_score": lambda: sa.or_(
+        Comment.spam_score < sa.bindparam("before_score"),
+        sa.and_(
+            Comment.spam_score == sa.bindparam("before_score"),
+            Comment.id < sa.bindparam("before_id"),
+        ),
+    ),
     "comment_id": lambda: Comment.id == sa.bindparam("comment_id"),
 }
 assert set(_CONDITIONS) == {field.name for field in dataclasses.fields(_Query)}
@@ -100,9 +139,14 @@ _PARENTS = sa.select(Comment.id, Comment.author_name, Comment.body).where(
 )
 
 
+#: Where :data:`_CONDITIONS` of one parameter already use another's (a page in score order
+#: continues after a score *and* an id), that other adds no condition of its own.
+_SUBSUMED = {"before_score": "before_id"}
+
+
 @functools.cache
-def _listing(present: frozenset[str]) -> sa.Select[Any]:
-    """Comments narrowed by the parameters named in ``present``, newest first.
+def _listing(present: frozenset[str], order: Order) -> sa.Select[Any]:
+    """Comments narrowed by the parameters named in ``present``, in ``order``.
 
     Built once per combination: building a statement costs more than running it.
     """
@@ -112,7 +156,10 @@ def _listing(present: frozenset[str]) -> sa.Select[Any]:
         .join(Site, Site.id == Comment.site_id)
         .outerjoin(Moderator, Moderator.id == Comment.moderated_by_id)
     )
-    return _narrowed(statement, present).order_by(Comment.id.desc()).limit(sa.bindparam("limit"))
+    ordering: list[sa.UnaryExpression[Any]] = [Comment.id.desc()]
+    if order == Order.SPAM_SCORE:
+        ordering.insert(0, Comment.spam_score.desc())
+    return _narrowed(statement, present).order_by(*ordering).limit(sa.bindparam("limit"))
 
 
 @functools.cache
@@ -123,24 +170,37 @@ def _status_counts(present: frozenset[str]) -> sa.Select[Any]:
 
 def _narrowed(statement: sa.Select[Any], present: frozenset[str]) -> sa.Select[Any]:
     """``statement`` with the condition of each parameter named in ``present``."""
-    for name in sorted(present):
+    subsumed = {_SUBSUMED[name] for name in present if name in _SUBSUMED}
+    for name in sorted(present - subsumed):
         statement = statement.where(_CONDITIONS[name]())
     return statement
 
 
-def _rows(query: _Query, limit: int) -> Sequence[sa.Row[Any]]:
+def _rows(query: _Query, limit: int, order: Order = Order.NEWEST) -> Sequence[sa.Row[Any]]:
     parameters = query.parameters()
-    statement = _listing(frozenset(parameters))
+    statement = _listing(frozenset(parameters), order)
     with read_connection() as connection:  # one statement: no ORM, no transaction needed
         return connection.execute(statement, {**parameters, "limit": limit}).all()
 
 
 def list_comments(
-    scope: set[int] | None, filters: CommentFilter, before_id: int | None, limit: int
+    scope: set[int] | None,
+    filters: CommentFilter,
+    before: Position | int | None,
+    limit: int,
+    order: Order = Order.NEWEST,
 ) -> Sequence[sa.Row[Any]]:
-    """Up to ``limit + 1`` comments in scope matching the filters, newest first, as rows
-    of :data:`LISTING_COLUMNS` (the extra one tells whether a next page exists)."""
-    return _rows(_Query.of(scope, filters, before_id=before_id), limit + 1)
+    """Up to ``limit + 1`` comments in scope matching the filters, in ``order``, after
+    ``before`` (a position, or an id in newest-first order), as rows of
+    :data:`LISTING_COLUMNS` (the extra one tells whether a next page exists)."""
+    if isinstance(before, int):
+        before = Position(before)
+    after: dict[str, Any] = {}
+    if before is not None:
+        after["before_id"] = before.id
+        if order == Order.SPAM_SCORE:
+            after["before_score"] = before.score
+    return _rows(_Query.of(scope, filters, **after), limit + 1, order)
 
 
 def find_comment(scope: set[int] | None, comment_id: int) -> sa.Row[Any]:

@@ -29,7 +29,13 @@ from commentsvc.models import (
     utcnow,
 )
 from commentsvc.services.errors import Invalid, NotFound
-from commentsvc.services.events import STATUS_EVENT, CommentEvent, EventType, announce
+from commentsvc.services.events import (
+    STATUS_EVENT,
+    SYSTEM_ACTOR,
+    CommentEvent,
+    EventType,
+    announce,
+)
 from commentsvc.text import render_body
 
 #: What a bulk request may do (DESIGN §4); back to pending is a PATCH of one comment.
@@ -54,7 +60,7 @@ class _Changes:
 
     def __init__(self, moderator: Moderator | None) -> None:
         self.moderator = moderator
-        self.actor = moderator.email if moderator else "system"
+        self.actor = moderator.email if moderator else SYSTEM_ACTOR
         self.now = utcnow()
         self.approved_delta: Counter[int] = Counter()
 

@@ -23,6 +23,56 @@ SLUG = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_SLUG_LENGTH - 1}}}$")
 _CACHE = "sites"
 
 
+#: The site's moderation modes (DESIGN §7): every comment waits for a moderator, or only
+#: those whose author has no approved comment on the site yet.
+MODERATION_MODES = ("all", "first")
+#: Largest ``max_links`` and ``min_fill_seconds`` a site may set.
+MAX_LINKS_LIMIT = 1000
+MAX_FILL_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class SiteRules:
+    """A site's graded pre-moderation settings (DESIGN §7), with their defaults."""
+
+    moderation: str = "all"
+    max_links: int = 2
+    min_fill_seconds: int = 3
+
+    @classmethod
+    def of(cls, settings: Mapping[str, object] | None) -> SiteRules:
+        """The rules stored in a site's settings; a missing one takes its default."""
+        stored = settings or {}
+        default = cls()
+        return cls(
+            moderation=str(stored.get("moderation", default.moderation)),
+            max_links=int(stored.get("max_links", default.max_links)),  # type: ignore[call-overload]
+            min_fill_seconds=int(
+                stored.get("min_fill_seconds", default.min_fill_seconds)  # type: ignore[call-overload]
+            ),
+        )
+
+    def checked(self) -> SiteRules:
+        """These rules; Invalid naming each setting out of bounds."""
+        errors: dict[str, list[str]] = {}
+        if self.moderation not in MODERATION_MODES:
+            errors["moderation"] = [f"Must be one of: {', '.join(MODERATION_MODES)}."]
+        if not 0 <= self.max_links <= MAX_LINKS_LIMIT:
+            errors["max_links"] = [f"Must be from 0 to {MAX_LINKS_LIMIT}."]
+        if not 0 <= self.min_fill_seconds <= MAX_FILL_SECONDS:
+            errors["min_fill_seconds"] = [f"Must be from 0 to {MAX_FILL_SECONDS}."]
+        if errors:
+            raise Invalid(errors)
+        return self
+
+    def as_settings(self) -> dict[str, object]:
+        return {
+            "moderation": self.moderation,
+            "max_links": self.max_links,
+            "min_fill_seconds": self.min_fill_seconds,
+        }
+
+
 @dataclass(frozen=True)
 class PublicSite:
     """What the public API needs of a site; cached for ``SITE_CACHE_SECONDS`` per worker."""
@@ -31,6 +81,7 @@ class PublicSite:
     slug: str
     origins: tuple[str, ...]
     comments_open: bool
+    rules: SiteRules = SiteRules()
 
 
 _SITE_BY_SLUG = sa.select(Site.id, Site.slug, Site.origins, Site.settings).where(
@@ -58,7 +109,11 @@ def get_site(slug: str) -> PublicSite | None:
     if row is None:
         return None
     found = PublicSite(
-        row.id, row.slug, tuple(row.origins or ()), Site.open_for_comments(row.settings)
+        row.id,
+        row.slug,
+        tuple(row.origins or ()),
+        Site.open_for_comments(row.settings),
+        SiteRules.of(row.settings),
     )
     if cache is not None:
         cache[slug] = found
@@ -94,18 +149,42 @@ def create_site(slug: str, origins: Iterable[str], name: str | None = None) -> S
     return site
 
 
-def update_site(site_id: int, name: str, origins: Iterable[str], comments_open: bool) -> Site:
-    """Change a site's name, origins and whether it accepts comments."""
+def update_site(
+    site_id: int,
+    name: str,
+    origins: Iterable[str],
+    comments_open: bool,
+    rules: SiteRules | None = None,
+) -> Site:
+    """Change a site's name, origins, whether it accepts comments and (when given) its
+    moderation rules."""
     normalized = normalize_origins(origins)
+    settings: dict[str, object] = {"comments_open": comments_open}
+    if rules is not None:
+        settings.update(rules.checked().as_settings())
     with write_transaction():
         site = db.session.get(Site, site_id)
         if site is None:
             raise NotFound("there is no such site")
         site.name = name.strip() or site.slug
         site.origins = normalized
-        site.settings = {**site.settings, "comments_open": comments_open}
+        site.settings = {**site.settings, **settings}
     forget_sites()
     return site
+
+
+def set_rules(slug: str, **changes: object) -> SiteRules:
+    """Change some of a site's moderation rules (``moderation``, ``max_links``,
+    ``min_fill_seconds``); the others keep their values. Returns the rules now in force."""
+    with write_transaction():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == slug))
+        if site is None:
+            raise NotFound(f"there is no site {slug!r}")
+        current = SiteRules.of(site.settings).as_settings()
+        rules = SiteRules.of({**current, **changes}).checked()
+        site.settings = {**site.settings, **rules.as_settings()}
+    forget_sites()
+    return rules
 
 
 def all_sites() -> Sequence[Site]:

@@ -1,25 +1,39 @@
-"""Submitting a comment: stored pending, with its page made on the first comment."""
+"""Submitting a comment: screened by the abuse rules, stored, its page made on the first
+comment (DESIGN §4, §7)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commentsvc.extensions import db, write_transaction
-from commentsvc.models import Comment, CommentStatus, Page, utcnow
-from commentsvc.services.errors import Closed, Invalid
-from commentsvc.services.events import CommentEvent, EventType, announce
+from commentsvc.models import (
+    Comment,
+    CommentStatus,
+    IdempotencyKey,
+    ModerationAction,
+    ModerationEvent,
+    Page,
+    utcnow,
+)
+from commentsvc.services.blocklist import Traits, current_blocklist
+from commentsvc.services.errors import Closed, Conflict, Invalid
+from commentsvc.services.events import SYSTEM_ACTOR, CommentEvent, EventType, announce
+from commentsvc.services.screening import Candidate, Judgement, screen
 from commentsvc.services.sites import PublicSite
 from commentsvc.text import render_body
 
 
 @dataclass(frozen=True)
 class Submission:
-    """A validated comment submission."""
+    """A validated comment submission, and what the widget sent to prove it is a person's."""
 
     page: str
     body: str
@@ -29,19 +43,42 @@ class Submission:
     page_url: str | None = None
     page_title: str | None = None
     parent_id: int | None = None
+    #: The honeypot field ``subject``: people leave it empty, they never see it.
+    honeypot: str = ""
+    #: How long the widget's form was open, in milliseconds; None: not sent.
+    fill_ms: int | None = None
+
+    def fingerprint(self) -> str:
+        """What tells two sends of the same comment apart from two comments (for
+        ``Idempotency-Key``): every field that is stored, hashed."""
+        stored = [
+            self.page,
+            self.body,
+            self.author_name,
+            self.author_email,
+            self.author_url,
+            self.page_url,
+            self.page_title,
+            self.parent_id,
+        ]
+        return hashlib.sha256(json.dumps(stored).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class ClientInfo:
-    """What we keep about the submitting client: an anonymized IP prefix and user agent."""
+    """What we know of the submitting client: its anonymized IP prefix and user agent are
+    stored; its full ``address`` is only compared with the blocklist, never stored."""
 
     ip_prefix: str | None
     user_agent: str | None
+    address: str | None = None
 
 
 @dataclass(frozen=True)
 class StoredComment:
-    """A comment just stored: exactly the values written, with its id and page key."""
+    """A comment just stored, as its submitter is told: the values written, its id and page
+    key, and ``status`` ``pending`` unless it was approved at once (a spam verdict is never
+    told)."""
 
     id: int
     page: str
@@ -52,6 +89,18 @@ class StoredComment:
     body_html: str
     status: CommentStatus
     created_at: datetime
+
+    def to_record(self) -> str:
+        """As JSON, to answer a retry with (``Idempotency-Key``)."""
+        record = {**dataclasses.asdict(self), "created_at": self.created_at.isoformat()}
+        return json.dumps(record)
+
+    @classmethod
+    def from_record(cls, record: str) -> StoredComment:
+        values = json.loads(record)
+        values["status"] = CommentStatus(values["status"])
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+        return cls(**values)
 
 
 _PAGE_FOR_SUBMIT = sa.select(Page.id, Page.url, Page.title).where(
@@ -73,7 +122,9 @@ _APPROVED_PARENT = sa.select(Comment.id).where(
 _INSERT_COMMENT = sa.insert(Comment).returning(Comment.id)
 
 
-def _insert_page(connection: sa.Connection, site: PublicSite, submission: Submission) -> int | None:
+def _insert_page(
+    connection: sa.Connection, site: PublicSite, submission: Submission, *, describe: bool
+) -> int | None:
     """Make the submission's page; None if another first comment made it meanwhile.
 
     The first comments on a page may arrive together (PostgreSQL; SQLite serializes
@@ -83,8 +134,8 @@ def _insert_page(connection: sa.Connection, site: PublicSite, submission: Submis
     values = {
         "site_id": site.id,
         "key": submission.page,
-        "url": submission.page_url,
-        "title": submission.page_title,
+        "url": submission.page_url if describe else None,
+        "title": submission.page_title if describe else None,
     }
     return connection.execute(
         dialect_insert(Page)
@@ -94,16 +145,20 @@ def _insert_page(connection: sa.Connection, site: PublicSite, submission: Submis
     ).scalar()
 
 
-def _page_id(connection: sa.Connection, site: PublicSite, submission: Submission) -> int:
+def _page_id(
+    connection: sa.Connection, site: PublicSite, submission: Submission, *, describe: bool
+) -> int:
     """The id of the submission's page, made on its first comment; fills a missing URL or
-    title from the submission."""
+    title from the submission if it may ``describe`` the page."""
     parameters = {"site_id": site.id, "key": submission.page}
     page = connection.execute(_PAGE_FOR_SUBMIT, parameters).first()
     if page is None:
-        created = _insert_page(connection, site, submission)
+        created = _insert_page(connection, site, submission, describe=describe)
         if created is not None:
             return int(created)
         page = connection.execute(_PAGE_FOR_SUBMIT, parameters).one()
+    if not describe:
+        return int(page.id)
     if (page.url is None and submission.page_url) or (page.title is None and submission.page_title):
         connection.execute(
             _FILL_PAGE,
@@ -120,35 +175,248 @@ def _check_parent(connection: sa.Connection, parent_id: int | None, page_id: int
         raise Invalid.on("parent_id", "Must be an approved comment on the same page.")
 
 
-def submit_comment(site: PublicSite, submission: Submission, client: ClientInfo) -> StoredComment:
-    """Store a new comment as pending; answers with exactly the row it inserted."""
+#: How long a duplicate is refused, and an idempotency key remembered (DESIGN §7).
+REMEMBER = timedelta(hours=24)
+#: Stale idempotency keys are deleted at most this often per worker.
+_PURGE_INTERVAL = timedelta(hours=1)
+_DUPLICATE = sa.select(Comment.id).where(
+    Comment.author_email == sa.bindparam("email"),
+    Comment.page_id == sa.bindparam("page_id"),
+    Comment.created_at >= sa.bindparam("since", type_=Comment.created_at.type),
+    Comment.body == sa.bindparam("body"),
+)
+#: The names the author's approved comments on the site were posted under.
+_APPROVED_NAMES = (
+    sa.select(Comment.author_name)
+    .where(
+        Comment.author_email == sa.bindparam("email"),
+        Comment.site_id == sa.bindparam("site_id"),
+        Comment.status == CommentStatus.APPROVED,
+    )
+    .distinct()
+    .limit(50)
+)
+_KEY = sa.select(IdempotencyKey.fingerprint, IdempotencyKey.response).where(
+    IdempotencyKey.site_id == sa.bindparam("site_id"), IdempotencyKey.key == sa.bindparam("key")
+)
+_FORGET_KEY = sa.delete(IdempotencyKey).where(
+    IdempotencyKey.site_id == sa.bindparam("site_id"),
+    IdempotencyKey.key == sa.bindparam("key"),
+    IdempotencyKey.created_at < sa.bindparam("since", type_=IdempotencyKey.created_at.type),
+)
+_PURGE_KEYS = sa.delete(IdempotencyKey).where(
+    IdempotencyKey.created_at < sa.bindparam("since", type_=IdempotencyKey.created_at.type)
+)
+_ANSWER_KEY = (
+    sa.update(IdempotencyKey)
+    .where(
+        IdempotencyKey.site_id == sa.bindparam("key_site_id"),
+        IdempotencyKey.key == sa.bindparam("key_name"),
+    )
+    .values(comment_id=sa.bindparam("comment_id"), response=sa.bindparam("response"))
+)
+_APPROVED_AT_ONCE = (
+    sa.update(Page)
+    .where(Page.id == sa.bindparam("page_id"))
+    .values(approved_count=Page.approved_count + 1, version=Page.version + 1)
+)
+_TRUSTED_NOTE = "moderation 'first': the author has an approved comment on this site"
+
+
+class _Purge:
+    """When this worker last deleted stale idempotency keys."""
+
+    next_at: datetime | None = None
+
+
+def submit_comment(
+    site: PublicSite,
+    submission: Submission,
+    client: ClientInfo,
+    idempotency_key: str | None = None,
+) -> StoredComment:
+    """Screen a submission by the abuse rules and store it: ``spam`` if a rule found it
+    spam, ``approved`` if the site trusts its author and no rule held it, else ``pending``.
+
+    Refused (nothing stored): Conflict for the same comment again from the same author on
+    the same page within a day; Invalid when ``idempotency_key`` came with another
+    submission before. A retry with the key of an earlier submission gets that earlier
+    answer, and nothing more is stored.
+    """
     if not site.comments_open:
         raise Closed("Comments are closed on this site.")
     body_html = render_body(submission.body)
+    traits = Traits.of(
+        submission.author_email,
+        submission.author_name,
+        submission.author_url,
+        submission.body,
+        client.address,
+    )
     now = utcnow()
     with write_transaction():
         # Core statements on the transaction's connection: a submission needs no ORM
         # objects, and the unit of work cost more than the rest of the request together.
         connection = db.session.connection()
-        page_id = _page_id(connection, site, submission)
+        if idempotency_key is not None:
+            earlier = _claim_key(connection, site.id, idempotency_key, submission, now)
+            if earlier is not None:
+                return earlier
+        status, judgement = _judge(connection, site, submission, traits)
+        # A page's URL and title never come from spam.
+        page_id = _page_id(connection, site, submission, describe=status != CommentStatus.SPAM)
         _check_parent(connection, submission.parent_id, page_id)
+        _refuse_duplicate(connection, page_id, submission, now)
         values = _comment_row(site.id, page_id, submission, client, body_html, now)
-        comment_id = int(connection.execute(_INSERT_COMMENT, values).scalar_one())
-        announce(
-            CommentEvent(
-                EventType.SUBMITTED, comment_id, site.id, page_id, CommentStatus.PENDING, None, now
-            )
+        values.update(
+            status=status, spam_score=judgement.score, spam_reasons=" ".join(judgement.reasons)
         )
-    return StoredComment(
-        id=comment_id,
-        page=submission.page,
-        parent_id=submission.parent_id,
-        author_name=submission.author_name,
-        author_url=submission.author_url,
+        comment_id = int(connection.execute(_INSERT_COMMENT, values).scalar_one())
+        _record_system_decision(connection, site.id, comment_id, status, judgement, now)
+        if status == CommentStatus.APPROVED:
+            connection.execute(_APPROVED_AT_ONCE, {"page_id": page_id})
+        change = CommentEvent(
+            EventType.SUBMITTED, comment_id, site.id, page_id, status, None, now, judgement.reasons
+        )
+        announce(change)
+        stored = StoredComment(
+            id=comment_id,
+            page=submission.page,
+            parent_id=submission.parent_id,
+            author_name=submission.author_name,
+            author_url=submission.author_url,
+            body=submission.body,
+            body_html=body_html,
+            # What the submitter is told: a spam verdict stays unsaid.
+            status=status if status == CommentStatus.APPROVED else CommentStatus.PENDING,
+            created_at=now,
+        )
+        if idempotency_key is not None:
+            answer = {"comment_id": comment_id, "response": stored.to_record()}
+            connection.execute(
+                _ANSWER_KEY, {"key_site_id": site.id, "key_name": idempotency_key, **answer}
+            )
+    return stored
+
+
+def _judge(
+    connection: sa.Connection, site: PublicSite, submission: Submission, traits: Traits
+) -> tuple[CommentStatus, Judgement]:
+    """The status a submission is stored with, and the rules' judgement of it: the rules
+    decide spam or pending; in moderation mode ``first``, a trusted author's comment that
+    no rule held is approved at once."""
+    candidate = Candidate(
+        site_id=site.id,
+        rules=site.rules,
         body=submission.body,
-        body_html=body_html,
-        status=CommentStatus.PENDING,
-        created_at=now,
+        honeypot=submission.honeypot,
+        fill_ms=submission.fill_ms,
+        traits=traits,
+        blocklist=current_blocklist(connection),
+    )
+    judgement = screen(candidate)
+    if (
+        judgement.status == CommentStatus.PENDING
+        and not judgement.held
+        and site.rules.moderation == "first"
+        and _trusted(connection, site.id, submission)
+    ):
+        return CommentStatus.APPROVED, judgement
+    return judgement.status, judgement
+
+
+def _claim_key(
+    connection: sa.Connection, site_id: int, key: str, submission: Submission, now: datetime
+) -> StoredComment | None:
+    """Take ``key`` for this submission; or, if an earlier one took it, that one's answer
+    (Invalid if it was another submission).
+
+    Of concurrent sends with one key, the first insert wins; the others wait for its
+    transaction on the key's unique index (PostgreSQL) or for the write lock (SQLite), and
+    then read its answer.
+    """
+    since = now - REMEMBER
+    _purge_keys(connection, since, now)
+    parameters = {"site_id": site_id, "key": key}
+    connection.execute(_FORGET_KEY, {**parameters, "since": since})
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    claimed = connection.execute(
+        dialect_insert(IdempotencyKey)
+        .values(site_id=site_id, key=key, fingerprint=submission.fingerprint(), created_at=now)
+        .on_conflict_do_nothing(index_elements=[IdempotencyKey.site_id, IdempotencyKey.key])
+        .returning(IdempotencyKey.id)
+    ).first()
+    if claimed is not None:
+        return None
+    earlier = connection.execute(_KEY, parameters).one()
+    if earlier.fingerprint != submission.fingerprint() or earlier.response is None:
+        raise Invalid.on(
+            "Idempotency-Key", "This key was sent before with another comment; use a new key."
+        )
+    return StoredComment.from_record(earlier.response)
+
+
+def _purge_keys(connection: sa.Connection, since: datetime, now: datetime) -> None:
+    if _Purge.next_at is None or now >= _Purge.next_at:
+        _Purge.next_at = now + _PURGE_INTERVAL
+        connection.execute(_PURGE_KEYS, {"since": since})
+
+
+def _trusted(connection: sa.Connection, site_id: int, submission: Submission) -> bool:
+    """Whether the author (same email, same name but for case) has an approved comment on
+    the site. Names compare case-folded here, the same on every database."""
+    parameters = {"email": submission.author_email, "site_id": site_id}
+    name = submission.author_name.casefold()
+    return any(
+        known.casefold() == name for known in connection.scalars(_APPROVED_NAMES, parameters)
+    )
+
+
+def _refuse_duplicate(
+    connection: sa.Connection, page_id: int, submission: Submission, now: datetime
+) -> None:
+    parameters = {
+        "email": submission.author_email,
+        "page_id": page_id,
+        "since": now - REMEMBER,
+        "body": submission.body,
+    }
+    if connection.execute(_DUPLICATE, parameters).first() is not None:
+        raise Conflict(
+            "You have already posted this comment on this page.",
+            {"body": ["You have already posted this comment on this page."]},
+        )
+
+
+def _record_system_decision(
+    connection: sa.Connection,
+    site_id: int,
+    comment_id: int,
+    status: CommentStatus,
+    judgement: Judgement,
+    now: datetime,
+) -> None:
+    """The audit log's entry for a decision the rules took instead of a moderator."""
+    if status == CommentStatus.PENDING:
+        return
+    action = ModerationAction.APPROVE if status == CommentStatus.APPROVED else ModerationAction.SPAM
+    note = (
+        _TRUSTED_NOTE
+        if status == CommentStatus.APPROVED
+        else "rules: " + ", ".join(judgement.reasons)
+    )
+    connection.execute(
+        sa.insert(ModerationEvent).values(
+            comment_id=comment_id,
+            site_id=site_id,
+            moderator_id=None,
+            actor=SYSTEM_ACTOR,
+            action=action,
+            from_status=None,
+            to_status=status,
+            note=note,
+            created_at=now,
+        )
     )
 
 

@@ -216,7 +216,7 @@ def test_submit_201_and_form_303(client: FlaskClient, document: Document) -> Non
     assert response.status_code == 201
     assert_documented(document, response, path, "post")
 
-    form = {**valid_submission(), "return_to": f"{ORIGIN}{PAGE}"}
+    form = {**valid_submission(), "body": "Another comment.", "return_to": f"{ORIGIN}{PAGE}"}
     response = client.post("/api/v1/sites/news/comments", data=form)
     assert response.status_code == 303
     assert_documented(document, response, path, "post")

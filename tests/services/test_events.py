@@ -23,12 +23,14 @@ from commentsvc.services.events import (
 from tests.services.conftest import Heard
 
 
-def submit(page: str = "/a", parent_id: int | None = None) -> submissions.StoredComment:
+def submit(
+    page: str = "/a", parent_id: int | None = None, body: str = "Hello"
+) -> submissions.StoredComment:
     site = sites.get_site("news")
     assert site is not None
     submission = submissions.Submission(
         page=page,
-        body="Hello",
+        body=body,
         author_name="Ada",
         author_email="ada@example.com",
         parent_id=parent_id,
@@ -114,5 +116,5 @@ def test_committed_changes_are_counted_in_metrics(app: Flask, context: None) -> 
 
     before = counted()
     submit()
-    submit()
+    submit(body="Hello again")
     assert counted() == before + 2

@@ -1,0 +1,245 @@
+"""Rate limits on submissions (DESIGN §7), counted by the ``limits`` library.
+
+The counters are fixed windows (``limits``' ``FixedWindowRateLimiter``). They live where
+every worker and replica sees them: in the service's own database by default (no other
+service to run on one machine), or in Redis when ``RATELIMIT_STORAGE_URI`` names one. The
+database has no storage in ``limits``, so :class:`DatabaseStorage` is one: a counter row
+per key, bumped by one atomic upsert.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from limits import RateLimitItem, parse_many
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy.dialects import postgresql, sqlite
+
+from commentsvc.extensions import db, read_connection
+from commentsvc.models import RateLimitCounter
+from commentsvc.security import parse_ip
+from commentsvc.services.errors import Throttled, Unavailable
+
+logger = logging.getLogger(__name__)
+
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+#: A Redis that does not answer within this many seconds counts as gone.
+REDIS_TIMEOUT_SECONDS = 0.5
+#: Expired counter rows are deleted at most this often per worker.
+PURGE_INTERVAL_SECONDS = 60.0
+#: A storage failure is logged at most this often per worker (a flood would repeat it).
+FAILURE_LOG_INTERVAL_SECONDS = 60.0
+_EXTENSION = "commentsvc.throttling"
+
+
+def check_storage_uri(uri: str) -> None:
+    """ValueError unless ``uri`` names a Redis the ``limits`` library can use."""
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError(
+            f"{uri!r} is not a Redis URL: it must start with one of "
+            + ", ".join(f"{scheme}://" for scheme in REDIS_SCHEMES)
+        )
+    try:
+        urlsplit(uri).port  # noqa: B018 - raises ValueError for a port that is not a number
+        storage_from_string(uri, **_redis_options())
+    except (ValueError, ConfigurationError) as error:
+        raise ValueError(f"{uri!r} is not a usable Redis URL ({error})") from None
+
+
+def _redis_options() -> dict[str, Any]:
+    """Give up on a Redis that is gone at once: redis-py would retry three times with
+    backoff (seconds per request) while the request waits."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return {
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
+class DatabaseStorage(Storage):
+    """``limits`` storage in the service's database: table ``rate_limit_counters``.
+
+    Each hit is one statement outside any transaction (an upsert is atomic by itself), on
+    the application's engine, so it is shared by every worker and every replica on the
+    same database.
+    """
+
+    STORAGE_SCHEME = None  # made by the service only, never from a URL
+
+    def __init__(self) -> None:
+        super().__init__(wrap_exceptions=False)
+        self._next_purge = 0.0
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return sa.exc.SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        with read_connection() as connection:
+            statement = _increment(connection.dialect.name)
+            parameters = {"key": key, "amount": amount, "now": now, "expires": now + expiry}
+            hits = int(connection.execute(statement, parameters).scalar_one())
+            if now >= self._next_purge:
+                self._next_purge = now + PURGE_INTERVAL_SECONDS
+                connection.execute(_PURGE, {"now": now})
+        return hits
+
+    def get(self, key: str) -> int:
+        with read_connection() as connection:
+            row = connection.execute(_COUNTER, {"key": key, "now": time.time()}).first()
+        return int(row.hits) if row is not None else 0
+
+    def get_expiry(self, key: str) -> float:
+        now = time.time()
+        with read_connection() as connection:
+            row = connection.execute(_COUNTER, {"key": key, "now": now}).first()
+        return float(row.expires_at) if row is not None else now
+
+    def check(self) -> bool:
+        try:
+            with read_connection() as connection:
+                connection.execute(sa.select(1))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        with db.engine.begin() as connection:
+            return connection.execute(sa.delete(RateLimitCounter)).rowcount
+
+    def clear(self, key: str) -> None:
+        with db.engine.begin() as connection:
+            connection.execute(sa.delete(RateLimitCounter).where(RateLimitCounter.key == key))
+
+
+_COUNTER = sa.select(RateLimitCounter.hits, RateLimitCounter.expires_at).where(
+    RateLimitCounter.key == sa.bindparam("key"),
+    RateLimitCounter.expires_at > sa.bindparam("now"),
+)
+_PURGE = sa.delete(RateLimitCounter).where(RateLimitCounter.expires_at <= sa.bindparam("now"))
+
+
+@functools.cache
+def _increment(dialect: str) -> sa.Insert:
+    """Count ``amount`` hits on ``key``: a new window if there is none or it ended, else
+    added to the current one; returns the hits of the window."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    counter = cast(sa.Table, RateLimitCounter.__table__)
+    ended = counter.c.expires_at <= sa.bindparam("now")
+    statement = insert(counter).values(
+        key=sa.bindparam("key"), hits=sa.bindparam("amount"), expires_at=sa.bindparam("expires")
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[counter.c.key],
+        set_={
+            "hits": sa.case(
+                (ended, sa.bindparam("amount")), else_=counter.c.hits + sa.bindparam("amount")
+            ),
+            "expires_at": sa.case((ended, sa.bindparam("expires")), else_=counter.c.expires_at),
+        },
+    ).returning(counter.c.hits)
+
+
+@dataclass
+class SubmitLimits:
+    """The submission limits of one app, and where their counters live."""
+
+    items: list[RateLimitItem]
+    limiter: FixedWindowRateLimiter
+    storage: Storage
+    fail_open: bool
+    _quiet_until: float = 0.0
+
+    def hit(self, site_id: int, address: str | None) -> None:
+        """Count one submission from ``address`` to a site; Throttled (with the seconds
+        until the window that is full ends) when it is over a limit."""
+        client = client_key(address)
+        try:
+            for item in self.items:
+                if not self.limiter.hit(item, "submit", str(site_id), client):
+                    reset = self.limiter.get_window_stats(
+                        item, "submit", str(site_id), client
+                    ).reset_time
+                    raise Throttled(
+                        f"Too many comments from your address; the limit is {item}. "
+                        "Please wait before posting again.",
+                        retry_after=max(1, math.ceil(reset - time.time())),
+                    )
+        except StorageError as error:
+            self._storage_failed(error.storage_error)
+
+    def _storage_failed(self, error: Exception) -> None:
+        """Let the submission through, or refuse it, by the configured choice."""
+        now = time.time()
+        if now >= self._quiet_until:
+            self._quiet_until = now + FAILURE_LOG_INTERVAL_SECONDS
+            outcome = "letting submissions through" if self.fail_open else "refusing submissions"
+            logger.error("rate-limit storage unreachable (%s); %s", error, outcome)
+        from commentsvc.observability import count_rate_limit_failure
+
+        count_rate_limit_failure()
+        if not self.fail_open:
+            raise Unavailable(
+                "Comments cannot be taken right now. Please try again in a moment."
+            ) from error
+
+
+def client_key(address: str | None) -> str:
+    """Whose submissions count together: one IPv4 address, or one IPv6 /64 (a host usually
+    holds a whole /64, so single IPv6 addresses would be free to rotate)."""
+    ip = parse_ip(address)
+    if ip is None:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def make_storage(config: Mapping[str, Any]) -> Storage:
+    """Redis when ``RATELIMIT_STORAGE_URI`` is set, else the database. Errors of the
+    storage are wrapped in ``limits``' StorageError, which :meth:`SubmitLimits.hit` handles
+    (the database's are left alone: without it no submission is stored anyway)."""
+    uri = config["RATELIMIT_STORAGE_URI"]
+    if uri:
+        storage = storage_from_string(uri, wrap_exceptions=True, **_redis_options())
+        assert isinstance(storage, Storage)  # a redis:// URL makes a synchronous storage
+        return storage
+    return DatabaseStorage()
+
+
+def init_throttling(app: Flask) -> None:
+    """Set up the app's submission limits (nothing when rate limits are off)."""
+    if not app.config["RATELIMIT_ENABLED"]:
+        app.extensions[_EXTENSION] = None
+        return
+    storage = make_storage(app.config)
+    app.extensions[_EXTENSION] = SubmitLimits(
+        items=parse_many(app.config["SUBMIT_RATE_LIMIT"]),
+        limiter=FixedWindowRateLimiter(storage),
+        storage=storage,
+        fail_open=app.config["RATELIMIT_FAIL_OPEN"],
+    )
+
+
+def count_submission(site_id: int, address: str | None) -> None:
+    """Count a submission against the limits of the current app; Throttled when over."""
+    limits: SubmitLimits | None = current_app.extensions.get(_EXTENSION)
+    if limits is not None:
+        limits.hit(site_id, address)

@@ -1,0 +1,213 @@
+"""The blocklist: values normalized one way for entries and submissions, matched without
+scanning, and a change seen by every worker from the next submission on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from commentsvc.extensions import db
+from commentsvc.models import BlocklistKind
+from commentsvc.services import blocklist
+from commentsvc.services.blocklist import Blocklist, Traits, _Lists
+from commentsvc.services.errors import Forbidden, Invalid, NotFound
+from tests.conftest import make_app
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "stored"),
+    [
+        (BlocklistKind.DOMAIN, "WWW.Example.COM", "example.com"),
+        (BlocklistKind.DOMAIN, "https://example.com/x?y=1", "example.com"),
+        (BlocklistKind.DOMAIN, "http://www.Example.com:8080/", "example.com"),
+        (BlocklistKind.DOMAIN, "example.com.", "example.com"),
+        (BlocklistKind.DOMAIN, "*.example.com", "example.com"),
+        (BlocklistKind.DOMAIN, "bücher.example", "xn--bcher-kva.example"),
+        (BlocklistKind.DOMAIN, "xn--bcher-kva.example", "xn--bcher-kva.example"),
+        (BlocklistKind.DOMAIN, "BÜCHER.example", "xn--bcher-kva.example"),
+        (BlocklistKind.EMAIL, "@Example.COM", "@example.com"),
+        (BlocklistKind.EMAIL, "@bücher.example", "@xn--bcher-kva.example"),
+        (BlocklistKind.EMAIL, "Spammer@Example.COM", "spammer@example.com"),
+        (BlocklistKind.IP, "203.0.113.7", "203.0.113.7/32"),
+        (BlocklistKind.IP, "203.0.113.7/24", "203.0.113.0/24"),
+        (BlocklistKind.IP, "2001:DB8::1/64", "2001:db8::/64"),
+        (BlocklistKind.IP, "::ffff:203.0.113.0/120", "203.0.113.0/24"),
+        (BlocklistKind.WORD, "  Buy   NOW! ", "buy now"),
+        (BlocklistKind.WORD, "\uff23\uff21\uff33\uff29\uff2e\uff2f", "casino"),  # full-width
+        (BlocklistKind.WORD, "abcd.com", "abcd com"),
+    ],
+)
+def test_values_are_normalized(kind: BlocklistKind, value: str, stored: str) -> None:
+    assert blocklist.normalize_value(kind, value) == stored
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        (BlocklistKind.DOMAIN, "not a domain"),
+        (BlocklistKind.DOMAIN, "a..b"),
+        (BlocklistKind.EMAIL, "nobody"),
+        (BlocklistKind.EMAIL, "@"),
+        (BlocklistKind.IP, "203.0.113.999"),
+        (BlocklistKind.IP, "10.0.0.0/33"),
+        (BlocklistKind.WORD, "!!!"),
+        (BlocklistKind.WORD, "   "),
+    ],
+)
+def test_values_not_of_their_kind_are_refused(kind: BlocklistKind, value: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        blocklist.normalize_value(kind, value)
+    assert refused.value.field == "value"
+
+
+def _blocklist(*entries: tuple[BlocklistKind, str], site_id: int | None = None) -> Blocklist:
+    lists = _Lists()
+    for kind, value in entries:
+        lists.add(kind, blocklist.normalize_value(kind, value))
+    return Blocklist(1, {site_id: lists})
+
+
+def _traits(
+    *,
+    email: str = "reader@example.org",
+    name: str = "Reader",
+    website: str | None = None,
+    body: str = "A fine article.",
+    address: str | None = "198.51.100.1",
+) -> Traits:
+    return Traits.of(email, name, website, body, address)
+
+
+@pytest.mark.parametrize(
+    "traits",
+    [
+        _traits(website="https://spam.example/offer"),
+        _traits(website="http://WWW.SPAM.EXAMPLE"),
+        _traits(body="see https://spam.example/ now"),
+        _traits(body="visit spam.example, cheap"),
+        _traits(body="shop at https://shop.spam.example/x"),
+        _traits(email="someone@mail.spam.example"),
+        _traits(body="write to me at offers@spam.example"),
+    ],
+)
+def test_a_blocked_domain_is_found_wherever_it_is_named(traits: Traits) -> None:
+    assert _blocklist((BlocklistKind.DOMAIN, "spam.example")).domain(1, traits)
+
+
+@pytest.mark.parametrize(
+    "traits",
+    [
+        _traits(website="https://notspam.example/"),
+        _traits(body="spam example, and spam.examples"),
+        _traits(email="spam.example@example.org"),
+    ],
+)
+def test_a_blocked_domain_does_not_match_lookalikes(traits: Traits) -> None:
+    assert not _blocklist((BlocklistKind.DOMAIN, "spam.example")).domain(1, traits)
+
+
+def test_internationalized_domains_match_in_either_spelling() -> None:
+    unicode_entry = _blocklist((BlocklistKind.DOMAIN, "bücher.example"))
+    punycode_entry = _blocklist((BlocklistKind.DOMAIN, "xn--bcher-kva.example"))
+    for entries in (unicode_entry, punycode_entry):
+        assert entries.domain(1, _traits(body="https://BÜCHER.example/neu"))
+        assert entries.domain(1, _traits(website="https://xn--bcher-kva.example"))
+
+
+def test_emails_match_by_address_or_by_domain() -> None:
+    by_address = _blocklist((BlocklistKind.EMAIL, "Spammer@Example.com"))
+    assert by_address.email(1, _traits(email="spammer@example.com"))
+    assert not by_address.email(1, _traits(email="other@example.com"))
+    by_domain = _blocklist((BlocklistKind.EMAIL, "@example.com"))
+    assert by_domain.email(1, _traits(email="anyone@EXAMPLE.com"))
+    assert not by_domain.email(1, _traits(email="anyone@sub.example.com"))
+
+
+@pytest.mark.parametrize(
+    ("entry", "address", "blocked"),
+    [
+        ("203.0.113.7", "203.0.113.7", True),
+        ("203.0.113.7", "203.0.113.8", False),
+        ("203.0.113.0/24", "203.0.113.200", True),
+        ("203.0.113.0/24", "203.0.114.1", False),
+        ("203.0.113.0/24", "::ffff:203.0.113.9", True),
+        ("2001:db8:1::/48", "2001:db8:1:2::3", True),
+        ("2001:db8:1::/48", "2001:db8:2::3", False),
+        ("2001:db8::/32", "203.0.113.9", False),
+        ("203.0.113.0/24", None, False),
+    ],
+)
+def test_addresses_match_by_cidr(entry: str, address: str | None, blocked: bool) -> None:
+    entries = _blocklist((BlocklistKind.IP, entry))
+    assert entries.ip(1, _traits(address=address)) is blocked
+
+
+def test_words_match_whole_words_in_body_name_or_website() -> None:
+    entries = _blocklist((BlocklistKind.WORD, "casino"), (BlocklistKind.WORD, "cheap pills"))
+    assert entries.word(1, _traits(body="Best CASINO in town"))
+    assert entries.word(1, _traits(name="Casino Bonus"))  # the body is clean
+    assert entries.word(1, _traits(website="https://best-casino.example/"))
+    assert entries.word(1, _traits(body="Buy cheap\npills here"))
+    assert not entries.word(1, _traits(body="Occasionally I visit"))
+    assert not entries.word(1, _traits(body="cheap and pills"))
+
+
+def test_a_word_entry_for_a_domain_catches_it_in_a_url() -> None:
+    """twikoo#970: an exact-match rule for ``abcd.com`` missed ``https://abcd.com/``."""
+    entries = _blocklist((BlocklistKind.WORD, "abcd.com"))
+    assert entries.word(1, _traits(body="go to https://abcd.com/ now"))
+    assert entries.word(1, _traits(website="https://abcd.com/"))
+
+
+def test_a_site_entry_holds_on_its_site_only() -> None:
+    entries = _blocklist((BlocklistKind.WORD, "casino"), site_id=1)
+    assert entries.word(1, _traits(body="casino"))
+    assert not entries.word(2, _traits(body="casino"))
+
+
+def test_entries_are_added_once_and_removed_within_scope(app: Flask, context: None) -> None:
+    entry, created = blocklist.add_entry("domain", "WWW.Spam.example", None, "cli")
+    assert created and entry.value == "spam.example"
+    again, created = blocklist.add_entry("DOMAIN", "https://spam.example/x", None, "cli")
+    assert (again.id, created) == (entry.id, False)
+    site_entry, _ = blocklist.add_entry("word", "casino", 1, "cli")
+    assert [e.id for e in blocklist.entries({2})] == [entry.id]
+    assert {e.id for e in blocklist.entries({1})} == {entry.id, site_entry.id}
+    with pytest.raises(Forbidden):
+        blocklist.remove_entry(entry.id, {1})
+    with pytest.raises(NotFound):
+        blocklist.remove_entry(site_entry.id, {2})
+    blocklist.remove_entry(site_entry.id, {1})
+    blocklist.remove_entry(entry.id, None)
+    assert blocklist.entries(None) == []
+
+
+def test_unknown_kinds_and_sites_are_refused(app: Flask, context: None) -> None:
+    with pytest.raises(Invalid) as refused:
+        blocklist.add_entry("url", "spam.example", None, "cli")
+    assert refused.value.field == "kind"
+    with pytest.raises(NotFound):
+        blocklist.add_entry("word", "casino", 999, "cli")
+
+
+def test_a_change_reaches_another_worker_at_its_next_submission(app: Flask, tmp_path: Path) -> None:
+    """Two apps on one database stand for two workers (or replicas): each keeps its own
+    copy, and reads one row per submission to know whether it is stale."""
+    other = make_app(tmp_path / "test.db")  # the app fixture's database
+    assert other.config["DATABASE_URL"] == app.config["DATABASE_URL"]
+    with other.app_context():
+        copy = blocklist.current_blocklist(db.session.connection())
+        assert not copy.word(1, _traits(body="casino"))
+        db.session.remove()
+    with app.app_context():
+        blocklist.add_entry("word", "casino", None, "cli")
+    with other.app_context():
+        fresh = blocklist.current_blocklist(db.session.connection())
+        assert fresh.generation > copy.generation
+        assert fresh.word(1, _traits(body="casino"))
+        unchanged = blocklist.current_blocklist(db.session.connection())
+        assert unchanged is fresh  # not loaded again while nothing changed
+        db.session.remove()
+        db.engine.dispose()
