@@ -99,7 +99,14 @@ _METRICS_DIR_PREFIX = "commentsvc-metrics-"
 
 
 def on_starting(server: Any) -> None:
-    """In the master, before any worker: give the workers an empty metrics directory."""
+    """In the master, before any worker: check the settings (a bad one is said once, here,
+    not once per worker), and give the workers an empty metrics directory."""
+    from commentsvc.config import ConfigError, check_environment, exit_for
+
+    try:
+        check_environment()
+    except ConfigError as error:
+        exit_for(error, 4)  # gunicorn's "application failed to load"
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         os.makedirs(directory, exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,13 +54,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def create_app_or_exit(status: int = 1) -> Flask:
     """Build the application from the environment, or say in one line which setting is
     wrong and exit with ``status`` (instead of a traceback)."""
-    from commentsvc.config import ConfigError
+    from commentsvc.config import ConfigError, exit_for
 
     try:
         return create_app()
     except ConfigError as error:
-        print(f"commentsvc: configuration error: {error}", file=sys.stderr, flush=True)
-        raise SystemExit(status) from None
+        exit_for(error, status)
 
 
 def register_observability(app: Flask) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from commentsvc.settings import ENV_PREFIX, SETTINGS, SETTINGS_BY_NAME, ConfigError, Setting
 
@@ -62,6 +63,21 @@ def load_config(
     return values
 
 
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """ConfigError for the first setting of the environment that :func:`load_config` would
+    refuse; needs no app (gunicorn's master checks before it starts any worker)."""
+    values = _read(os.environ if environ is None else environ)
+    for setting in SETTINGS:
+        setting.check(values[setting.name])
+    _check_secret_key(values["SECRET_KEY"], values["ENV"])
+
+
+def exit_for(error: ConfigError, status: int) -> NoReturn:
+    """Say in one line which setting is wrong, and exit with ``status`` (no traceback)."""
+    print(f"commentsvc: configuration error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(status) from None
+
+
 def _read(environ: Mapping[str, str]) -> dict[str, Any]:
     """Each setting's default, or its parsed environment variable where one is set."""
     values: dict[str, Any] = {}
@@ -84,18 +100,20 @@ _MAKE_A_KEY = (
 
 def _secret_key(key: str | None, env: str, instance_path: str) -> str:
     """The key that signs sessions: required and not a placeholder in production."""
+    _check_secret_key(key, env)
+    return key or _development_secret_key(instance_path)
+
+
+def _check_secret_key(key: str | None, env: str) -> None:
+    if env != "production":
+        return
     if not key:
-        if env == "production":
-            raise ConfigError(f"{ENV_PREFIX}SECRET_KEY is not set: {_MAKE_A_KEY}")
-        return _development_secret_key(instance_path)
-    if env == "production" and (
-        len(key) < MIN_SECRET_KEY_LENGTH or key.strip().lower() in PLACEHOLDER_SECRETS
-    ):
+        raise ConfigError(f"{ENV_PREFIX}SECRET_KEY is not set: {_MAKE_A_KEY}")
+    if len(key) < MIN_SECRET_KEY_LENGTH or key.strip().lower() in PLACEHOLDER_SECRETS:
         raise ConfigError(
             f"{ENV_PREFIX}SECRET_KEY is a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
             f"characters: {_MAKE_A_KEY}"
         )
-    return key
 
 
 def _flask_settings(values: Mapping[str, Any]) -> dict[str, Any]:

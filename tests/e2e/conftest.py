@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
+from commentsvc.models import Comment, Page
 from tests.support.databases import run_databases
 from tests.support.server import GunicornServer
 from tests.support.service import Moderator, create_accounts, run_cli, service_env
@@ -56,14 +59,31 @@ class Server:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    def comments_on(self, page: str) -> dict[int, str]:
+        """The comments stored on ``page`` of any site, whatever their status, as id: body;
+        read from the database itself, not through the service."""
+        engine = sa.create_engine(self.gunicorn.env["COMMENTSVC_DATABASE_URL"], poolclass=NullPool)
+        statement = (
+            sa.select(Comment.id, Comment.body)
+            .join(Page, Page.id == Comment.page_id)
+            .where(Page.key == page)
+        )
+        try:
+            with engine.connect() as connection:
+                return dict(connection.execute(statement).tuples().all())
+        finally:
+            engine.dispose()
+
 
 @contextmanager
-def serve(template: Template, tmp_path: Path, workers: int = WORKERS) -> Iterator[Server]:
+def serve(
+    template: Template, tmp_path: Path, workers: int = WORKERS, **variables: str
+) -> Iterator[Server]:
     """A gunicorn with ``workers`` workers on a fresh copy of the template database, each
-    worker started."""
+    worker started; ``variables`` (full names) add to its environment or override it."""
     database = tmp_path / "e2e.db"
     run_databases().copy(template.database, database)
-    env = service_env(run_databases().url(database))
+    env = service_env(run_databases().url(database), **variables)
     gunicorn = GunicornServer(
         env, tmp_path / "gunicorn.log", workers=workers, graceful_timeout=GRACEFUL_TIMEOUT
     )
