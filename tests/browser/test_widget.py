@@ -423,6 +423,8 @@ def test_save_my_details_prefills_the_form_until_unchecked(
         "author_name",
         "author_email",
         "author_url",
+        "subject",
+        "fill_ms",
     }
     expect(widget(page).get_by_role("status")).to_have_text(AWAITING)
     assert "ada@example.com" in stored_author(page)

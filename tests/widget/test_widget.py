@@ -68,3 +68,25 @@ def test_widget_never_uses_inner_html_or_eval(app: Flask) -> None:
     text = build_widget(app.config).body.decode()
     for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function"):
         assert dangerous not in text
+
+
+def widget_strings(text: str) -> dict[str, set[str]]:
+    """The keys of each language in the widget's STRINGS table."""
+    table = re.search(r"var STRINGS = \{\n(.*?)\n  \};", text, re.S)
+    assert table, "no STRINGS table in widget.js"
+    languages = re.split(r"^    ([a-z]{2}): \{$", table.group(1), flags=re.M)[1:]
+    return {
+        lang: set(re.findall(r"\b(\w+): \"", block))
+        for lang, block in zip(languages[::2], languages[1::2], strict=True)
+    }
+
+
+def test_every_language_says_everything_the_widget_says(app: Flask) -> None:
+    strings = widget_strings(build_widget(app.config).body.decode())
+    assert set(strings) >= {"en", "de", "fr"}
+    # DESIGN §7's answers to a refused post are among them.
+    assert {"tooOften", "duplicate"} <= strings["en"]
+    for lang, keys in strings.items():
+        assert keys == strings["en"], (
+            f"{lang}: missing {strings['en'] - keys}, extra {keys - strings['en']}"
+        )

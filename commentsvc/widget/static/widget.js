@@ -1,4 +1,4 @@
-/*! commentsvc widget: the approved comments of a page and the "Leave a Comment" form. */
+/*! commentsvc: a page's comments and its comment form */
 (function (window, document) {
   "use strict";
 
@@ -15,6 +15,8 @@
       invalidEmail: "Enter a valid email address.", invalidUrl: "Enter a URL starting with http:// or https://.",
       tooLong: "Must be at most {n} characters.", failed: "Your comment could not be posted. Please try again.",
       loadFailed: "Comments could not be loaded.", justNow: "just now",
+      tooOften: "You are posting too often. Please try again {when}.",
+      duplicate: "You have already posted this comment.",
     },
     de: {
       heading: "Schreibe einen Kommentar", note: "Deine E-Mail-Adresse wird nicht veröffentlicht. Erforderliche Felder sind mit * markiert",
@@ -27,6 +29,8 @@
       invalidEmail: "Gib eine gültige E-Mail-Adresse ein.", invalidUrl: "Gib eine URL ein, die mit http:// oder https:// beginnt.",
       tooLong: "Höchstens {n} Zeichen.", failed: "Dein Kommentar konnte nicht gesendet werden. Bitte versuche es erneut.",
       loadFailed: "Die Kommentare konnten nicht geladen werden.", justNow: "gerade eben",
+      tooOften: "Du kommentierst zu oft. Bitte versuche es {when} erneut.",
+      duplicate: "Diesen Kommentar hast du schon abgeschickt.",
     },
     fr: {
       heading: "Laisser un commentaire", note: "Votre adresse e-mail ne sera pas publiée. Les champs obligatoires sont indiqués avec *",
@@ -39,9 +43,11 @@
       invalidEmail: "Saisissez une adresse e-mail valide.", invalidUrl: "Saisissez une URL commençant par http:// ou https://.",
       tooLong: "{n} caractères au maximum.", failed: "Votre commentaire n’a pas pu être envoyé. Veuillez réessayer.",
       loadFailed: "Les commentaires n’ont pas pu être chargés.", justNow: "à l’instant",
+      tooOften: "Vous commentez trop souvent. Veuillez réessayer {when}.",
+      duplicate: "Vous avez déjà publié ce commentaire.",
     },
   };
-  // The server's limits, written in when it serves this file (field lengths, pages per counts request).
+  // Filled in by the server: its limits.
   var CONFIG = "__WIDGET_CONFIG__";
   var LIMITS = CONFIG.limits;
   var MAX_DEPTH = 3;
@@ -55,18 +61,17 @@
   }
 
   function apiBase(container) {
-    var base = attr("api", container) || (script && script.src ? new URL(script.src).origin : window.location.origin);
+    var base = attr("api", container) || (script && script.src ? new URL(script.src).origin : location.origin);
     return base.replace(/\/+$/, "") + "/api/v1/sites/";
   }
 
-  // The language code of the strings to show: data-lang, else the page's, else the browser's.
   function language(container) {
     var lang = (attr("lang", container) || document.documentElement.lang || navigator.language || "en").toLowerCase().slice(0, 2);
     return STRINGS[lang] ? lang : "en";
   }
 
   function fmt(text, values) {
-    return text.replace(/\{(\w+)\}/g, function (_, key) { return String(values[key]); });
+    return text.replace(/\{(\w+)\}/g, function (_, key) { return values[key]; });
   }
 
   function el(tag, props, children) {
@@ -74,38 +79,34 @@
     for (var key in props || {}) {
       if (key === "text") node.textContent = props[key];
       else if (key === "class") node.className = props[key];
-      else if (props[key] !== null && props[key] !== undefined && props[key] !== false) node.setAttribute(key, props[key] === true ? "" : props[key]);
+      else if (props[key] != null && props[key] !== false) node.setAttribute(key, props[key] === true ? "" : props[key]);
     }
     (children || []).forEach(function (child) { if (child) node.appendChild(child); });
     return node;
   }
 
   function request(url, options) {
-    return window.fetch(url, options).then(function (response) {
+    return fetch(url, options).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
-        return { status: response.status, data: data };
+        return { status: response.status, headers: response.headers, data: data };
       });
     });
   }
 
-  // The server renders body_html safely; we still rebuild it from an allow-list (p, br,
-  // http(s) links) so nothing else can reach the page even if the HTML were tampered with.
-  // Parsing happens in an inert document: nothing in it loads or runs.
+  // body_html is safe, yet rebuilt from an allow-list (p, br, http(s) links) in case it was
+  // tampered with; parsed in an inert document, where nothing loads or runs.
   var parser = new DOMParser();
   function safeBody(html) {
     var parsed = parser.parseFromString("<body>" + (html || ""), "text/html").body;
     var out = document.createDocumentFragment();
     (function copy(from, to) {
-      Array.prototype.forEach.call(from.childNodes, function (node) {
-        if (node.nodeType === 3) { to.appendChild(document.createTextNode(node.nodeValue)); return; }
-        if (node.nodeType !== 1) return;
-        var tag = node.tagName.toLowerCase();
-        var href = node.getAttribute("href") || "";
-        var next;
-        if (tag === "p") next = el("p");
-        else if (tag === "br") { to.appendChild(el("br")); return; }
-        else if (tag === "a" && /^https?:\/\//i.test(href)) next = el("a", { href: href, rel: "nofollow ugc noopener", target: "_blank" });
-        else next = document.createDocumentFragment();
+      [].forEach.call(from.childNodes, function (node) {
+        var tag = node.nodeName;
+        var href = tag === "A" && node.getAttribute("href");
+        var next = tag === "#text" ? document.createTextNode(node.nodeValue)
+          : tag === "P" || tag === "BR" ? el(tag)
+          : /^https?:\/\//i.test(href) ? el("a", { href: href, rel: "nofollow ugc noopener", target: "_blank" })
+          : document.createDocumentFragment();  // anything else: only its text
         copy(node, next);
         to.appendChild(next);
       });
@@ -114,24 +115,23 @@
   }
 
   function loadAuthor() {
-    try { return JSON.parse(window.localStorage.getItem(STORE)) || null; } catch (e) { return null; }
+    try { return JSON.parse(localStorage.getItem(STORE)) || null; } catch (e) { return null; }
   }
 
-  function saveAuthor(author) {
+  function saveAuthor(json) {
     try {
-      if (author) window.localStorage.setItem(STORE, JSON.stringify(author));
-      else window.localStorage.removeItem(STORE);
+      if (json) localStorage.setItem(STORE, json);
+      else localStorage.removeItem(STORE);
     } catch (e) { /* storage may be disabled */ }
   }
 
   function Widget(container) {
-    this.container = container;
-    this.site = attr("site", container);
-    this.page = attr("page", container) || window.location.pathname;
-    this.base = apiBase(container) + encodeURIComponent(this.site);
+    this.page = attr("page", container) || location.pathname;
+    this.base = apiBase(container) + encodeURIComponent(attr("site", container));
     this.lang = language(container);
     this.t = STRINGS[this.lang];
     this.byId = {};
+    this.rtf = window.Intl && Intl.RelativeTimeFormat && new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" });
     this.root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
     if (window.CSSStyleSheet && "adoptedStyleSheets" in document) {
       var sheet = new CSSStyleSheet();
@@ -141,15 +141,15 @@
       this.root.appendChild(el("style", { text: CSS }));
     }
     this.app = el("section", { class: "csv", lang: this.lang, "aria-label": this.t.comments });
-    this.heading = el("h2", { class: "csv-title", text: this.t.comments });
-    this.list = el("ol", { class: "csv-list" });
+    this.heading = el("h2", { text: this.t.comments });
+    this.list = el("ol");
     this.more = el("button", { type: "button", class: "csv-more", hidden: true, text: this.t.more });
     this.status = el("p", { class: "csv-status", role: "status", "aria-live": "polite" });
     this.form = this.buildForm();
     this.app.append(this.heading, this.list, this.more, this.form, this.status);
     this.root.appendChild(this.app);
     var self = this;
-    this.more.addEventListener("click", function () { if (!self.loading) self.load(self.cursor); });
+    this.more.addEventListener("click", function () { if (!self.more.busy) self.load(self.cursor); });
     // One listener for every Reply button of the thread.
     this.list.addEventListener("click", function (event) {
       var button = event.target.closest && event.target.closest(".csv-reply");
@@ -159,85 +159,79 @@
     this.load(null);
   }
 
+  // No `type`: a textarea.
   Widget.prototype.field = function (name, label, type, required, autocomplete) {
     var id = "csv-" + name + "-" + (++uid);
-    var input = type === "textarea"
-      ? el("textarea", { id: id, name: name, rows: "6", required: required, maxlength: String(LIMITS[name]) })
-      : el("input", { id: id, name: name, type: type, required: required, autocomplete: autocomplete, maxlength: String(LIMITS[name]) });
+    var input = el(type ? "input" : "textarea", {
+      id: id, name: name, type: type, rows: !type && 6, required: required, autocomplete: autocomplete,
+      maxlength: LIMITS[name], "aria-describedby": id + "-error",
+    });
     var error = el("span", { id: id + "-error", class: "csv-error", hidden: true });
-    var labelNode = el("label", { for: id }, [document.createTextNode(label)]);
-    if (required) labelNode.appendChild(el("span", { class: "csv-required", "aria-hidden": "true", text: " *" }));
-    return { wrap: el("p", { class: "csv-field csv-field-" + name }, [labelNode, input, error]), input: input, error: error };
+    return {
+      wrap: el("p", { class: "csv-field" }, [
+        el("label", { for: id }, [document.createTextNode(label), required && el("span", { class: "csv-required", "aria-hidden": "true", text: " *" })]),
+        input, error,
+      ]),
+      input: input, error: error,
+    };
   };
 
   Widget.prototype.buildForm = function () {
     var t = this.t;
     var self = this;
-    var form = el("form", { class: "csv-form", novalidate: true });
     this.fields = {
-      body: this.field("body", t.comment, "textarea", true),
+      body: this.field("body", t.comment, null, true),
       author_name: this.field("author_name", t.name, "text", true, "name"),
       author_email: this.field("author_email", t.email, "email", true, "email"),
       author_url: this.field("author_url", t.website, "url", false, "url"),
     };
+    // The honeypot (DESIGN §7): off-screen (bots skip display:none), out of reach of
+    // keyboards, screen readers and autofill.
+    this.trap = el("input", { name: "subject", tabindex: "-1", autocomplete: "off" });
     this.remember = el("input", { type: "checkbox", id: "csv-save-" + (++uid), name: "save" });
-    this.formTitle = el("h3", { class: "csv-form-title", text: t.heading });
-    this.cancel = el("button", { type: "button", class: "csv-cancel", hidden: true, text: t.cancel });
+    this.formTitle = el("h3", { text: t.heading });
+    this.cancel = el("button", { type: "button", hidden: true, text: t.cancel });
     this.submit = el("button", { type: "submit", class: "csv-submit", text: t.post });
-    form.append(
-      this.formTitle,
-      el("p", { class: "csv-note", text: t.note }),
-      this.fields.body.wrap, this.fields.author_name.wrap, this.fields.author_email.wrap, this.fields.author_url.wrap,
+    var parts = [this.formTitle, el("p", { class: "csv-note", text: t.note })];
+    var saved = loadAuthor();
+    for (var name in this.fields) {
+      parts.push(this.fields[name].wrap);
+      if (saved && name !== "body") this.fields[name].input.value = saved[name] || "";
+    }
+    this.remember.checked = !!saved;
+    var form = el("form", { class: "csv-form", novalidate: true }, parts.concat(
+      el("p", { class: "csv-hp", "aria-hidden": "true", inert: true }, [this.trap]),
       el("p", { class: "csv-save" }, [this.remember, el("label", { for: this.remember.id, text: t.save })]),
       el("p", { class: "csv-actions" }, [this.submit, this.cancel])
-    );
-    var saved = loadAuthor();
-    if (saved) {
-      this.fields.author_name.input.value = saved.author_name || "";
-      this.fields.author_email.input.value = saved.author_email || "";
-      this.fields.author_url.input.value = saved.author_url || "";
-      this.remember.checked = true;
-    }
+    ));
+    this.shown = performance.now();
     form.addEventListener("submit", function (event) { event.preventDefault(); self.post(); });
     this.cancel.addEventListener("click", function () { self.replyTo(null); });
     return form;
   };
 
-  Widget.prototype.setError = function (name, message) {
-    var field = this.fields[name];
-    if (!field) return false;
-    field.error.textContent = message || "";
-    field.error.hidden = !message;
-    if (message) {
-      field.input.setAttribute("aria-invalid", "true");
-      field.input.setAttribute("aria-describedby", field.error.id);
-    } else {
-      field.input.removeAttribute("aria-invalid");
-      field.input.removeAttribute("aria-describedby");
-    }
-    return true;
-  };
-
   Widget.prototype.check = function (values) {
     var t = this.t;
     var errors = {};
-    ["body", "author_name", "author_email"].forEach(function (name) { if (!values[name]) errors[name] = t.required; });
     if (values.author_email && !EMAIL.test(values.author_email)) errors.author_email = t.invalidEmail;
     if (values.author_url && !/^https?:\/\/[^\s]+$/i.test(values.author_url)) errors.author_url = t.invalidUrl;
-    Object.keys(LIMITS).forEach(function (name) {
-      if (values[name] && values[name].length > LIMITS[name]) errors[name] = fmt(t.tooLong, { n: LIMITS[name] });
-    });
+    for (var name in values) {
+      if (!values[name] && this.fields[name].input.required) errors[name] = t.required;
+      if (values[name].length > LIMITS[name]) errors[name] = fmt(t.tooLong, { n: LIMITS[name] });
+    }
     return errors;
   };
 
   Widget.prototype.showErrors = function (errors) {
-    var self = this;
     var first = null;
-    Object.keys(this.fields).forEach(function (name) {
+    for (var name in this.fields) {
+      var field = this.fields[name];
       var message = errors[name] ? [].concat(errors[name])[0] : "";
-      self.setError(name, message);
-      if (message && !first) first = self.fields[name].input;
-    });
+      field.error.textContent = message;
+      field.error.hidden = !message;
+      field.input.setAttribute("aria-invalid", !!message);
+      first = first || (message && field.input);
+    }
     if (first) first.focus();
     return !!first;
   };
@@ -246,52 +240,60 @@
     var self = this;
     var t = this.t;
     var values = {};
-    Object.keys(this.fields).forEach(function (name) { values[name] = self.fields[name].input.value.trim(); });
-    if (this.busy) return;
+    for (var name in this.fields) values[name] = this.fields[name].input.value.trim();
+    if (this.submit.busy) return;
     this.status.textContent = "";
     if (this.showErrors(this.check(values))) return;
-    var payload = {
-      page: this.page, page_url: window.location.href.split("#")[0], page_title: document.title,
-      parent_id: this.parentId || null, body: values.body, author_name: values.author_name,
-      author_email: values.author_email, author_url: values.author_url || null,
-    };
-    // Not `disabled`: that would take the keyboard focus away from the button.
-    this.setBusy(this.submit, true);
+    var payload = { page: this.page, page_url: location.href.split("#")[0], page_title: document.title, parent_id: this.parentId || null };
+    for (name in values) payload[name] = values[name] || null;
+    // The same comment sent again (after a network failure) keeps its Idempotency-Key.
+    var content = JSON.stringify(payload);
+    if (content !== this.sent) {
+      this.sent = content;
+      this.key = crypto.getRandomValues(new Uint32Array(4)).join("-");  // randomUUID needs https
+    }
+    payload.subject = this.trap.value;
+    payload.fill_ms = Math.round(performance.now() - this.shown);
+    setBusy(this.submit, true);
     this.submit.textContent = t.posting;
     request(this.base + "/comments", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
+      method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": this.key }, body: JSON.stringify(payload),
     }).then(function (result) {
+      var data = result.data || {};
+      var wait = +result.headers.get("Retry-After");
       if (result.status === 201) {
-        saveAuthor(self.remember.checked ? {
-          author_name: values.author_name, author_email: values.author_email, author_url: values.author_url,
-        } : null);
+        self.sent = null;
+        saveAuthor(self.remember.checked && JSON.stringify(values, ["author_name", "author_email", "author_url"]));
         self.fields.body.input.value = "";
-        self.showErrors({});
         var moved = self.parentId;
         self.replyTo(null);
         if (moved) self.submit.focus();  // the form moved back below the thread
-        self.status.textContent = t.awaiting;
-      } else if (result.data && result.data.errors && self.showErrors(result.data.errors)) {
-        self.status.textContent = result.data.detail || t.failed;
-      } else {
-        self.status.textContent = (result.data && result.data.detail) || t.failed;
+        return t.awaiting;
       }
+      if (result.status === 409) return t.duplicate;
+      if (result.status === 429 && wait > 0 && self.rtf) {
+        return fmt(t.tooOften, { when: self.rtf.format(Math.ceil(wait < 60 ? wait : wait / 60), wait < 60 ? "second" : "minute") });
+      }
+      self.showErrors(data.errors || {});
+      return data.detail || t.failed;
     }, function () {
-      self.status.textContent = t.failed;
-    }).then(function () {
-      self.setBusy(self.submit, false);
+      return t.failed;
+    }).then(function (message) {
+      self.status.textContent = message;
+      setBusy(self.submit, false);
       self.submit.textContent = t.post;
     });
   };
 
-  Widget.prototype.setBusy = function (button, busy) {
-    if (button === this.submit) this.busy = busy;
-    else this.loading = busy;
-    if (busy) button.setAttribute("aria-disabled", "true");
-    else button.removeAttribute("aria-disabled");
-  };
+  // Not `disabled`: that would take the keyboard focus away from the button.
+  function setBusy(button, busy) {
+    button.busy = busy;
+    button.setAttribute("aria-disabled", busy);
+  }
 
+  // The form shown anew: its fill time (DESIGN §7) starts again.
   Widget.prototype.replyTo = function (comment) {
+    this.shown = performance.now();
     this.parentId = comment ? comment.id : null;
     this.formTitle.textContent = comment ? fmt(this.t.replyTo, { name: comment.author_name }) : this.t.heading;
     this.cancel.hidden = !comment;
@@ -308,19 +310,15 @@
 
   // "3 hours ago" in the widget's language; older than a year: the date.
   Widget.prototype.relativeTime = function (date) {
-    var seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    var seconds = Math.round((Date.now() - date) / 1000);
     if (seconds < 45) return this.t.justNow;
-    if (this.rtf === undefined) {
-      this.rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" }) : null;
-    }
     for (var i = 0; i < UNITS.length && this.rtf; i++) {
       if (seconds < UNITS[i][2]) return this.rtf.format(-Math.max(1, Math.round(seconds / UNITS[i][1])), UNITS[i][0]);
     }
     return date.toLocaleDateString(this.lang);
   };
 
-  // Render one comment; a top-level one goes into `batch` (appended to the list in one go).
-  // Each comment is a deep clone of one skeleton: far cheaper than building it node by node.
+  // A top-level comment goes into `batch`. Cloning a skeleton is far cheaper than building.
   Widget.prototype.renderComment = function (comment, batch) {
     var t = this.t;
     if (!this.skeleton) {
@@ -336,12 +334,12 @@
       this.exact = window.Intl ? new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short" }) : null;
     }
     var node = this.skeleton.cloneNode(true);
-    // Found by class, not by position: the skeleton may gain elements.
+    // By class, not by position: the skeleton may gain elements.
     var header = node.querySelector(".csv-meta");
     var time = header.querySelector("time");
     var replies = node.querySelector(".csv-replies");
     node.id = "comment-" + comment.id;
-    node.setAttribute("data-id", String(comment.id));
+    node.setAttribute("data-id", comment.id);
     header.insertBefore(comment.author_url && /^https?:\/\//i.test(comment.author_url)
       ? el("a", { class: "csv-author", href: comment.author_url, rel: "nofollow ugc noopener", target: "_blank", text: comment.author_name })
       : el("span", { class: "csv-author", text: comment.author_name }), time);
@@ -362,9 +360,9 @@
   Widget.prototype.load = function (cursor) {
     var self = this;
     var url = this.base + "/comments?page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
-    this.setBusy(this.more, true);
+    setBusy(this.more, true);
     request(url, { headers: { Accept: "application/json" } }).then(function (result) {
-      if (result.status !== 200) throw new Error("HTTP " + result.status);
+      if (result.status !== 200) throw result;
       var data = result.data;
       var batch = document.createDocumentFragment();
       var first = null;
@@ -374,27 +372,23 @@
       });
       self.list.appendChild(batch);
       self.cursor = data.next_cursor;
-      self.setBusy(self.more, false);
-      if (!data.next_cursor) {
-        // The button goes away: hand its focus to the first comment it loaded.
-        if (cursor && first && (self.root.activeElement || document.activeElement) === self.more) {
-          first.setAttribute("tabindex", "-1");
-          first.focus();
-        }
-        self.more.hidden = true;
-      } else {
-        self.more.hidden = false;
+      setBusy(self.more, false);
+      // The button goes away: hand its focus to the first comment it loaded.
+      if (!data.next_cursor && cursor && first && (self.root.activeElement || document.activeElement) === self.more) {
+        first.setAttribute("tabindex", "-1");
+        first.focus();
       }
+      self.more.hidden = !data.next_cursor;
       var n = data.total;
       self.heading.textContent = n === 0 ? self.t.none : n === 1 ? self.t.one : fmt(self.t.many, { n: n });
     }).catch(function () {
-      self.setBusy(self.more, false);
+      setBusy(self.more, false);
       self.status.textContent = self.t.loadFailed;
     });
   };
 
   function fillCounts() {
-    var nodes = Array.prototype.slice.call(document.querySelectorAll("[data-comment-count]"));
+    var nodes = [].slice.call(document.querySelectorAll("[data-comment-count]"));
     if (!nodes.length) return;
     var site = attr("site", nodes[0].closest("[data-site]")) || attr("site", null);
     var t = STRINGS[language(null)];
@@ -418,7 +412,7 @@
 
   function mountAll() {
     var containers = document.querySelectorAll("#comments, [data-commentsvc]");
-    Array.prototype.forEach.call(containers, function (container) {
+    [].forEach.call(containers, function (container) {
       if (!container.__commentsvc && attr("site", container)) container.__commentsvc = new Widget(container);
     });
     fillCounts();
