@@ -121,8 +121,9 @@ class CommentForm(Form):
     #: The honeypot (DESIGN §7): hidden from people, so whatever is in it came from a bot.
     #: Never refused, whatever it holds: the answer must not tell a bot it was caught.
     subject = StringField(filters=[strip])
-    #: How long the widget's form was open before it was sent, in milliseconds.
-    fill_ms = IntegerField(validators=[Optional(), NumberRange(min=0, max=MAX_ID)])
+    #: How long the widget's form was open before it was sent, in milliseconds (a tab open
+    #: for weeks sends a large number: no upper bound, it is only compared).
+    fill_ms = IntegerField(validators=[Optional(), NumberRange(min=0)])
 
 
 class Sent:

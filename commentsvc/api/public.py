@@ -21,7 +21,7 @@ from commentsvc.errors import PROBLEM_JSON, ApiError, from_service_error
 from commentsvc.forms import CommentForm, json_to_formdata, validated
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul, unsafe_text_reason
 from commentsvc.security import anonymize_ip, origin_of_url
-from commentsvc.services import sites, submissions, threads, throttling
+from commentsvc.services import sites, submissions, threads
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.sites import PublicSite
 
@@ -106,7 +106,6 @@ def submit() -> BaseResponse:
     if origin is not None and not _origin_allowed(site, origin):
         raise ApiError(403, "This origin may not post comments to this site.", title="Forbidden")
     if request.mimetype == JSON:
-        throttling.count_submission(site.id, request.remote_addr)
         key = _idempotency_key()
         data, type_errors = json_to_formdata(read_json_object(request))
         return _submit_json(site, data, type_errors, key)
@@ -184,7 +183,6 @@ def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
     """The no-JavaScript form: 303 back to the page, or an HTML page listing the errors."""
     back = _page_url_on_site(site, data)
     try:
-        throttling.count_submission(site.id, request.remote_addr)
         back = _return_to(site, data) or back
         _store(site, validated(CommentForm, data, {}))
     except (ApiError, ServiceError) as failure:

@@ -12,6 +12,7 @@ change applies from the next submission on, in every worker and replica.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -35,6 +36,7 @@ _CACHE = "blocklist"
 _WORD = re.compile(r"\w+")
 #: Host names in free text: ``example.com``, ``www.bücher.example``, a link's host.
 _HOST = re.compile(r"(?<![\w.-])(?:[\w-]+\.)+[\w-]+")
+_ASCII_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -56,14 +58,15 @@ def normalize_domain(value: str) -> str | None:
         host = host.removeprefix(prefix)
     if not host or host.startswith(".") or ".." in host:
         return None
-    try:
-        host = idna.encode(host, uts46=True).decode("ascii")
-    except idna.IDNAError:
+    if not host.isascii():
         try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None
-    return host if re.fullmatch(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*", host) else None
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                return None
+    return host if _ASCII_HOST.fullmatch(host) else None
 
 
 def _suffixes(domain: str) -> Iterator[str]:
@@ -270,40 +273,47 @@ class _Lists:
             self.longest_phrase = max(self.longest_phrase, len(phrase))
 
 
-@dataclass(frozen=True)
 class Traits:
-    """What the blocklist looks at in a submission, normalized as entries are."""
+    """What the blocklist looks at in a submission, normalized as entries are; each part
+    worked out when a kind of entry first asks for it (a blocklist without domains never
+    parses a host name)."""
 
-    email: str
-    email_domain: str
-    #: Every domain named (email, website, hosts in the body) and every domain above them.
-    domains: frozenset[str]
-    address: IPAddress | None
-    #: The words of the body, the name and the website, each apart.
-    texts: tuple[tuple[str, ...], ...]
+    def __init__(
+        self, email: str, name: str, website: str | None, body: str, address: str | None
+    ) -> None:
+        self._email = email
+        self._name = name
+        self._website = website
+        self._body = body
+        self._address = address
 
-    @classmethod
-    def of(
-        cls, email: str, name: str, website: str | None, body: str, address: str | None
-    ) -> Traits:
-        email = normalize_email(email)
-        email_domain = email.rpartition("@")[2]
-        hosts = [email_domain, *_HOST.findall(body)]
-        if website:
-            hosts.extend([website, *_HOST.findall(website)])
-        domains = {
+    @functools.cached_property
+    def emails(self) -> tuple[str, str]:
+        """The address, and ``@`` its domain."""
+        email = normalize_email(self._email)
+        return email, "@" + email.rpartition("@")[2]
+
+    @functools.cached_property
+    def domains(self) -> frozenset[str]:
+        """Every domain named (email, website, hosts in the body) and every domain above."""
+        hosts = [self._email.rpartition("@")[2], *_HOST.findall(self._body)]
+        if self._website:
+            hosts.extend([self._website, *_HOST.findall(self._website)])
+        return frozenset(
             suffix
             for host in hosts
             if (domain := normalize_domain(host)) is not None
             for suffix in _suffixes(domain)
-        }
-        return cls(
-            email=email,
-            email_domain=email_domain,
-            domains=frozenset(domains),
-            address=parse_ip(address),
-            texts=(words(body), words(name), words(website or "")),
         )
+
+    @functools.cached_property
+    def address(self) -> IPAddress | None:
+        return parse_ip(self._address)
+
+    @functools.cached_property
+    def texts(self) -> tuple[tuple[str, ...], ...]:
+        """The words of the body, the name and the website, each apart."""
+        return words(self._body), words(self._name), words(self._website or "")
 
 
 def _has_phrase(text: Sequence[str], phrases: set[tuple[str, ...]], longest: int) -> bool:
@@ -327,19 +337,24 @@ class Blocklist:
                 yield lists
 
     def email(self, site_id: int, traits: Traits) -> bool:
-        wanted = (traits.email, f"@{traits.email_domain}")
-        return any(value in lists.emails for lists in self._applying(site_id) for value in wanted)
+        return any(
+            value in lists.emails
+            for lists in self._applying(site_id)
+            if lists.emails
+            for value in traits.emails
+        )
 
     def domain(self, site_id: int, traits: Traits) -> bool:
         return any(
-            not lists.domains.isdisjoint(traits.domains) for lists in self._applying(site_id)
+            not lists.domains.isdisjoint(traits.domains)
+            for lists in self._applying(site_id)
+            if lists.domains
         )
 
     def ip(self, site_id: int, traits: Traits) -> bool:
-        address = traits.address
-        if address is None:
-            return False
         for lists in self._applying(site_id):
+            if not lists.networks or (address := traits.address) is None:
+                continue
             for prefix, networks in lists.networks.items():
                 if prefix > address.max_prefixlen:
                     continue
@@ -367,10 +382,16 @@ class _Holder:
     blocklist: Blocklist | None = None
 
 
-def current_blocklist(connection: sa.Connection) -> Blocklist:
-    """The blocklist as it is now: this worker's copy, loaded again if it changed since."""
+#: The blocklist's generation, as a column of another statement (one round trip fewer).
+GENERATION_COLUMN = _GENERATION.scalar_subquery()
+
+
+def current_blocklist(connection: sa.Connection, generation: int | None = None) -> Blocklist:
+    """The blocklist at ``generation`` (read now if not given): this worker's copy, loaded
+    again if the blocklist changed since."""
     holder = worker_cache(_CACHE, lambda config: _Holder())
-    generation = connection.execute(_GENERATION).scalar() or 0
+    if generation is None:
+        generation = connection.execute(_GENERATION).scalar() or 0
     if holder.blocklist is None or holder.blocklist.generation != generation:
         holder.blocklist = _load(connection, generation)
     return holder.blocklist

@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,13 +17,13 @@ from commentsvc.extensions import db, write_transaction
 from commentsvc.models import (
     Comment,
     CommentStatus,
-    IdempotencyKey,
     ModerationAction,
     ModerationEvent,
     Page,
     utcnow,
 )
-from commentsvc.services.blocklist import Traits, current_blocklist
+from commentsvc.services import idempotency, throttling
+from commentsvc.services.blocklist import GENERATION_COLUMN, Traits, current_blocklist
 from commentsvc.services.errors import Closed, Conflict, Invalid
 from commentsvc.services.events import SYSTEM_ACTOR, CommentEvent, EventType, announce
 from commentsvc.services.screening import Candidate, Judgement, screen
@@ -103,7 +103,23 @@ class StoredComment:
         return cls(**values)
 
 
-_PAGE_FOR_SUBMIT = sa.select(Page.id, Page.url, Page.title).where(
+#: The submission's page, if it exists yet; with the blocklist's generation and whether
+#: the author posted this same comment there within a day: one round trip for three reads.
+_PAGE_FOR_SUBMIT = sa.select(
+    Page.id,
+    Page.url,
+    Page.title,
+    GENERATION_COLUMN.label("blocklist_generation"),
+    sa.exists()
+    .where(
+        Comment.page_id == Page.id,
+        Comment.author_email == sa.bindparam("email"),
+        Comment.created_at >= sa.bindparam("since", type_=Comment.created_at.type),
+        Comment.body == sa.bindparam("body"),
+    )
+    .label("duplicate"),
+).where(Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key"))
+_PAGE_ONLY = sa.select(Page.id, Page.url, Page.title).where(
     Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
 )
 _FILL_PAGE = (
@@ -146,17 +162,20 @@ def _insert_page(
 
 
 def _page_id(
-    connection: sa.Connection, site: PublicSite, submission: Submission, *, describe: bool
+    connection: sa.Connection,
+    site: PublicSite,
+    submission: Submission,
+    page: sa.Row[Any] | None,
+    *,
+    describe: bool,
 ) -> int:
-    """The id of the submission's page, made on its first comment; fills a missing URL or
-    title from the submission if it may ``describe`` the page."""
-    parameters = {"site_id": site.id, "key": submission.page}
-    page = connection.execute(_PAGE_FOR_SUBMIT, parameters).first()
+    """The id of the submission's ``page`` (None: not made yet, made now); fills a missing
+    URL or title from the submission if it may ``describe`` the page."""
     if page is None:
         created = _insert_page(connection, site, submission, describe=describe)
         if created is not None:
             return int(created)
-        page = connection.execute(_PAGE_FOR_SUBMIT, parameters).one()
+        page = connection.execute(_PAGE_ONLY, {"site_id": site.id, "key": submission.page}).one()
     if not describe:
         return int(page.id)
     if (page.url is None and submission.page_url) or (page.title is None and submission.page_title):
@@ -175,16 +194,6 @@ def _check_parent(connection: sa.Connection, parent_id: int | None, page_id: int
         raise Invalid.on("parent_id", "Must be an approved comment on the same page.")
 
 
-#: How long a duplicate is refused, and an idempotency key remembered (DESIGN §7).
-REMEMBER = timedelta(hours=24)
-#: Stale idempotency keys are deleted at most this often per worker.
-_PURGE_INTERVAL = timedelta(hours=1)
-_DUPLICATE = sa.select(Comment.id).where(
-    Comment.author_email == sa.bindparam("email"),
-    Comment.page_id == sa.bindparam("page_id"),
-    Comment.created_at >= sa.bindparam("since", type_=Comment.created_at.type),
-    Comment.body == sa.bindparam("body"),
-)
 #: The names the author's approved comments on the site were posted under.
 _APPROVED_NAMES = (
     sa.select(Comment.author_name)
@@ -196,37 +205,22 @@ _APPROVED_NAMES = (
     .distinct()
     .limit(50)
 )
-_KEY = sa.select(IdempotencyKey.fingerprint, IdempotencyKey.response).where(
-    IdempotencyKey.site_id == sa.bindparam("site_id"), IdempotencyKey.key == sa.bindparam("key")
-)
-_FORGET_KEY = sa.delete(IdempotencyKey).where(
-    IdempotencyKey.site_id == sa.bindparam("site_id"),
-    IdempotencyKey.key == sa.bindparam("key"),
-    IdempotencyKey.created_at < sa.bindparam("since", type_=IdempotencyKey.created_at.type),
-)
-_PURGE_KEYS = sa.delete(IdempotencyKey).where(
-    IdempotencyKey.created_at < sa.bindparam("since", type_=IdempotencyKey.created_at.type)
-)
-_ANSWER_KEY = (
-    sa.update(IdempotencyKey)
-    .where(
-        IdempotencyKey.site_id == sa.bindparam("key_site_id"),
-        IdempotencyKey.key == sa.bindparam("key_name"),
-    )
-    .values(comment_id=sa.bindparam("comment_id"), response=sa.bindparam("response"))
-)
 _APPROVED_AT_ONCE = (
     sa.update(Page)
     .where(Page.id == sa.bindparam("page_id"))
     .values(approved_count=Page.approved_count + 1, version=Page.version + 1)
 )
 _TRUSTED_NOTE = "moderation 'first': the author has an approved comment on this site"
+_DUPLICATE = "You have already posted this comment on this page."
 
 
-class _Purge:
-    """When this worker last deleted stale idempotency keys."""
+class _Answered(Exception):
+    """The submission was sent before and its first answer stands: roll back what this one
+    wrote, and give that answer."""
 
-    next_at: datetime | None = None
+    def __init__(self, answer: StoredComment) -> None:
+        super().__init__()
+        self.answer = answer
 
 
 def submit_comment(
@@ -246,7 +240,7 @@ def submit_comment(
     if not site.comments_open:
         raise Closed("Comments are closed on this site.")
     body_html = render_body(submission.body)
-    traits = Traits.of(
+    traits = Traits(
         submission.author_email,
         submission.author_name,
         submission.author_url,
@@ -254,53 +248,89 @@ def submit_comment(
         client.address,
     )
     now = utcnow()
-    with write_transaction():
-        # Core statements on the transaction's connection: a submission needs no ORM
-        # objects, and the unit of work cost more than the rest of the request together.
-        connection = db.session.connection()
-        if idempotency_key is not None:
-            earlier = _claim_key(connection, site.id, idempotency_key, submission, now)
-            if earlier is not None:
-                return earlier
-        status, judgement = _judge(connection, site, submission, traits)
-        # A page's URL and title never come from spam.
-        page_id = _page_id(connection, site, submission, describe=status != CommentStatus.SPAM)
-        _check_parent(connection, submission.parent_id, page_id)
-        _refuse_duplicate(connection, page_id, submission, now)
-        values = _comment_row(site.id, page_id, submission, client, body_html, now)
-        values.update(
-            status=status, spam_score=judgement.score, spam_reasons=" ".join(judgement.reasons)
-        )
-        comment_id = int(connection.execute(_INSERT_COMMENT, values).scalar_one())
-        _record_system_decision(connection, site.id, comment_id, status, judgement, now)
-        if status == CommentStatus.APPROVED:
-            connection.execute(_APPROVED_AT_ONCE, {"page_id": page_id})
-        change = CommentEvent(
+    try:
+        with write_transaction():
+            return _store(site, submission, client, idempotency_key, body_html, traits, now)
+    except _Answered as answered:
+        return answered.answer
+
+
+def _store(
+    site: PublicSite,
+    submission: Submission,
+    client: ClientInfo,
+    key: str | None,
+    body_html: str,
+    traits: Traits,
+    now: datetime,
+) -> StoredComment:
+    """:func:`submit_comment` inside its transaction."""
+    # Core statements on the transaction's connection: a submission needs no ORM objects,
+    # and the unit of work cost more than the rest of the request together.
+    connection = db.session.connection()
+    fingerprint = submission.fingerprint() if key is not None else ""
+    parameters = {
+        "site_id": site.id,
+        "key": submission.page,
+        "email": submission.author_email,
+        "body": submission.body,
+        "since": now - idempotency.REMEMBER,
+    }
+    page = connection.execute(_PAGE_FOR_SUBMIT, parameters).first()
+    if page is not None and page.duplicate:
+        earlier = key and idempotency.earlier_answer(connection, site.id, key, fingerprint, now)
+        if earlier:
+            return StoredComment.from_record(earlier)
+        raise Conflict(_DUPLICATE, {"body": [_DUPLICATE]})
+    generation = page.blocklist_generation if page is not None else None
+    status, judgement = _judge(connection, site, submission, traits, generation)
+    # A page's URL and title never come from spam.
+    page_id = _page_id(connection, site, submission, page, describe=status != CommentStatus.SPAM)
+    _check_parent(connection, submission.parent_id, page_id)
+    values = _comment_row(site.id, page_id, submission, client, body_html, now)
+    values.update(
+        status=status, spam_score=judgement.score, spam_reasons=" ".join(judgement.reasons)
+    )
+    comment_id = int(connection.execute(_INSERT_COMMENT, values).scalar_one())
+    _record_system_decision(connection, site.id, comment_id, status, judgement, now)
+    if status == CommentStatus.APPROVED:
+        connection.execute(_APPROVED_AT_ONCE, {"page_id": page_id})
+    announce(
+        CommentEvent(
             EventType.SUBMITTED, comment_id, site.id, page_id, status, None, now, judgement.reasons
         )
-        announce(change)
-        stored = StoredComment(
-            id=comment_id,
-            page=submission.page,
-            parent_id=submission.parent_id,
-            author_name=submission.author_name,
-            author_url=submission.author_url,
-            body=submission.body,
-            body_html=body_html,
-            # What the submitter is told: a spam verdict stays unsaid.
-            status=status if status == CommentStatus.APPROVED else CommentStatus.PENDING,
-            created_at=now,
+    )
+    stored = StoredComment(
+        id=comment_id,
+        page=submission.page,
+        parent_id=submission.parent_id,
+        author_name=submission.author_name,
+        author_url=submission.author_url,
+        body=submission.body,
+        body_html=body_html,
+        # What the submitter is told: a spam verdict stays unsaid.
+        status=status if status == CommentStatus.APPROVED else CommentStatus.PENDING,
+        created_at=now,
+    )
+    if key is not None:
+        record = stored.to_record()
+        earlier = idempotency.remember(
+            connection, site.id, key, fingerprint, record, comment_id, now
         )
-        if idempotency_key is not None:
-            answer = {"comment_id": comment_id, "response": stored.to_record()}
-            connection.execute(
-                _ANSWER_KEY, {"key_site_id": site.id, "key_name": idempotency_key, **answer}
-            )
+        if earlier is not None:
+            raise _Answered(StoredComment.from_record(earlier))
+    # Last, so that a submission refused above is not counted (and a row lock on the
+    # counter, on PostgreSQL, is held only until the commit).
+    throttling.count_submission(site.id, client.address, connection)
     return stored
 
 
 def _judge(
-    connection: sa.Connection, site: PublicSite, submission: Submission, traits: Traits
+    connection: sa.Connection,
+    site: PublicSite,
+    submission: Submission,
+    traits: Traits,
+    generation: int | None,
 ) -> tuple[CommentStatus, Judgement]:
     """The status a submission is stored with, and the rules' judgement of it: the rules
     decide spam or pending; in moderation mode ``first``, a trusted author's comment that
@@ -312,7 +342,7 @@ def _judge(
         honeypot=submission.honeypot,
         fill_ms=submission.fill_ms,
         traits=traits,
-        blocklist=current_blocklist(connection),
+        blocklist=current_blocklist(connection, generation),
     )
     judgement = screen(candidate)
     if (
@@ -325,43 +355,6 @@ def _judge(
     return judgement.status, judgement
 
 
-def _claim_key(
-    connection: sa.Connection, site_id: int, key: str, submission: Submission, now: datetime
-) -> StoredComment | None:
-    """Take ``key`` for this submission; or, if an earlier one took it, that one's answer
-    (Invalid if it was another submission).
-
-    Of concurrent sends with one key, the first insert wins; the others wait for its
-    transaction on the key's unique index (PostgreSQL) or for the write lock (SQLite), and
-    then read its answer.
-    """
-    since = now - REMEMBER
-    _purge_keys(connection, since, now)
-    parameters = {"site_id": site_id, "key": key}
-    connection.execute(_FORGET_KEY, {**parameters, "since": since})
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    claimed = connection.execute(
-        dialect_insert(IdempotencyKey)
-        .values(site_id=site_id, key=key, fingerprint=submission.fingerprint(), created_at=now)
-        .on_conflict_do_nothing(index_elements=[IdempotencyKey.site_id, IdempotencyKey.key])
-        .returning(IdempotencyKey.id)
-    ).first()
-    if claimed is not None:
-        return None
-    earlier = connection.execute(_KEY, parameters).one()
-    if earlier.fingerprint != submission.fingerprint() or earlier.response is None:
-        raise Invalid.on(
-            "Idempotency-Key", "This key was sent before with another comment; use a new key."
-        )
-    return StoredComment.from_record(earlier.response)
-
-
-def _purge_keys(connection: sa.Connection, since: datetime, now: datetime) -> None:
-    if _Purge.next_at is None or now >= _Purge.next_at:
-        _Purge.next_at = now + _PURGE_INTERVAL
-        connection.execute(_PURGE_KEYS, {"since": since})
-
-
 def _trusted(connection: sa.Connection, site_id: int, submission: Submission) -> bool:
     """Whether the author (same email, same name but for case) has an approved comment on
     the site. Names compare case-folded here, the same on every database."""
@@ -370,22 +363,6 @@ def _trusted(connection: sa.Connection, site_id: int, submission: Submission) ->
     return any(
         known.casefold() == name for known in connection.scalars(_APPROVED_NAMES, parameters)
     )
-
-
-def _refuse_duplicate(
-    connection: sa.Connection, page_id: int, submission: Submission, now: datetime
-) -> None:
-    parameters = {
-        "email": submission.author_email,
-        "page_id": page_id,
-        "since": now - REMEMBER,
-        "body": submission.body,
-    }
-    if connection.execute(_DUPLICATE, parameters).first() is not None:
-        raise Conflict(
-            "You have already posted this comment on this page.",
-            {"body": ["You have already posted this comment on this page."]},
-        )
 
 
 def _record_system_decision(

@@ -14,7 +14,8 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -73,11 +74,12 @@ def _redis_options() -> dict[str, Any]:
 
 
 class DatabaseStorage(Storage):
-    """``limits`` storage in the service's database: table ``rate_limit_counters``.
+    """``limits`` storage in the service's database: table ``rate_limit_counters``, shared
+    by every worker and every replica on the same database.
 
-    Each hit is one statement outside any transaction (an upsert is atomic by itself), on
-    the application's engine, so it is shared by every worker and every replica on the
-    same database.
+    A hit is one upsert (atomic by itself). While :meth:`bound` to a submission's
+    transaction it runs there, committed or rolled back with the submission, and costs no
+    connection and no transaction of its own; otherwise it runs on a connection of its own.
     """
 
     STORAGE_SCHEME = None  # made by the service only, never from a URL
@@ -85,6 +87,24 @@ class DatabaseStorage(Storage):
     def __init__(self) -> None:
         super().__init__(wrap_exceptions=False)
         self._next_purge = 0.0
+        self._connection: sa.Connection | None = None
+
+    @contextmanager
+    def bound(self, connection: sa.Connection | None) -> Iterator[None]:
+        """Count on ``connection`` (in its transaction) inside the block."""
+        self._connection = connection
+        try:
+            yield
+        finally:
+            self._connection = None
+
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        if self._connection is not None:
+            yield self._connection
+        else:
+            with read_connection() as connection:
+                yield connection
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -92,7 +112,7 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        with read_connection() as connection:
+        with self._connect() as connection:
             statement = _increment(connection.dialect.name)
             parameters = {"key": key, "amount": amount, "now": now, "expires": now + expiry}
             hits = int(connection.execute(statement, parameters).scalar_one())
@@ -102,13 +122,13 @@ class DatabaseStorage(Storage):
         return hits
 
     def get(self, key: str) -> int:
-        with read_connection() as connection:
+        with self._connect() as connection:
             row = connection.execute(_COUNTER, {"key": key, "now": time.time()}).first()
         return int(row.hits) if row is not None else 0
 
     def get_expiry(self, key: str) -> float:
         now = time.time()
-        with read_connection() as connection:
+        with self._connect() as connection:
             row = connection.execute(_COUNTER, {"key": key, "now": now}).first()
         return float(row.expires_at) if row is not None else now
 
@@ -167,9 +187,22 @@ class SubmitLimits:
     fail_open: bool
     _quiet_until: float = 0.0
 
-    def hit(self, site_id: int, address: str | None) -> None:
-        """Count one submission from ``address`` to a site; Throttled (with the seconds
-        until the window that is full ends) when it is over a limit."""
+    @property
+    def in_database(self) -> bool:
+        """Whether the counters live in the service's database."""
+        return isinstance(self.storage, DatabaseStorage)
+
+    def hit(self, site_id: int, address: str | None, connection: sa.Connection | None) -> None:
+        """Count one submission from ``address`` to a site (in the database: on the
+        submission's ``connection``, so that a submission refused later is not counted);
+        Throttled, with the seconds until the window that is full ends, when over a limit."""
+        if isinstance(self.storage, DatabaseStorage):
+            with self.storage.bound(connection):
+                self._hit(site_id, address)
+        else:
+            self._hit(site_id, address)
+
+    def _hit(self, site_id: int, address: str | None) -> None:
         client = client_key(address)
         try:
             for item in self.items:
@@ -238,8 +271,11 @@ def init_throttling(app: Flask) -> None:
     )
 
 
-def count_submission(site_id: int, address: str | None) -> None:
-    """Count a submission against the limits of the current app; Throttled when over."""
+def count_submission(site_id: int, address: str | None, connection: sa.Connection) -> None:
+    """Count a submission against the current app's limits, inside its transaction
+    (``connection``); Throttled when over. Refused submissions (invalid, duplicate, a
+    retry answered from its ``Idempotency-Key``) roll back and are not counted in the
+    database; in Redis, a submission refused after this point still counts."""
     limits: SubmitLimits | None = current_app.extensions.get(_EXTENSION)
     if limits is not None:
-        limits.hit(site_id, address)
+        limits.hit(site_id, address, connection)

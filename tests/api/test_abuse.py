@@ -197,6 +197,32 @@ def test_over_the_limit_is_a_429_with_retry_after_and_nothing_stored(
     assert from_address(client, "203.0.113.6", 1) == [201]  # another client
 
 
+def test_only_submissions_that_would_be_stored_count(
+    limited: Flask, comment_count: Callable[[], int]
+) -> None:
+    client = limited.test_client()
+    address = {"REMOTE_ADDR": "203.0.113.5"}
+    key = {**JSON_HEADERS, "Idempotency-Key": "once"}
+
+    def send(headers: dict[str, str] = JSON_HEADERS, **fields: Any) -> int:
+        response = client.post(
+            URL, json=valid_submission(**fields), headers=headers, environ_base=address
+        )
+        return response.status_code
+
+    assert send(author_email="not an address") == 422
+    assert send(key) == 201
+    assert send(key) == 201  # the retry is answered, not counted
+    assert send() == 409  # the same comment without the key: a duplicate
+    assert send(body="Second.") == 201
+    assert send(body="Third.") == 429
+    assert comment_count() == 2
+
+
+def test_a_widget_open_for_weeks_is_no_error(client: FlaskClient) -> None:
+    assert post(client, fill_ms=2**40).status_code == 201
+
+
 def test_a_limited_form_post_gets_an_html_page_with_retry_after(limited: Flask) -> None:
     client = limited.test_client()
     from_address(client, "203.0.113.5", 2)

@@ -77,7 +77,7 @@ def _traits(
     body: str = "A fine article.",
     address: str | None = "198.51.100.1",
 ) -> Traits:
-    return Traits.of(email, name, website, body, address)
+    return Traits(email, name, website, body, address)
 
 
 @pytest.mark.parametrize(

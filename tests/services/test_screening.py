@@ -37,7 +37,7 @@ def candidate(
     blocked: Blocklist = NOBODY,
     address: str | None = "198.51.100.7",
 ) -> Candidate:
-    traits = Traits.of("ada@example.org", "Ada", None, body, address)
+    traits = Traits("ada@example.org", "Ada", None, body, address)
     return Candidate(1, rules, body, honeypot, fill_ms, traits, blocked)
 
 
