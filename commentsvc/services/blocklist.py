@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -37,8 +38,6 @@ _WORD = re.compile(r"\w+")
 #: Host names in free text: ``example.com``, ``www.bücher.example``, a link's host.
 _HOST = re.compile(r"(?<![\w.-])(?:[\w-]+\.)+[\w-]+")
 _ASCII_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -255,9 +254,10 @@ class _Lists:
 
     emails: set[str] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
-    networks: dict[int, set[Network]] = field(default_factory=dict)
-    phrases: set[tuple[str, ...]] = field(default_factory=set)
-    longest_phrase: int = 0
+    #: Ranges by (IP version, prefix length): the numbers of their network parts.
+    networks: dict[tuple[int, int], set[int]] = field(default_factory=dict)
+    #: Words and phrases by their number of words.
+    phrases: dict[int, set[tuple[str, ...]]] = field(default_factory=dict)
 
     def add(self, kind: BlocklistKind, value: str) -> None:
         if kind == BlocklistKind.EMAIL:
@@ -266,11 +266,12 @@ class _Lists:
             self.domains.add(value)
         elif kind == BlocklistKind.IP:
             network = ipaddress.ip_network(value)
-            self.networks.setdefault(network.prefixlen, set()).add(network)
+            key = (network.version, network.prefixlen)
+            shift = network.max_prefixlen - network.prefixlen
+            self.networks.setdefault(key, set()).add(int(network.network_address) >> shift)
         else:
             phrase = tuple(value.split(" "))
-            self.phrases.add(phrase)
-            self.longest_phrase = max(self.longest_phrase, len(phrase))
+            self.phrases.setdefault(len(phrase), set()).add(phrase)
 
 
 class Traits:
@@ -316,11 +317,13 @@ class Traits:
         return words(self._body), words(self._name), words(self._website or "")
 
 
-def _has_phrase(text: Sequence[str], phrases: set[tuple[str, ...]], longest: int) -> bool:
-    for start in range(len(text)):
-        for length in range(1, min(longest, len(text) - start) + 1):
-            if tuple(text[start : start + length]) in phrases:
-                return True
+def _has_phrase(text: Sequence[str], phrases: dict[int, set[tuple[str, ...]]]) -> bool:
+    """Whether ``text`` (a sequence of words) holds one of ``phrases`` (by length)."""
+    for length, wanted in phrases.items():
+        # Every run of ``length`` words of the text, made by zip (no loop in Python).
+        runs = zip(*(itertools.islice(text, start, None) for start in range(length)), strict=False)
+        if not wanted.isdisjoint(runs):
+            return True
     return False
 
 
@@ -355,17 +358,16 @@ class Blocklist:
         for lists in self._applying(site_id):
             if not lists.networks or (address := traits.address) is None:
                 continue
-            for prefix, networks in lists.networks.items():
-                if prefix > address.max_prefixlen:
-                    continue
-                network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
-                if network in networks:
+            number = int(address)
+            for (version, prefix), networks in lists.networks.items():
+                shift = address.max_prefixlen - prefix
+                if version == address.version and number >> shift in networks:
                     return True
         return False
 
     def word(self, site_id: int, traits: Traits) -> bool:
         return any(
-            _has_phrase(text, lists.phrases, lists.longest_phrase)
+            _has_phrase(text, lists.phrases)
             for lists in self._applying(site_id)
             if lists.phrases
             for text in traits.texts

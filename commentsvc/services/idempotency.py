@@ -10,11 +10,9 @@ answers with what the first stored.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from commentsvc.models import IdempotencyKey
 from commentsvc.services.errors import Invalid
@@ -79,32 +77,23 @@ def remember(
         "created_at": now,
         "since": since,
     }
-    if connection.execute(_remember(connection.dialect.name), values).first() is not None:
+    if connection.execute(_REMEMBER, values).first() is not None:
         return None
     return earlier_answer(connection, site_id, key, fingerprint, now)
 
 
-@functools.cache
-def _remember(dialect: str) -> sa.Insert:
-    """Insert a key, or take over one older than :data:`REMEMBER`; returns a row if so."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(IdempotencyKey).values(
-        site_id=sa.bindparam("site_id"),
-        key=sa.bindparam("key"),
-        fingerprint=sa.bindparam("fingerprint"),
-        comment_id=sa.bindparam("comment_id"),
-        response=sa.bindparam("response"),
-        created_at=sa.bindparam("created_at", type_=IdempotencyKey.created_at.type),
-    )
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[IdempotencyKey.site_id, IdempotencyKey.key],
-        set_={
-            "fingerprint": excluded.fingerprint,
-            "comment_id": excluded.comment_id,
-            "response": excluded.response,
-            "created_at": excluded.created_at,
-        },
-        where=IdempotencyKey.created_at
-        < sa.bindparam("since", type_=IdempotencyKey.created_at.type),
-    ).returning(IdempotencyKey.id)
+#: Insert a key, or take over one older than :data:`REMEMBER`; returns a row if either.
+#: Written out (the same on SQLite and PostgreSQL): SQLAlchemy does not cache the compiled
+#: form of an ON CONFLICT DO UPDATE, and compiling it each time cost more than running it.
+_REMEMBER = sa.text(
+    "INSERT INTO idempotency_keys (site_id, key, fingerprint, comment_id, response, created_at) "
+    "VALUES (:site_id, :key, :fingerprint, :comment_id, :response, :created_at) "
+    "ON CONFLICT (site_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+    "comment_id = excluded.comment_id, response = excluded.response, "
+    "created_at = excluded.created_at "
+    "WHERE idempotency_keys.created_at < :since "
+    "RETURNING id"
+).bindparams(
+    sa.bindparam("created_at", type_=IdempotencyKey.created_at.type),
+    sa.bindparam("since", type_=IdempotencyKey.created_at.type),
+)

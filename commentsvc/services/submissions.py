@@ -92,7 +92,8 @@ class StoredComment:
 
     def to_record(self) -> str:
         """As JSON, to answer a retry with (``Idempotency-Key``)."""
-        record = {**dataclasses.asdict(self), "created_at": self.created_at.isoformat()}
+        record = {field.name: getattr(self, field.name) for field in _STORED_FIELDS}
+        record["created_at"] = self.created_at.isoformat()
         return json.dumps(record)
 
     @classmethod
@@ -105,6 +106,8 @@ class StoredComment:
 
 #: The submission's page, if it exists yet; with the blocklist's generation and whether
 #: the author posted this same comment there within a day: one round trip for three reads.
+_STORED_FIELDS = dataclasses.fields(StoredComment)
+
 _PAGE_FOR_SUBMIT = sa.select(
     Page.id,
     Page.url,
