@@ -10,8 +10,14 @@ from commentsvc.panel.blueprint import PanelSessionInterface, bp, security_heade
 
 def init_panel(app: Flask) -> None:
     """Register the panel; bind CSRF (only the panel's forms use it) and logins."""
-    from commentsvc.panel import admin, auth, views  # noqa: F401  (their routes are on bp)
-    from commentsvc.panel.helpers import relative_time
+    from commentsvc.panel import admin, auth, blocklist, views  # noqa: F401  (routes on bp)
+    from commentsvc.panel.helpers import (
+        ACTION_WORDS,
+        BLOCK_WHAT,
+        event_note,
+        reasons,
+        relative_time,
+    )
 
     app.session_interface = PanelSessionInterface()
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # see blueprint.check_csrf
@@ -24,3 +30,7 @@ def init_panel(app: Flask) -> None:
     # On the app, not the blueprint, so errors outside any panel route get them too.
     app.after_request(security_headers)
     app.jinja_env.filters.setdefault("relative_time", relative_time)
+    app.jinja_env.filters.setdefault("reasons", reasons)
+    app.jinja_env.filters.setdefault("event_note", event_note)
+    app.jinja_env.globals.setdefault("ACTION_WORDS", ACTION_WORDS)
+    app.jinja_env.globals.setdefault("BLOCK_WHAT", BLOCK_WHAT)

@@ -8,20 +8,25 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from commentsvc.extensions import db
 from commentsvc.models import Moderator, Site
 from commentsvc.panel.blueprint import bp
-from commentsvc.panel.forms import ModeratorForm, ModeratorUpdateForm, SiteForm, TokenForm
-from commentsvc.panel.helpers import current_moderator
+from commentsvc.panel.forms import (
+    MODERATION_EXPLAINED,
+    ModeratorForm,
+    ModeratorUpdateForm,
+    SiteForm,
+    SiteSettingsForm,
+    TokenForm,
+)
+from commentsvc.panel.helpers import Page, current_moderator, form_page
 from commentsvc.services import accounts
 from commentsvc.services import sites as site_service
 from commentsvc.services.errors import NotFound, ServiceError
 
 View = TypeVar("View", bound=Callable[..., Any])
-Page = Response | str | tuple[str, int]
 
 
 def admin_required(view: View) -> View:
@@ -35,28 +40,6 @@ def admin_required(view: View) -> View:
         return view(*args, **kwargs)
 
     return cast(View, wrapper)
-
-
-def _form_page(
-    form: FlaskForm,
-    save: Callable[[], str],
-    done: str,
-    template: str,
-    default_field: str,
-    **context: Any,
-) -> Page:
-    """A page with one form: on a valid POST run ``save`` (which returns the flash message)
-    and go to ``done``; a refusal shows on its field (``default_field`` when it names none)."""
-    if form.validate_on_submit():
-        try:
-            message = save()
-        except ServiceError as error:
-            form[error.field or default_field].errors = [error.message]
-        else:
-            flash(message, "success")
-            return redirect(url_for(done), code=303)
-    status = 422 if form.errors else 200
-    return render_template(template, form=form, **context), status
 
 
 def _origins(text: str) -> list[str]:
@@ -73,8 +56,10 @@ def sites() -> Page:
         site = site_service.create_site(slug, _origins(form.origins.data or ""), form.name.data)
         return f"Added site {site.slug}."
 
-    return _form_page(
-        form, save, "panel.sites", "panel/sites.html", "slug", sites=site_service.all_sites()
+    every = site_service.all_sites()
+    rules = {site.id: site_service.SiteRules.of(site.settings) for site in every}
+    return form_page(
+        form, save, "panel.sites", "panel/sites.html", "slug", sites=every, rules=rules
     )
 
 
@@ -82,23 +67,43 @@ def sites() -> Page:
 @admin_required
 def site(site_id: int) -> Page:
     found = db.get_or_404(Site, site_id)
-    # Flask-WTF reads a POST from the request; the stored values only fill a GET's form.
-    form = SiteForm(
+    rules = site_service.SiteRules.of(found.settings)
+    # Flask-WTF reads a POST from the request; the stored values only fill a GET's form
+    # (and a setting the POST does not send).
+    form = SiteSettingsForm(
         data={
             "slug": found.slug,
             "name": found.name,
             "origins": "\n".join(found.origins),
             "comments_open": found.comments_open,
+            "moderation": rules.moderation,
+            "max_links": rules.max_links,
+            "min_fill_seconds": rules.min_fill_seconds,
         }
     )
 
     def save() -> str:
         origins = _origins(form.origins.data or "")
         open_ = bool(form.comments_open.data)
-        site_service.update_site(found.id, form.name.data or "", origins, open_)
+        chosen = site_service.SiteRules(
+            moderation=form.moderation.data or rules.moderation,
+            max_links=rules.max_links if form.max_links.data is None else form.max_links.data,
+            min_fill_seconds=rules.min_fill_seconds
+            if form.min_fill_seconds.data is None
+            else form.min_fill_seconds.data,
+        )
+        site_service.update_site(found.id, form.name.data or "", origins, open_, rules=chosen)
         return f"Saved site {found.slug}."
 
-    return _form_page(form, save, "panel.sites", "panel/site.html", "origins", site=found)
+    return form_page(
+        form,
+        save,
+        "panel.sites",
+        "panel/site.html",
+        "origins",
+        site=found,
+        explained=MODERATION_EXPLAINED,
+    )
 
 
 def _site_choices() -> list[tuple[str, str]]:
@@ -121,7 +126,7 @@ def moderators() -> Page:
         return f"Added moderator {created.email}."
 
     everyone = accounts.all_moderators()
-    return _form_page(
+    return form_page(
         form, save, "panel.moderators", "panel/moderators.html", "email", moderators=everyone
     )
 
@@ -151,7 +156,7 @@ def moderator_edit(moderator_id: int) -> Page:
         )
         return f"Saved moderator {found.email}."
 
-    return _form_page(
+    return form_page(
         form, save, "panel.moderators", "panel/moderator.html", "active", moderator=found
     )
 

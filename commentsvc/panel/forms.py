@@ -6,15 +6,20 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    IntegerField,
     PasswordField,
+    RadioField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from commentsvc.models import ApiToken, Moderator, Site
+from commentsvc.models import BLOCKLIST_KINDS, ApiToken, Moderator, Site
 from commentsvc.services.accounts import MIN_PASSWORD_LENGTH
+from commentsvc.services.blocklist import MAX_VALUE_LENGTH
+from commentsvc.services.sites import MAX_FILL_SECONDS, MAX_LINKS_LIMIT, MODERATION_MODES
 
 EMAIL_LENGTH = Length(max=Moderator.email.type.length)
 #: Long enough for any passphrase; a bound so nobody makes the server hash megabytes.
@@ -35,6 +40,37 @@ class SiteForm(FlaskForm):
         "Allowed origins (one per line, scheme://host[:port])", validators=[DataRequired()]
     )
     comments_open = BooleanField("Accept new comments", default=True)
+
+
+#: What each moderation mode does, in one line (DESIGN §7).
+MODERATION_EXPLAINED = {
+    "all": "Every new comment waits for a moderator.",
+    "first": "A comment is published at once when its author (same email and name) already "
+    "has an approved comment on this site, unless a rule holds it; others wait.",
+}
+assert set(MODERATION_EXPLAINED) == set(MODERATION_MODES)
+
+
+class SiteSettingsForm(SiteForm):
+    """A site's edit form: its name and origins, and its graded pre-moderation (DESIGN §7).
+
+    The ranges are the service's (:meth:`SiteRules.checked` names each setting out of
+    bounds); a setting a request does not send keeps the value the form was given.
+    """
+
+    # Choices given by a function: WTForms 3.3 deprecates a list of tuples passed here (it
+    # wants its SelectChoice, which 3.2 lacks); one set later, or returned, is fine in both.
+    moderation = RadioField(
+        "Moderation", choices=lambda: [(mode, mode.capitalize()) for mode in MODERATION_MODES]
+    )
+    max_links = IntegerField(
+        "Most links a comment may have before it is held",
+        render_kw={"min": 0, "max": MAX_LINKS_LIMIT, "inputmode": "numeric"},
+    )
+    min_fill_seconds = IntegerField(
+        "Fewest seconds a person takes to write a comment (faster posts are held)",
+        render_kw={"min": 0, "max": MAX_FILL_SECONDS, "inputmode": "numeric"},
+    )
 
 
 class ModeratorForm(FlaskForm):
@@ -58,3 +94,22 @@ class TokenForm(FlaskForm):
         "What is it for?", validators=[DataRequired(), Length(max=ApiToken.name.type.length)]
     )
     moderator = StringField("Moderator email", validators=[DataRequired(), EMAIL_LENGTH])
+
+
+#: The blocklist's kinds as the add form offers them.
+BLOCKLIST_KIND_LABELS = {
+    "email": "Email (an address, or @domain for every address there)",
+    "domain": "Domain (of the email, the website and any link)",
+    "ip": "IP address or range",
+    "word": "Word or phrase",
+}
+assert set(BLOCKLIST_KIND_LABELS) == set(BLOCKLIST_KINDS)
+
+
+class BlocklistForm(FlaskForm):
+    """A blocklist entry to add; the site's choices (and whether "every site" is one of them)
+    depend on the moderator."""
+
+    kind = SelectField("Kind", choices=lambda: list(BLOCKLIST_KIND_LABELS.items()))
+    value = StringField("Value", validators=[DataRequired(), Length(max=MAX_VALUE_LENGTH)])
+    site = SelectField("Site", coerce=str)

@@ -169,31 +169,33 @@ def add_entry(
 ) -> tuple[BlocklistEntry, bool]:
     """Add an entry (``site_id`` None: every site); returns it and whether it is new (the
     same normalized entry already there is returned as it is)."""
+    with write_transaction():
+        return add_in_transaction(kind, value, site_id, created_by)
+
+
+def add_in_transaction(
+    kind: str, value: str, site_id: int | None, created_by: str
+) -> tuple[BlocklistEntry, bool]:
+    """:func:`add_entry` inside a write transaction that the caller holds."""
     parsed = parse_kind(kind)
     normalized = normalize_value(parsed, value)
-    with write_transaction():
-        if site_id is not None and db.session.get(Site, site_id) is None:
-            raise NotFound("There is no such site.")
-        existing = db.session.scalar(
-            sa.select(BlocklistEntry).where(
-                BlocklistEntry.kind == parsed,
-                BlocklistEntry.value == normalized,
-                BlocklistEntry.site_id.is_(None)
-                if site_id is None
-                else BlocklistEntry.site_id == site_id,
-            )
+    if site_id is not None and db.session.get(Site, site_id) is None:
+        raise NotFound("There is no such site.")
+    same_site = (
+        BlocklistEntry.site_id.is_(None) if site_id is None else BlocklistEntry.site_id == site_id
+    )
+    existing = db.session.scalar(
+        sa.select(BlocklistEntry).where(
+            BlocklistEntry.kind == parsed, BlocklistEntry.value == normalized, same_site
         )
-        if existing is not None:
-            return existing, False
-        entry = BlocklistEntry(
-            site_id=site_id,
-            kind=parsed,
-            value=normalized,
-            created_by=created_by,
-            created_at=utcnow(),
-        )
-        db.session.add(entry)
-        _bump_generation()
+    )
+    if existing is not None:
+        return existing, False
+    entry = BlocklistEntry(
+        site_id=site_id, kind=parsed, value=normalized, created_by=created_by, created_at=utcnow()
+    )
+    db.session.add(entry)
+    _bump_generation()
     return entry, True
 
 
@@ -408,12 +410,16 @@ def _load(connection: sa.Connection, generation: int) -> Blocklist:
 
 def offered_entries(email: str, ip_prefix: str | None) -> list[tuple[BlocklistKind, str]]:
     """What "spam and block this author" offers to block for a comment: the address, its
-    domain, and the client's anonymized address range."""
-    offers: list[tuple[BlocklistKind, str]] = [(BlocklistKind.EMAIL, normalize_email(email))]
-    domain = normalize_domain(email.rpartition("@")[2])
-    if domain:
-        offers.append((BlocklistKind.DOMAIN, domain))
+    domain, and the client's anonymized address range; each only if it makes an entry (an
+    erased comment has no email to offer)."""
+    candidates = [(BlocklistKind.EMAIL, email), (BlocklistKind.DOMAIN, email.rpartition("@")[2])]
     if ip_prefix:
         prefix = 24 if ":" not in ip_prefix else 48
-        offers.append((BlocklistKind.IP, _ip(f"{ip_prefix}/{prefix}")))
+        candidates.append((BlocklistKind.IP, f"{ip_prefix}/{prefix}"))
+    offers = []
+    for kind, value in candidates:
+        try:
+            offers.append((kind, normalize_value(kind, value)))
+        except Invalid:
+            continue
     return offers

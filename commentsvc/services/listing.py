@@ -126,7 +126,7 @@ assert set(_CONDITIONS) == {field.name for field in dataclasses.fields(_Query)}
 
 #: What a listed comment carries: its own columns, its site, page and moderator.
 LISTING_COLUMNS = (
-    *(column for column in Comment.__table__.columns if column.key != "site_id"),
+    *Comment.__table__.columns,
     Site.slug.label("site_slug"),
     Page.key.label("page_key"),
     Page.url.label("page_url"),

@@ -19,6 +19,7 @@ from commentsvc.extensions import db, write_transaction
 from commentsvc.models import (
     ACTION_STATUS,
     STATUS_ACTION,
+    BlocklistKind,
     Comment,
     CommentStatus,
     ModerationAction,
@@ -28,6 +29,7 @@ from commentsvc.models import (
     is_row_id,
     utcnow,
 )
+from commentsvc.services.blocklist import add_in_transaction, can_manage
 from commentsvc.services.errors import Invalid, NotFound
 from commentsvc.services.events import (
     STATUS_EVENT,
@@ -115,6 +117,11 @@ class _Changes:
         )
         db.session.add(event)
 
+    def note(self, comment: Comment, action: ModerationAction, note: str) -> None:
+        """Record ``action`` with ``note`` for a comment it does not change (the audit log
+        still tells of it; nothing is announced)."""
+        self._record(comment, action, comment.status, note)
+
     def set_status(self, comment: Comment, status: CommentStatus, note: str | None = None) -> bool:
         """Move a comment to ``status``; False (and nothing recorded) if it is there already."""
         if comment.status == status:
@@ -189,6 +196,38 @@ def delete_comment(moderator: Moderator, comment_id: int) -> None:
         changes = _Changes(moderator)
         changes.apply(_one(moderator, comment_id), ModerationAction.DELETE, None)
         changes.finish()
+
+
+def spam_and_block(
+    moderator: Moderator,
+    comment_id: int,
+    entries: Iterable[tuple[BlocklistKind, str]],
+    site_id: int | None,
+) -> CommentStatus:
+    """Block the author of a comment (the ``entries`` chosen, on its site or every site
+    with ``site_id`` None) and mark the comment spam, in one transaction, with one audit
+    event that says what was blocked (even when the comment was spam already). Returns the
+    status it had before."""
+    chosen = list(entries)
+    if not chosen:
+        raise Invalid.on("block", "Choose what to block: the email, the domain or the range.")
+    with write_transaction():
+        comment = _one(moderator, comment_id)  # NotFound before anything else is said
+        if not can_manage(moderator.site_scope(), site_id):
+            raise Invalid.on("scope", "Only a moderator of every site may block on every site.")
+        if site_id is not None and site_id != comment.site_id:
+            raise Invalid.on("scope", "Block on the comment's own site or on every site.")
+        for kind, value in chosen:
+            add_in_transaction(kind.value, value, site_id, moderator.email)
+        blocked = ", ".join(f"{kind.value} {value}" for kind, value in chosen)
+        where = "every site" if site_id is None else f"site {comment.site.slug}"
+        note = f"blocked on {where}: {blocked}"
+        before = comment.status
+        changes = _Changes(moderator)
+        if not changes.set_status(comment, CommentStatus.SPAM, note):
+            changes.note(comment, ModerationAction.SPAM, note)
+        changes.finish()
+    return before
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,8 @@ _APPROVED_AT_ONCE = (
     .values(approved_count=Page.approved_count + 1, version=Page.version + 1)
 )
 _TRUSTED_NOTE = "moderation 'first': the author has an approved comment on this site"
+#: How the note of a spam verdict begins; the reasons follow, separated by ", ".
+RULES_NOTE = "rules: "
 _DUPLICATE = "You have already posted this comment on this page."
 
 
@@ -383,7 +385,7 @@ def _record_system_decision(
     note = (
         _TRUSTED_NOTE
         if status == CommentStatus.APPROVED
-        else "rules: " + ", ".join(judgement.reasons)
+        else RULES_NOTE + ", ".join(judgement.reasons)
     )
     connection.execute(
         sa.insert(ModerationEvent).values(

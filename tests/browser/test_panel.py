@@ -266,7 +266,8 @@ def test_in_place_counts_follow_the_filters(live: Live, logged_in: Page) -> None
     page = logged_in
     live.submit("/elsewhere", site="blog", body="Pending on another site.")
     key = "/filtered-counts"
-    older, newer = live.submit(key), live.submit(key)
+    # Two bodies: the same comment twice would be refused as a duplicate (DESIGN §7).
+    older, newer = live.submit(key, body="The older one."), live.submit(key, body="The newer one.")
 
     page.goto(f"/moderation/?status=pending&page={key}")
     assert shown_ids(page) == [newer, older]
@@ -501,3 +502,81 @@ def test_site_limited_moderator_sees_only_their_site(
     )
     response = page.goto(f"/moderation/comments/{news}")
     assert response is not None and response.status == 404
+
+
+# --- spam and block this author -----------------------------------------------------------
+
+
+def test_spam_and_block_this_author_from_the_queue(live: Live, logged_in: Page) -> None:
+    """The block form is plain HTML inside the queue's own form (its fields belong to a form
+    of their own by the ``form`` attribute): it must work under the panel's CSP."""
+    page = logged_in
+    key = "/block-author"
+    # A domain of its own: blocking it must not catch any other test's comments.
+    email = "spammer@block-browser.example"
+    mine = live.submit(key, body="Buy cheap things.", author_email=email)
+    other = live.submit(key, body="A fine comment.")
+
+    response = page.goto(f"/moderation/?page={key}")
+    assert response is not None and response.status == 200
+    article = item(page, mine)
+    details = article.locator("details.block-author")
+    what = details.get_by_role("group", name="Block")
+    expect(what).to_be_hidden()
+    details.get_by_text("Spam and block this author…").click()
+    expect(what).to_be_visible()
+    expect(what.get_by_label("Email address")).to_be_checked()
+    expect(what.get_by_label("Domain")).not_to_be_checked()
+    # The client's address range is offered, never chosen for the moderator.
+    expect(what.get_by_label("Address range")).not_to_be_checked()
+    what.get_by_label("Domain").check()
+    expect(details.get_by_label("This site (news)")).to_be_checked()
+    assert page.evaluate("window.__cspViolations") == []
+    with page.expect_navigation():
+        details.get_by_role("button", name="Mark as spam and block").click()
+    assert page.evaluate("window.__cspViolations") == []
+
+    blocked = f"email {email}, domain block-browser.example"
+    message = flash(page, f"Marked as spam and blocked on site news: {blocked}.")
+    expect(message).to_be_visible()
+    expect(message.locator("form.undo").get_by_role("button", name="Undo")).to_be_visible()
+    assert path_of(page.url) == "/moderation/"
+    expect(page.locator("form#filters input[name=page]")).to_have_value(key)
+    expect(item(page, mine)).to_have_count(0)
+    expect(item(page, other)).to_be_visible()
+    live.wait_for_status(mine, "spam")
+    assert live.status(other) == "pending"
+    stored = live.comment(mine)
+    assert stored is not None
+    assert stored["events"][-1]["note"] == f"blocked on site news: {blocked}"
+
+    # The author's next comment is spam; the spam tab shows why.
+    again = live.submit(key, body="Buy again.", author_email=email)
+    live.wait_for_status(again, "spam")
+    page.goto(f"/moderation/?status=spam&page={key}")
+    reasons = item(page, again).locator("ul.reasons li.reason")
+    expect(reasons).to_have_text(
+        ["Blocked email blocklist:email", "Blocked domain blocklist:domain"]
+    )
+    # "Not spam" in place, from the keyboard: back to pending.
+    assert shown_ids(page) == [again, mine]
+    page.keyboard.press("j")
+    page.keyboard.press("n")
+    expect(item(page, again)).to_have_count(0)
+    expect(flash(page, "Back to pending: 1 comment.")).to_be_visible()
+    live.wait_for_status(again, "pending")
+
+    # The blocklist page lists the entries and removes them (so no other test is caught).
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Blocklist").click()
+    assert path_of(page.url) == "/moderation/blocklist"
+    for kind, value in (("email", email), ("domain", "block-browser.example")):
+        row = page.locator("table.blocklist tbody tr", has_text=value)
+        expect(row.locator("td").nth(2)).to_have_text("news")
+        expect(row.locator("td").nth(3)).to_have_text(ADMIN_EMAIL)
+        with page.expect_navigation():
+            row.get_by_role("button", name=f"Remove {kind} {value}").click()
+        expect(flash(page, f"Removed {kind} {value} on news from the blocklist.")).to_be_visible()
+    expect(
+        page.locator("table.blocklist tbody tr", has_text="block-browser.example")
+    ).to_have_count(0)
+    assert page.evaluate("window.__cspViolations") == []

@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from commentsvc.extensions import db
 from commentsvc.models import ApiToken, Moderator, Site
-from tests.conftest import PASSWORD, valid_submission
+from tests.conftest import ORIGIN, PASSWORD, valid_submission
 from tests.support.html import Element, flashes, html
 from tests.support.panel import (
     ADMIN,
@@ -124,8 +124,8 @@ def test_sites_page_lists_sites_and_the_form(admin_client: FlaskClient) -> None:
     response = admin_client.get(f"{PANEL}/sites")
     assert response.status_code == 200
     assert table_rows(response) == [
-        ["blog", "Blog", "https://blog.example", "open"],
-        ["news", "News", "https://news.example", "open"],
+        ["blog", "Blog", "https://blog.example", "open", "all"],
+        ["news", "News", "https://news.example", "open", "all"],
     ]
     form = html(response).find("form", id="site-form")
     assert form.find("input", name="csrf_token").attrs["value"]
@@ -148,9 +148,8 @@ def test_create_site_with_normalized_origins(app: Flask, admin_client: FlaskClie
     assert response.headers["Location"] == f"{PANEL}/sites"
     listing = admin_client.get(f"{PANEL}/sites")
     assert ("success", "Added site docs.") in flashes(listing)
-    assert ["docs", "Documentation", "https://docs.example, http://localhost:8080", "open"] in (
-        table_rows(listing)
-    )
+    docs = ["docs", "Documentation", "https://docs.example, http://localhost:8080", "open", "all"]
+    assert docs in table_rows(listing)
     site = site_row(app, "docs")
     assert site is not None
     assert site.origins == ["https://docs.example", "http://localhost:8080"]
@@ -250,9 +249,8 @@ def test_edit_site(app: Flask, admin_client: FlaskClient) -> None:
     assert site.name == "News Daily"
     assert site.origins == ["https://news.example", "https://www.news.example"]
     assert site.comments_open is False
-    assert ["news", "News Daily", "https://news.example, https://www.news.example", "closed"] in (
-        table_rows(listing)
-    )
+    news = ["news", "News Daily", "https://news.example, https://www.news.example", "closed", "all"]
+    assert news in table_rows(listing)
     form = html(admin_client.get(path)).find("form", id="site-form")
     assert "checked" not in form.find("input", name="comments_open").attrs
 
@@ -283,6 +281,108 @@ def test_edit_site_with_a_bad_origin_changes_nothing(app: Flask, admin_client: F
         data = {"name": "Renamed", "origins": origins}
         response = assert_refused_unchanged(app, admin_client, path, data, status=422)
         assert field_error(response, "origins")
+
+
+def test_edit_site_moderation_settings(app: Flask, admin_client: FlaskClient) -> None:
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    form = html(admin_client.get(path)).find("form", id="site-form")
+    settings = form.find("fieldset", cls="settings")
+    radios = settings.find_all("input", type="radio", name="moderation")
+    assert [(r.attrs["value"], "checked" in r.attrs) for r in radios] == [
+        ("all", True),
+        ("first", False),
+    ]
+    choices = [label.text for label in settings.find_all("label", cls="choice")]
+    assert choices[0] == "All: Every new comment waits for a moderator."
+    assert choices[1].startswith("First: A comment is published at once when its author")
+    assert settings.find("input", name="max_links").attrs["value"] == "2"
+    assert settings.find("input", name="min_fill_seconds").attrs["value"] == "3"
+    assert settings.find("label", for_="max_links")
+
+    data = {
+        "name": "News",
+        "origins": "https://news.example",
+        "comments_open": "y",
+        "moderation": "first",
+        "max_links": "5",
+        "min_fill_seconds": "0",
+    }
+    response = submit(admin_client, path, data)
+    assert response.status_code == 303
+    site = site_row(app, "news")
+    assert site is not None
+    assert site.settings == {
+        "comments_open": True,
+        "moderation": "first",
+        "max_links": 5,
+        "min_fill_seconds": 0,
+    }
+    assert ["news", "News", "https://news.example", "open", "first"] in table_rows(
+        admin_client.get(f"{PANEL}/sites")
+    )
+    form = html(admin_client.get(path)).find("form", id="site-form")
+    assert "checked" in form.find("input", type="radio", value="first").attrs
+    assert form.find("input", name="max_links").attrs["value"] == "5"
+    # The public API applies them at once: a known author is approved, six links are held.
+    public = app.test_client()
+    first = public.post(
+        "/api/v1/sites/news/comments", json=valid_submission(), headers={"Origin": ORIGIN}
+    ).get_json()["id"]
+    assert submit(admin_client, f"{PANEL}/comments/{first}/approve").status_code == 303
+    links = " ".join(f"https://l{n}.example/" for n in range(6))
+    for body, status in (("Trusted now.", "approved"), (links, "pending")):
+        response = public.post(
+            "/api/v1/sites/news/comments",
+            json=valid_submission(body=body),
+            headers={"Origin": ORIGIN},
+        )
+        assert response.get_json()["status"] == status
+
+    # A form that does not send the settings keeps them.
+    submit(admin_client, path, {"name": "News", "origins": "https://news.example"})
+    site = site_row(app, "news")
+    assert site is not None
+    assert (site.settings["moderation"], site.settings["max_links"]) == ("first", 5)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "says"),
+    [
+        ({"moderation": "none"}, "moderation", "Not a valid choice"),
+        ({"max_links": "-1"}, "max_links", "Must be from 0 to 1000."),
+        ({"max_links": "1001"}, "max_links", "Must be from 0 to 1000."),
+        ({"max_links": "two"}, "max_links", "Not a valid integer value."),
+        ({"max_links": ""}, "max_links", "Not a valid integer value."),
+        ({"min_fill_seconds": "3601"}, "min_fill_seconds", "Must be from 0 to 3600."),
+        ({"min_fill_seconds": "1.5"}, "min_fill_seconds", "Not a valid integer value."),
+    ],
+)
+def test_edit_site_with_bad_settings_changes_nothing(
+    app: Flask, admin_client: FlaskClient, data: dict[str, str], field: str, says: str
+) -> None:
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    form = {"name": "Renamed", "origins": "https://news.example", **data}
+    response = assert_refused_unchanged(app, admin_client, path, form, status=422)
+    if field == "moderation":
+        error = html(response).find("span", cls="field-error", id="moderation-error")
+        assert says in error.text
+        fieldset = html(response).find("fieldset", cls="choices")
+        assert fieldset.attrs["aria-describedby"] == "moderation-error"
+    else:
+        assert says in field_error(response, field)
+
+
+def test_both_setting_errors_show_at_once(app: Flask, admin_client: FlaskClient) -> None:
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    form = {
+        "name": "News",
+        "origins": "https://news.example",
+        "max_links": "-1",
+        "min_fill_seconds": "99999",
+    }
+    response = assert_refused_unchanged(app, admin_client, path, form, status=422)
+    assert field_error(response, "max_links") == "Must be from 0 to 1000."
+    assert field_error(response, "min_fill_seconds") == "Must be from 0 to 3600."
 
 
 # --- moderators ----------------------------------------------------------------------------

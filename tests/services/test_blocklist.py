@@ -3,14 +3,15 @@ scanning, and a change seen by every worker from the next submission on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from commentsvc.extensions import db
-from commentsvc.models import BlocklistKind
-from commentsvc.services import blocklist
+from commentsvc.models import BlocklistKind, CommentStatus, Moderator
+from commentsvc.services import audit, blocklist, moderation
 from commentsvc.services.blocklist import Blocklist, Traits, _Lists
 from commentsvc.services.errors import Forbidden, Invalid, NotFound
 from tests.conftest import make_app
@@ -211,3 +212,46 @@ def test_a_change_reaches_another_worker_at_its_next_submission(app: Flask, tmp_
         assert unchanged is fresh  # not loaded again while nothing changed
         db.session.remove()
         db.engine.dispose()
+
+
+def test_spam_and_block_is_all_or_nothing(
+    app: Flask,
+    context: None,
+    make_moderator: Callable[..., Moderator],
+    make_comment: Callable[..., int],
+) -> None:
+    comment_id = make_comment(
+        site="news", status=CommentStatus.PENDING, author_email="bot@spam.example"
+    )
+    blog_moderator = make_moderator("blogmod@example.com", sites=("blog",))
+    offers = blocklist.offered_entries("bot@spam.example", "203.0.113.0")
+    assert offers == [
+        (BlocklistKind.EMAIL, "bot@spam.example"),
+        (BlocklistKind.DOMAIN, "spam.example"),
+        (BlocklistKind.IP, "203.0.113.0/24"),
+    ]
+    with pytest.raises(NotFound):  # not their site: nothing blocked either
+        moderation.spam_and_block(blog_moderator, comment_id, offers, None)
+    news_moderator = make_moderator("newsmod@example.com", sites=("news",))
+    with pytest.raises(Invalid):  # every site is beyond a moderator of one
+        moderation.spam_and_block(news_moderator, comment_id, offers, None)
+    assert blocklist.entries(None) == []
+
+    admin = make_moderator()
+    before = moderation.spam_and_block(admin, comment_id, offers[:1], 1)
+    again = moderation.spam_and_block(admin, comment_id, offers[1:2], None)
+    assert (before, again) == (CommentStatus.PENDING, CommentStatus.SPAM)
+    notes = [event.note for event in audit.comment_events(comment_id)]
+    assert notes == [
+        "blocked on site news: email bot@spam.example",
+        "blocked on every site: domain spam.example",
+    ]
+    assert [(e.kind, e.site_id) for e in blocklist.entries(None)] == [
+        (BlocklistKind.DOMAIN, None),
+        (BlocklistKind.EMAIL, 1),
+    ]
+
+
+def test_an_erased_author_offers_only_what_makes_an_entry() -> None:
+    assert blocklist.offered_entries("", None) == []
+    assert blocklist.offered_entries("", "2001:db8:1::") == [(BlocklistKind.IP, "2001:db8:1::/48")]

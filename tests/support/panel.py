@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from commentsvc.extensions import db
+from commentsvc.models import BlocklistEntry, Comment, Site
 from commentsvc.services import accounts
 from commentsvc.services import sites as site_service
 from tests.conftest import PASSWORD
@@ -126,3 +129,40 @@ def assert_bulk_refused(
     messages = flashes(client.get(response.headers["Location"]))
     assert [category for category, _ in messages] == ["error"], messages
     assert message in messages[0][1], messages
+
+
+def set_verdict(
+    app: Flask, comment_id: int, score: float, reasons: str = "", *, ip_prefix: str | None = None
+) -> None:
+    """Give a stored comment the abuse rules' score and reasons (and a client's address
+    prefix), as if the rules had judged it so."""
+    with app.app_context():
+        comment = db.session.get(Comment, comment_id)
+        assert comment is not None
+        comment.spam_score = score
+        comment.spam_reasons = reasons
+        if ip_prefix is not None:
+            comment.ip_prefix = ip_prefix
+        db.session.commit()
+
+
+def blocklist_rows(app: Flask) -> list[tuple[str, str, str | None, str]]:
+    """(kind, value, site slug or None, created_by) of every blocklist entry, by id."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(
+                BlocklistEntry.kind, BlocklistEntry.value, Site.slug, BlocklistEntry.created_by
+            )
+            .outerjoin(Site, Site.id == BlocklistEntry.site_id)
+            .order_by(BlocklistEntry.id)
+        )
+        return [(kind.value, value, slug, by) for kind, value, slug, by in rows]
+
+
+def field_error(response: TestResponse, field: str) -> str:
+    """The error message shown next to a form field (and the field points to it)."""
+    doc = html(response)
+    error = doc.find("span", cls="field-error", id=f"{field}-error")
+    control = doc.find(id=field)
+    assert f"{field}-error" in control.attrs.get("aria-describedby", "")
+    return error.text

@@ -6,7 +6,7 @@
   const list = document.querySelector("#bulk-form");
   const selectAll = document.querySelector("#select-all");
   const flashes = document.querySelector("#flashes");
-  const PAST = { approve: "approved", reject: "rejected", spam: "spam" };
+  const PAST = { approve: "approved", reject: "rejected", spam: "spam", "not-spam": "pending" };
 
   if (selectAll) {
     selectAll.addEventListener("change", function () {
@@ -178,6 +178,7 @@
       case "a": act(current(), "approve"); break;
       case "r": act(current(), "reject"); break;
       case "s": act(current(), "spam"); break;
+      case "n": act(current(), "not-spam"); break;
       case "d": act(current(), "delete"); break;
       default: return;
     }
