@@ -64,8 +64,9 @@ bench: $(STAMP)
 		apt-get install -y -qq wrk >/dev/null; } || \
 		{ echo "bench: wrk is missing and cannot be installed here: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	url="$$(./scripts/ensure-postgres.sh)" && \
-	COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/python -m benchmarks.load --database both $(BENCH_ARGS)
+	url="$$(./scripts/ensure-postgres.sh)" && redis="$$(./scripts/ensure-redis.sh)" && \
+	COMMENTSVC_TEST_DATABASE_URL="$$url" COMMENTSVC_TEST_REDIS_URL="$$redis" \
+		$(BIN)/python -m benchmarks.load --database both $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance node_modules .pytest_cache .ruff_cache .mypy_cache

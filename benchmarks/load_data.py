@@ -13,7 +13,10 @@ events are not seeded: no workload reads them.
 ``reads`` (about 109,000 comments, site ``bench``): a page of 100 approved comments (the
 thread workloads), pages of 10, 1,000 and 100,000 (the scale workloads), 20 pages for the
 counts workload and 200 articles with mixed statuses (2,000 pending: the queue workload),
-the comments of all pages interleaved in time as on a real site.
+the comments of all pages interleaved in time as on a real site. A second site, ``guarded``,
+has no comments but a blocklist of 1,000 entries of every kind (:func:`blocklist_values`),
+none of which matches the benchmark's own submissions: the submit workloads with every abuse
+rule on post there, while the plain ``submit`` posts to ``bench``, which has no blocklist.
 
 ``queue`` (1,000,000 comments by default): 5 sites of 2,000 pages each, a few pages much
 busier than the rest; 70% approved, 23% rejected, 5% spam and 2% pending, spread over the
@@ -47,11 +50,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.pool import NullPool
 
 from commentsvc import PROJECT_ROOT
-from commentsvc.models import Comment, CommentStatus, Page
+from commentsvc.models import BlocklistEntry, BlocklistKind, Comment, CommentStatus, Page
+from commentsvc.services import blocklist
 from commentsvc.text import render_body
 from tests.support import service
 
 SITE = "bench"
+#: The site of the ``reads`` database whose blocklist is seeded, and its number of entries.
+GUARDED_SITE = "guarded"
+BLOCKLIST_ENTRIES = 1_000
 QUEUE_SITES = (SITE, "news", "blog", "docs", "shop")
 MODERATOR = service.Moderator("load@example.com", "load-benchmark-password")
 
@@ -61,7 +68,7 @@ COUNT_PAGES = tuple(f"/counts/{number:02d}" for number in range(1, 21))
 QUEUE_PAGES_PER_SITE = 2_000
 
 #: Bump when the seeded data changes, so that cached SQLite files are made again.
-SEED_FORMAT = 1
+SEED_FORMAT = 2
 SEED = 20251129
 BATCH = 20_000
 #: Comments that answer an earlier approved comment of their page.
@@ -101,8 +108,11 @@ COMMENT_COLUMNS = (
     "moderated_by_id",
     "ip_prefix",
     "user_agent",
+    "spam_score",
+    "spam_reasons",
 )
 PAGE_COLUMNS = ("id", "site_id", "key", "url", "title", "approved_count", "version", "created_at")
+BLOCKLIST_COLUMNS = ("id", "site_id", "kind", "value", "created_by", "created_at")
 
 TABLES = Comment.metadata.tables
 CACHE_ROOT = Path(__file__).resolve().parent / ".cache"
@@ -144,12 +154,14 @@ def migration_head() -> str:
 
 @dataclass
 class Plan:
-    """Sites, pages (site index, key) and, in id order, each comment's page index and status."""
+    """Sites, pages (site index, key) and, in id order, each comment's page index and status;
+    the site whose blocklist is seeded, if any."""
 
     sites: tuple[str, ...]
     pages: list[tuple[int, str]]
     comment_pages: array[int]
     comment_statuses: bytes
+    blocklist_site: str | None = None
 
     @property
     def comments(self) -> int:
@@ -177,10 +189,11 @@ def reads_plan() -> Plan:
     # Comments of all pages arrive interleaved, as on a real site.
     random.Random(SEED).shuffle(comments)
     return Plan(
-        sites=(SITE,),
+        sites=(SITE, GUARDED_SITE),
         pages=pages,
         comment_pages=array("I", (page for page, _ in comments)),
         comment_statuses=bytes(status for _, status in comments),
+        blocklist_site=GUARDED_SITE,
     )
 
 
@@ -277,7 +290,50 @@ def comment_rows(
             moderated_by,
             "198.51.100.0",
             USER_AGENT,
+            # Seeded statuses are moderators' decisions: no rule flagged them.
+            0.0,
+            "",
         )
+
+
+#: Spam vocabulary of the seeded word entries: terms alone, after a qualifier, and in phrases.
+SPAM_TERMS = (
+    "casino viagra cialis payday bitcoin forex replica escort lottery jackpot backlinks"
+    " followers pharmacy roulette slots airdrop steroids diploma essays likes"
+)
+SPAM_QUALIFIERS = "cheap free discount instant guaranteed buy best bonus"
+
+
+def blocklist_values() -> list[tuple[BlocklistKind, str]]:
+    """1,000 blocklist entries of every kind, normalized as the service stores them: 200
+    addresses, 100 ``@domain``, 250 domains (some ``www.``, some internationalized), 200 IPv4
+    and IPv6 addresses and ranges of several prefix lengths, 250 words and phrases. None
+    matches what ``benchmarks/lua/submit.lua`` sends from loopback."""
+    raw: list[tuple[BlocklistKind, str]] = []
+    raw += [(BlocklistKind.EMAIL, f"Seller.{n}@Bulk-Mail-{n % 40}.xyz") for n in range(200)]
+    raw += [(BlocklistKind.EMAIL, f"@mailer-{n}.click") for n in range(100)]
+    prefixes = ("", "www.", "shop.", "bücher-")
+    raw += [(BlocklistKind.DOMAIN, f"{prefixes[n % 4]}cheap-deals-{n}.top") for n in range(250)]
+    raw += [(BlocklistKind.IP, f"203.0.113.{n}") for n in range(60)]
+    raw += [(BlocklistKind.IP, f"198.18.{n}.0/24") for n in range(50)]
+    raw += [(BlocklistKind.IP, f"10.{n}.0.0/16") for n in range(20)]
+    raw += [(BlocklistKind.IP, f"2001:db8::{n:x}") for n in range(30)]
+    raw += [(BlocklistKind.IP, f"2001:db8:0:{n:x}::/64") for n in range(20)]
+    raw += [(BlocklistKind.IP, f"2001:db8:{n + 1:x}::/48") for n in range(20)]
+    terms = SPAM_TERMS.split()
+    pairs = [f"{qualifier} {term}" for term in terms for qualifier in SPAM_QUALIFIERS.split()]
+    phrases = [*terms, *pairs, *(f"{pair} online" for pair in pairs)]
+    raw += [(BlocklistKind.WORD, phrase) for phrase in phrases[:250]]
+    values = [(kind, blocklist.normalize_value(kind, value)) for kind, value in raw]
+    if len(set(values)) != BLOCKLIST_ENTRIES:
+        raise SetupError(f"{len(set(values))} distinct blocklist entries, not {BLOCKLIST_ENTRIES}")
+    return values
+
+
+def blocklist_rows(site_id: int) -> Iterator[tuple[Any, ...]]:
+    """Rows of the blocklist_entries table: :func:`blocklist_values`, on one site."""
+    for number, (kind, value) in enumerate(blocklist_values(), start=1):
+        yield number, site_id, kind.value, value, "cli", EPOCH
 
 
 def batches(rows: Iterable[tuple[Any, ...]], size: int = BATCH) -> Iterator[list[tuple[Any, ...]]]:
@@ -288,7 +344,12 @@ def batches(rows: Iterable[tuple[Any, ...]], size: int = BATCH) -> Iterator[list
 
 def check_columns() -> None:
     """Fail loudly when the schema has columns this seed does not fill (or no longer has)."""
-    for model, columns in ((Comment, COMMENT_COLUMNS), (Page, PAGE_COLUMNS)):
+    tables = (
+        (Comment, COMMENT_COLUMNS),
+        (Page, PAGE_COLUMNS),
+        (BlocklistEntry, BLOCKLIST_COLUMNS),
+    )
+    for model, columns in tables:
         actual = set(model.__table__.columns.keys())
         if actual != set(columns):
             changed = sorted(actual ^ set(columns))
@@ -401,13 +462,14 @@ def seed(url: str, plan: Plan, log: Log) -> None:
             COMMENT_COLUMNS,
             comment_rows(plan, site_ids, moderator_id),
         )
+        entries = _seed_blocklist(connection, plan, site_id)
         loaded = time.monotonic()
         for _, ddl in indexes:
             connection.exec_driver_sql(ddl)
         for name, definition in foreign_keys:
             connection.exec_driver_sql(f'ALTER TABLE comments ADD CONSTRAINT "{name}" {definition}')
         if connection.dialect.name == "postgresql":
-            for table in ("pages", "comments"):
+            for table in ("pages", "comments", "blocklist_entries"):
                 connection.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                     f" (SELECT max(id) FROM {table}))"
@@ -424,11 +486,27 @@ def seed(url: str, plan: Plan, log: Log) -> None:
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
+    blocklisted = f" and {entries:,} blocklist entries" if entries else ""
     log(
-        f"  seeded {written:,} comments on {len(plan.pages):,} pages in"
+        f"  seeded {written:,} comments on {len(plan.pages):,} pages{blocklisted} in"
         f" {time.monotonic() - started:.0f} s ({loaded - started:.0f} s rows,"
         f" {time.monotonic() - loaded:.0f} s indexes and checks)"
     )
+
+
+def _seed_blocklist(connection: sa.Connection, plan: Plan, site_id: dict[str, int]) -> int:
+    """The plan's blocklist, and its generation as the service bumps it on a change; the
+    number of entries."""
+    if plan.blocklist_site is None:
+        return 0
+    written = _write(
+        connection,
+        TABLES["blocklist_entries"],
+        BLOCKLIST_COLUMNS,
+        blocklist_rows(site_id[plan.blocklist_site]),
+    )
+    connection.execute(sa.insert(TABLES["generations"]).values(name=blocklist.GENERATION, value=1))
+    return written
 
 
 def _check_counters(connection: sa.Connection) -> None:

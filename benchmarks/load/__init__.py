@@ -10,12 +10,15 @@ Needs ``wrk`` on the PATH (Debian: ``apt-get install wrk``); ``--profile`` needs
 (``pip install py-spy``); PostgreSQL needs ``COMMENTSVC_TEST_DATABASE_URL`` naming a database on
 the server to use (``scripts/ensure-postgres.sh`` starts a local one and prints such a URL):
 the benchmark makes its own databases there, ``commentsvc_bench_*``, and drops them at the end.
+The ``submit-guarded-redis`` workload needs ``COMMENTSVC_TEST_REDIS_URL`` naming a Redis on this
+machine (``scripts/ensure-redis.sh`` starts one and prints its URL); it only adds counters there.
 
 For each database it prepares a ``reads`` and a ``queue`` database (see
 ``benchmarks/load_data.py``: the real schema and accounts through the CLI, the comments in
 bulk; SQLite files are cached in ``benchmarks/.cache/``), then serves, each on a free
 loopback port with ``gunicorn -c gunicorn.conf.py`` (as many workers as that file starts on
-this machine unless ``--workers`` says otherwise, rate limits off, logs at WARNING):
+this machine unless ``--workers`` says otherwise, rate limits off unless said below, logs at
+WARNING):
 
 * ``benchmarks/ceiling_app.py``, a Flask app answering a fixed small JSON body: the ceiling of
   this stack on this machine. It is measured first, for a third of ``--duration`` right
@@ -30,6 +33,11 @@ this machine unless ``--workers`` says otherwise, rate limits off, logs at WARNI
   with ``limit=10``; JSON submissions, each with a body of its own, on 200 pages per wrk run;
 * beside it, commentsvc on ``reads`` with logs at INFO (one JSON line per request): the 304
   workload on both servers in alternating rounds, to show what request logging costs;
+* commentsvc on ``reads`` with every abuse rule on, twice: rate limits on (a limit never
+  reached: every submission is counted, none refused), their counters in the database, then
+  in Redis; the same submissions as the widget sends them (an ``Idempotency-Key`` of their
+  own, ``fill_ms``) to a site with a blocklist of 1,000 entries. The report compares them
+  with plain submissions: what abuse protection costs;
 * commentsvc on ``queue`` (1,000,000 comments): the queue's first page, all statuses and
   ``status=pending``.
 
@@ -48,9 +56,10 @@ to ``--retries`` times) when that share was over ``--max-noise``, keeping the qu
 Waiting and reruns stop in time to keep a database's run within ``--budget`` seconds. The
 report states how far repeated runs of one workload differed: the noise floor of the run.
 
-After the submissions the database must hold every comment acknowledged with 201, each id
-once; the only rows allowed beyond those are requests wrk abandoned in flight when its time
-was up (at most one per connection and wrk run). Server memory is the sum of the RSS (and
+After each submit workload every answer must have been 201 and the database must hold every
+comment acknowledged, each id once, pending and flagged by no abuse rule; the only rows
+allowed beyond those are requests wrk abandoned in flight when its time was up (at most one
+per connection and wrk run). Server memory is the sum of the RSS (and
 PSS) of the gunicorn master and its workers, read from /proc after each server's last run.
 
 The tables are printed and written as Markdown to ``benchmarks/results/<date>-<time>-<db>.md``.

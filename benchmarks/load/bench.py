@@ -87,10 +87,12 @@ class Bench:
         self.remaining = workloads
 
     def window(self, server: Server) -> CpuWindow:
-        """A CPU window on ``server`` and the database server processes serving it."""
+        """A CPU window on ``server`` and the database server processes serving it (and the
+        Redis of its rate limits, if it has one)."""
         url = server.database_url
         return CpuWindow(
-            lambda: set(server.pids()), lambda: self.backend_pids(url) if url else set()
+            lambda: set(server.pids()),
+            lambda: (self.backend_pids(url) if url else set()) | server.storage_pids,
         )
 
     def wrk(self, workload: Workload, server: Server, seconds: float) -> WrkRun:
@@ -100,7 +102,11 @@ class Bench:
         ids_file = self.work / f"ids-{self.invocations}.txt"
         script_args: tuple[str, ...] = ()
         if workload.submit_tag:
-            script_args = (f"{workload.submit_tag}-{self.invocations}", str(SUBMIT_PAGES))
+            script_args = (
+                f"{workload.submit_tag}-{self.invocations}",
+                str(SUBMIT_PAGES),
+                "widget" if workload.like_widget else "api",
+            )
             env["LOAD_IDS_FILE"] = str(ids_file)
         load = WrkLoad(
             self.settings.threads,

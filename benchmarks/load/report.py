@@ -14,6 +14,7 @@ from benchmarks.load.sections import (
     figures,
     logging_section,
     profile_section,
+    protection_section,
     ratio,
     scale_section,
     spread_section,
@@ -37,12 +38,14 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
     cpu_header = "CPU ms/req" + (" (app + db)" if report.dialect == "postgresql" else "")
     lines = _introduction(report, settings, databases_label)
     lines += _main_table(report, settings, ceiling_of, cpu_header)
+    lines += protection_section(m, cpu_header, lambda key: ceiling_of(key)[0])
     lines += spread_section(report.repeats)
     if report.logging_rounds:
         lines += ["", *logging_section(report.logging_rounds)]
     lines += scale_section(m, cpu_header, settings.max_noise)
-    if report.submit_check:
-        lines += ["", "### Submissions stored", "", report.submit_check.describe()]
+    if report.submit_checks:
+        lines += ["", "### Submissions stored", ""]
+        lines += [f"- `{key}`: {check.describe()}" for key, check in report.submit_checks.items()]
     lines += ["", "### Server memory after the runs (master + workers)", ""]
     lines += table(
         ["server", "processes", "RSS sum (MiB)", "PSS sum (MiB)"],

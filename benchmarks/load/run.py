@@ -20,7 +20,7 @@ from benchmarks.load.bench import Bench, Measurement, Settings
 from benchmarks.load.machine import machine_info
 from benchmarks.load.procstat import Memory, load_average, memory
 from benchmarks.load.profiles import Profile, profile
-from benchmarks.load.server import Server, fetch, serve
+from benchmarks.load.server import Server, fetch, redis_pids, serve
 from benchmarks.load.submissions import SubmitCheck, check_submissions
 from benchmarks.load.workloads import (
     BESIDE,
@@ -38,6 +38,11 @@ from tests.support.service import service_env
 # CPU-bound Python, wrk needs a share of the same two CPUs, and every extra SQLite writer
 # waits on the database lock.
 DEFAULT_WORKERS = 2
+#: The submission limits of the servers with rate limits on: two windows, like the default
+#: (so two counters per submission), never reached, so that every request is counted in the
+#: storage and none is refused.
+GUARDED_RATE_LIMIT = "1000000/minute;100000000/hour"
+REDIS_URL_VARIABLE = "COMMENTSVC_TEST_REDIS_URL"
 
 
 @dataclass
@@ -50,7 +55,8 @@ class Report:
     notes: list[str]
     measurements: dict[str, Measurement] = field(default_factory=dict)
     memory: dict[str, Memory] = field(default_factory=dict)
-    submit_check: SubmitCheck | None = None
+    #: The check after each submit workload, by workload.
+    submit_checks: dict[str, SubmitCheck] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
     #: (logs at WARNING, logs at INFO) measurements of the 304 workload, in rounds.
     logging_rounds: list[tuple[Measurement, Measurement]] = field(default_factory=list)
@@ -69,6 +75,7 @@ def run_database(
     reports = []
     secret_key = secrets.token_hex(32)
     end = time.monotonic() + settings.budget
+    redis_url = _redis_url(args.only)  # before seeding: fail fast
     with tempfile.TemporaryDirectory(prefix="commentsvc-load-") as tmp:
         work = Path(tmp)
         with _databases(dialect, work, args, secret_key) as databases:
@@ -86,7 +93,7 @@ def run_database(
                     workers=workers,
                 )
                 bench = Bench(settings, work, databases.backend_pids, deadline, planned_runs(args))
-                DatabaseRun(report, bench, databases, args, work, secret_key).run_all()
+                DatabaseRun(report, bench, databases, args, work, secret_key, redis_url).run_all()
                 reports.append(report)
     return reports
 
@@ -112,6 +119,22 @@ def _databases(
         yield databases
 
 
+def _redis_url(only: set[str]) -> str:
+    """The Redis of ``COMMENTSVC_TEST_REDIS_URL``, answering, when a selected workload keeps
+    its rate limits there; else ""."""
+    if not any(TARGETS[w.server][3] == "redis" for w in workloads({}, "", "") if selected(w, only)):
+        return ""
+    url = os.environ.get(REDIS_URL_VARIABLE, "")
+    if not url:
+        raise SetupError(
+            f"submit-guarded-redis keeps its rate limits in Redis: set {REDIS_URL_VARIABLE},"
+            f' e.g.\n  {REDIS_URL_VARIABLE}="$(./scripts/ensure-redis.sh)"'
+            " .venv/bin/python -m benchmarks.load"
+        )
+    redis_pids(url)
+    return url
+
+
 def planned_runs(args: argparse.Namespace) -> int:
     """How many measured workloads (and profiles) a database run has: for its time budget."""
     chosen = [w for w in workloads({}, "", "") if selected(w, args.only)]
@@ -124,12 +147,15 @@ def planned_runs(args: argparse.Namespace) -> int:
     return runs
 
 
-#: Each server of a run: the app it serves, its database ("reads" or "queue"), its log level.
+#: Each server of a run: the app it serves, its database ("reads" or "queue"), its log level,
+#: where its rate-limit counters live ("database" or "redis"; None: rate limits off).
 TARGETS = {
-    "ceiling": ("ceiling", None, "WARNING"),
-    "reads": ("wsgi", "reads", "WARNING"),
-    "reads-info": ("wsgi", "reads", "INFO"),
-    "queue": ("wsgi", "queue", "WARNING"),
+    "ceiling": ("ceiling", None, "WARNING", None),
+    "reads": ("wsgi", "reads", "WARNING", None),
+    "reads-info": ("wsgi", "reads", "INFO", None),
+    "reads-guarded": ("wsgi", "reads", "WARNING", "database"),
+    "reads-guarded-redis": ("wsgi", "reads", "WARNING", "redis"),
+    "queue": ("wsgi", "queue", "WARNING", None),
 }
 
 
@@ -145,6 +171,7 @@ class DatabaseRun:
         args: argparse.Namespace,
         work: Path,
         secret_key: str,
+        redis_url: str = "",
     ):
         self.report = report
         self.bench = bench
@@ -152,6 +179,7 @@ class DatabaseRun:
         self.args = args
         self.work = work
         self.secret_key = secret_key
+        self.redis_url = redis_url
         self.run_tag = secrets.token_hex(4)
         self.keys = [
             w.key for w in workloads(databases.tokens, "", self.run_tag) if selected(w, args.only)
@@ -167,7 +195,7 @@ class DatabaseRun:
             ceiling_workload = workloads({}, "", "")[0]
             self.run(ceiling_workload, ceiling)
             self.ceiling = (ceiling_workload, ceiling)
-            for name in ("reads", "queue"):
+            for name in ("reads", "reads-guarded", "reads-guarded-redis", "queue"):
                 self.serve_commentsvc(name)
             self.run(ceiling_workload, ceiling, "ceiling-end")
             report.repeats["ceiling"] = [
@@ -179,13 +207,25 @@ class DatabaseRun:
 
     def start(self, name: str) -> AbstractContextManager[Server]:
         """The server ``name`` of :data:`TARGETS`, ready and idle."""
-        app, database, level = TARGETS[name]
+        app, database, level, limits = TARGETS[name]
         url = {"reads": self.databases.reads_url, "queue": self.databases.queue_url}.get(
             database or ""
         )
-        env = service_env(url or "sqlite://", self.secret_key, COMMENTSVC_LOG_LEVEL=level)
+        variables = {"COMMENTSVC_LOG_LEVEL": level}
+        storage_pids: frozenset[int] = frozenset()
+        if limits:
+            # A storage that fails shows as 503s, not as submissions let through uncounted.
+            variables |= {
+                "COMMENTSVC_RATELIMIT_ENABLED": "true",
+                "COMMENTSVC_SUBMIT_RATE_LIMIT": GUARDED_RATE_LIMIT,
+                "COMMENTSVC_RATELIMIT_FAIL_OPEN": "false",
+            }
+        if limits == "redis":
+            variables["COMMENTSVC_RATELIMIT_STORAGE_URI"] = self.redis_url
+            storage_pids = redis_pids(self.redis_url)
+        env = service_env(url or "sqlite://", self.secret_key, **variables)
         log(f"{self.report.dialect}: serving {name} with {self.report.workers} workers")
-        return serve(name, app, env, self.report.workers, self.work, url)
+        return serve(name, app, env, self.report.workers, self.work, url, storage_pids)
 
     def serve_commentsvc(self, name: str) -> None:
         """commentsvc on the database ``name``, with the selected workloads it serves."""
@@ -221,13 +261,13 @@ class DatabaseRun:
         measurement = report.measurements[key or workload.key] = bench.measure(workload, server)
         if workload.submit_tag:
             # Before a profile's run adds comments of its own.
-            report.submit_check = check_submissions(
+            check = report.submit_checks[workload.key] = check_submissions(
                 self.databases.reads_url,
-                self.run_tag,
+                workload.submit_tag,
                 measurement.all_runs,
                 bench.settings.connections,
             )
-            log(f"  {report.submit_check.describe()}")
+            log(f"  {check.describe()}")
         if workload.key in self.args.profile and not key:
             report.profiles.append(profile(bench, workload, server, self.stem))
         return measurement

@@ -8,10 +8,12 @@ from collections.abc import Callable, Sequence
 from benchmarks import load_data
 from benchmarks.load.bench import Measurement
 from benchmarks.load.profiles import Profile
-from benchmarks.load.workloads import ROUNDS
+from benchmarks.load.workloads import GUARDED, ROUNDS
 from commentsvc import PROJECT_ROOT
 
 CIRCUMSTANCES = ["load avg", "others"]
+#: Submissions with every abuse rule on keep at least this share of plain submit's throughput.
+GUARDED_MINIMUM = 0.85
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -46,6 +48,57 @@ def circumstances(measurement: Measurement, max_noise: float) -> list[str]:
 def ratio(value: float, base: float) -> str:
     """``value`` as a percentage of ``base``."""
     return f"{value / base:.0%}" if base else "-"
+
+
+def guarded_share(
+    m: dict[str, Measurement], key: str, ceiling_of: Callable[[str], float]
+) -> float | None:
+    """The throughput of guarded workload ``key`` as a share of plain submit's, each taken as
+    a share of the ceiling measured right before it (so the machine's drift cancels out)."""
+    if key not in m or "submit" not in m or not ceiling_of(key) or not ceiling_of("submit"):
+        return None
+    submit = m["submit"].run.rps / ceiling_of("submit")
+    return m[key].run.rps / ceiling_of(key) / submit if submit else None
+
+
+def protection_section(
+    m: dict[str, Measurement], cpu_header: str, ceiling_of: Callable[[str], float]
+) -> list[str]:
+    """What the abuse rules cost a submission: the guarded submit workloads against plain
+    submit."""
+    guarded = [key for key in GUARDED if key in m]
+    if "submit" not in m or not guarded:
+        return []
+    submit = m["submit"]
+    rows = [
+        [
+            m[key].workload.label,
+            *figures(m[key])[:3],
+            ratio(m[key].run.rps, submit.run.rps),
+            f"{share:.0%}" if (share := guarded_share(m, key, ceiling_of)) is not None else "-",
+            cpu(m[key]),
+            ratio(submit.total_cpu_ms, m[key].total_cpu_ms),
+        ]
+        for key in ("submit", *guarded)
+    ]
+    header = ["workload", "req/s", "p50", "p99", "vs submit", "vs submit, by ceiling"]
+    return [
+        "",
+        "### Abuse protection: what it costs a submission",
+        "",
+        "Plain *submit* posts as an API client does, to a site without a blocklist, rate limits"
+        " off. The others post as the widget does (an `Idempotency-Key` of their own and"
+        " `fill_ms` with each request) to a site with a blocklist of"
+        f" {load_data.BLOCKLIST_ENTRIES:,} entries of every kind (none matching), rate"
+        " limits on (a limit never reached: every request is counted, none refused), the"
+        " counters in the database or in Redis. *vs submit*: requests per second as a share of"
+        " submit's; *by ceiling*: the same with each as a share of the ceiling measured right"
+        " before it, so that the machine's drift cancels out; *by CPU*: submit's CPU time per"
+        " request (server, database and wrk; Redis counts as database) as a share of this"
+        f" one's. Target: at least {GUARDED_MINIMUM:.0%} of submit.",
+        "",
+        *table([*header, cpu_header, "by CPU"], rows),
+    ]
 
 
 def spread_section(repeats: dict[str, list[Measurement]]) -> list[str]:
@@ -184,6 +237,16 @@ def _ceiling_targets(
                 _verdict(share("submit") >= 0.5 and p99 <= 20),
             ]
         )
+    for key in GUARDED:
+        guarded = guarded_share(m, key, ceiling_of)
+        if guarded is not None:
+            rows.append(
+                [
+                    f"{m[key].workload.label}: >= {GUARDED_MINIMUM:.0%} of submit (by ceiling)",
+                    f"{guarded:.0%}",
+                    _verdict(guarded >= GUARDED_MINIMUM),
+                ]
+            )
     for key, label, minimum in (("thread", "thread read", 0.6), ("thread-304", "304", 0.8)):
         if key in m:
             rows.append(

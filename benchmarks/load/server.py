@@ -11,7 +11,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from benchmarks.load.procstat import cpu_seconds
+from benchmarks.load_data import SetupError
+from tests.support.redis import quick_options
 from tests.support.server import GunicornServer, ServerError
 
 #: A server with a large database may take a while to answer its first request.
@@ -30,6 +34,23 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
         return error.code, dict(error.headers), error.read()
 
 
+def redis_pids(url: str) -> frozenset[int]:
+    """The process of the Redis at ``url`` if it runs on this machine; SetupError if that Redis
+    does not answer."""
+    try:
+        with redis.Redis.from_url(url, **quick_options()) as client:
+            pid = int(client.info("server")["process_id"])
+    except redis.RedisError as error:
+        raise SetupError(
+            f"cannot reach the Redis at {url} ({error}); ./scripts/ensure-redis.sh starts one"
+        ) from None
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return frozenset()  # elsewhere, or in a container of its own
+    return frozenset({pid}) if name.startswith("redis") else frozenset()
+
+
 @dataclass
 class Server:
     """A running gunicorn of the benchmark: what it is called and which database it serves."""
@@ -37,6 +58,9 @@ class Server:
     name: str
     gunicorn: GunicornServer
     database_url: str | None
+    #: Other server processes it uses (the Redis of its rate limits): their CPU time counts
+    #: as the database's, not as others'.
+    storage_pids: frozenset[int] = frozenset()
 
     @property
     def url(self) -> str:
@@ -70,10 +94,11 @@ def serve(
     workers: int,
     directory: Path,
     database_url: str | None,
+    storage_pids: frozenset[int] = frozenset(),
 ) -> Iterator[Server]:
     """gunicorn serving ``app`` on a free loopback port, ready and idle; stopped at the end."""
     with gunicorn_server(app, env, workers, directory / f"gunicorn-{name}.log") as gunicorn:
-        server = Server(name, gunicorn, database_url)
+        server = Server(name, gunicorn, database_url, storage_pids)
         _wait_idle(server)
         yield server
 

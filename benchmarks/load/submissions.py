@@ -1,8 +1,10 @@
-"""After the submit workload: every comment acknowledged with 201 is stored, each id once."""
+"""After a submit workload: every request answered 201, every comment acknowledged stored,
+each id once, pending, and flagged by no abuse rule."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +26,11 @@ class SubmitCheck:
     abandoned: int
     abandoned_bound: int
     not_pending: int
+    #: Stored with a reason from an abuse rule (all of the benchmark's comments are clean).
+    flagged: int
     counted_pages: int
+    #: Answers other than 201 (409 duplicate, 429 limited, 5xx…), by status.
+    refused: dict[int, int]
 
     @property
     def ok(self) -> bool:
@@ -35,20 +41,25 @@ class SubmitCheck:
             and self.acknowledged == self.acknowledged_ids
             and 0 <= self.abandoned <= self.abandoned_bound
             and self.not_pending == 0
+            and self.flagged == 0
             and self.counted_pages == 0
+            and not self.refused
         )
 
     def describe(self) -> str:
         """The verdict and its figures, as one sentence of the report."""
         verdict = "OK" if self.ok else "FAILED"
+        refused = ", ".join(f"{n:,} x {status}" for status, n in sorted(self.refused.items()))
+        refused = refused or "none"
         return (
             f"{verdict}: {self.acknowledged:,} comments acknowledged with 201 over all submit runs"
             f" (warm-ups included), {self.stored:,} stored on the run's pages;"
             f" {self.lost} acknowledged but not stored, {self.duplicated} ids acknowledged twice,"
             f" {self.abandoned} stored for requests wrk abandoned in flight when its time was up"
             f" (at most {self.abandoned_bound}: one per connection and run),"
-            f" {self.not_pending} not pending,"
-            f" {self.counted_pages} pages with a nonzero approved count."
+            f" {self.not_pending} not pending, {self.flagged} flagged by an abuse rule,"
+            f" {self.counted_pages} pages with a nonzero approved count;"
+            f" answers other than 201: {refused}."
         )
 
 
@@ -63,7 +74,7 @@ def check_submissions(
     with engine.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT comments.id, comments.status FROM comments"
+                "SELECT comments.id, comments.status, comments.spam_reasons FROM comments"
                 " JOIN pages ON pages.id = comments.page_id WHERE pages.key LIKE :pattern"
             ),
             {"pattern": pattern},
@@ -73,8 +84,11 @@ def check_submissions(
             {"pattern": pattern},
         ).scalar_one()
     engine.dispose()
-    stored = {comment_id for comment_id, _ in rows}
+    stored = {comment_id for comment_id, _, _ in rows}
     acknowledged = set(acknowledged_ids)
+    refused: Counter[int] = Counter()
+    for run in runs:
+        refused.update({status: n for status, n in run.statuses.items() if status != 201})
     return SubmitCheck(
         acknowledged=sum(run.statuses.get(201, 0) for run in runs),
         acknowledged_ids=len(acknowledged_ids),
@@ -83,6 +97,8 @@ def check_submissions(
         duplicated=len(acknowledged_ids) - len(acknowledged),
         abandoned=len(stored - acknowledged),
         abandoned_bound=connections * len(runs),
-        not_pending=sum(status != "pending" for _, status in rows),
+        not_pending=sum(status != "pending" for _, status, _ in rows),
+        flagged=sum(bool(reasons) for _, _, reasons in rows),
         counted_pages=counted,
+        refused=dict(refused),
     )

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from benchmarks import load_data
 
 API = f"/api/v1/sites/{load_data.SITE}"
+#: The site with a blocklist, which the submissions with every abuse rule on go to.
+GUARDED_API = f"/api/v1/sites/{load_data.GUARDED_SITE}"
 QUEUE = "/api/v1/moderation/comments"
 
 #: Interleaved runs (of a third of ``--duration`` each) of workloads that are compared: the
@@ -25,8 +27,12 @@ MAIN = (
     "counts",
     "queue",
     "submit",
+    "submit-guarded",
+    "submit-guarded-redis",
     "thread-304-info",
 )
+#: The submit workloads with every abuse rule on, each compared with plain ``submit``.
+GUARDED = ("submit-guarded", "submit-guarded-redis")
 #: Workloads measured right after a run of the ceiling of their own (``Report.beside``).
 BESIDE = frozenset(MAIN) - {"ceiling", "ceiling-end", "thread-304-info"}
 
@@ -37,12 +43,14 @@ class Workload:
 
     key: str
     label: str
-    server: str  # "ceiling", "reads", "reads-info" or "queue"
+    server: str  # a key of benchmarks.load.run.TARGETS
     path: str
     headers: tuple[str, ...] = ()
     expected: frozenset[int] = frozenset({200})
     #: Submissions: wrk runs submit.lua, the comments' pages start with /load/<tag>-.
     submit_tag: str | None = None
+    #: Submissions: each with an Idempotency-Key of its own and fill_ms, as the widget sends.
+    like_widget: bool = False
     #: Thread reads: the ``total`` the page must answer (checked before the load).
     page_total: int | None = None
     #: Measured in interleaved rounds with the others of its group, to compare them.
@@ -62,14 +70,7 @@ def workloads(tokens: dict[str, str], etag: str, run_tag: str) -> list[Workload]
         Workload("ceiling", "ceiling (minimal Flask app)", "ceiling", "/"),
         *_reads(f"Authorization: Bearer {tokens.get('reads', '')}", not_modified),
         *_scale(),
-        Workload(
-            "submit",
-            "submit (JSON POST)",
-            "reads",
-            f"{API}/comments",
-            expected=frozenset({201}),
-            submit_tag=run_tag,
-        ),
+        *_submit(run_tag),
         Workload(
             "thread-304-info",
             "thread read, 304, logs at INFO",
@@ -123,6 +124,33 @@ def _scale() -> list[Workload]:
         )
         for limit in (None, 10)
         for count, page in load_data.SCALE_PAGES.items()
+    ]
+
+
+def _submit(run_tag: str) -> list[Workload]:
+    """JSON submissions, each with a body of its own: as an API client sends them, rate
+    limits off; and as the widget sends them, to the site with a blocklist of 1,000 entries,
+    rate limits on (a limit never reached, so every request is counted), their counters in
+    the database or in Redis."""
+    guarded = "submit, every abuse rule on, limits in"
+    submits = (
+        ("submit", "submit (JSON POST)", "reads", API, False),
+        ("submit-guarded", f"{guarded} the database", "reads-guarded", GUARDED_API, True),
+        ("submit-guarded-redis", f"{guarded} Redis", "reads-guarded-redis", GUARDED_API, True),
+    )
+    return [
+        Workload(
+            key,
+            label,
+            server,
+            f"{api}/comments",
+            expected=frozenset({201}),
+            # The submissions check finds a workload's pages by the prefix /load/<tag>-, so
+            # no tag may be another's followed by "-": the key's dashes become dots.
+            submit_tag=f"{run_tag}.{key.replace('-', '.')}",
+            like_widget=like_widget,
+        )
+        for key, label, server, api, like_widget in submits
     ]
 
 

@@ -1,9 +1,12 @@
 -- wrk script that submits new comments to the public API (JSON POST to the URL given on
 -- wrk's command line). Every request carries a body, an author and an email of its own and
 -- goes to one of PAGES pages whose keys start with /load/RUN/, so the harness can find
--- exactly this run's comments in the database afterwards.
+-- exactly this run's comments in the database afterwards. With SENDER "widget", each request
+-- also carries what the widget sends with a submission: an Idempotency-Key of its own and
+-- fill_ms (how long the form was open: 5 s, a person's pace); with "api" (the default),
+-- neither, like an API client.
 --
---   wrk -s submit.lua http://127.0.0.1:PORT/api/v1/sites/SITE/comments -- RUN PAGES
+--   wrk -s submit.lua http://127.0.0.1:PORT/api/v1/sites/SITE/comments -- RUN PAGES [SENDER]
 --
 -- done() prints "@status <code> <count>" per HTTP status, summed over wrk's threads,
 -- and, when the environment variable LOAD_IDS_FILE is set, writes there the id of every
@@ -29,6 +32,7 @@ end
 function init(args)
   run = args[1]
   pages = tonumber(args[2])
+  as_widget = args[3] == "widget"
   requests_made = 0
   statuses = {}
   ids = {}
@@ -39,11 +43,17 @@ function request()
   requests_made = requests_made + 1
   local page = string.format("/load/%s/%d", run, (thread_number * 7919 + requests_made) % pages)
   local author = string.format("%d.%d", thread_number, requests_made)
+  local proof = ""
+  if as_widget then
+    request_headers["Idempotency-Key"] = string.format("%s-%s", run, author)
+    proof = ',"fill_ms":5000'
+  end
   local body = string.format(
     '{"page":"%s","page_url":"https://bench.example%s","page_title":"Load test page",'
       .. '"body":"Comment %s of run %s. %s","author_name":"Reader %s",'
-      .. '"author_email":"reader.%s@example.com","author_url":"https://reader.example/%s"}',
-    page, page, author, run, fragments[requests_made % #fragments + 1], author, author, author
+      .. '"author_email":"reader.%s@example.com","author_url":"https://reader.example/%s"%s}',
+    page, page, author, run, fragments[requests_made % #fragments + 1], author, author, author,
+    proof
   )
   return wrk.format("POST", nil, request_headers, body)
 end
