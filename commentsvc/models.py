@@ -203,6 +203,10 @@ class Comment(Base):
         sa.Index("ix_comments_author_email", "author_email"),
         # The panel's "most suspicious first" order, per status.
         sa.Index("ix_comments_score", "status", "spam_score", "id"),
+        # Rate limits: a client's comments on a site, newest first.
+        sa.Index("ix_comments_client", "site_id", "client_hash", "created_at"),
+        # Idempotency-Key: one comment per key and site (NULLs, no key, are not compared).
+        sa.UniqueConstraint("site_id", "idempotency_key", name="uq_comments_idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -231,6 +235,11 @@ class Comment(Base):
     spam_score: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
     #: The codes of the rules that held or refused it, space-separated (``links too_fast``).
     spam_reasons: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    #: Who sent it, as the rate limits count: a keyed hash of the client's address (of its
+    #: /64 for IPv6), never the address itself.
+    client_hash: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The ``Idempotency-Key`` it was sent with, if any: a retry gets this comment again.
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
 
     site: Mapped[Site] = relationship()
     page: Mapped[Page] = relationship()
@@ -323,35 +332,3 @@ class Generation(Base):
 
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
-
-
-class IdempotencyKey(Base):
-    """The first answer to a submission sent with an ``Idempotency-Key``, kept 24 hours."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (
-        sa.UniqueConstraint("site_id", "key", name="uq_idempotency_keys_site_id_key"),
-        sa.Index("ix_idempotency_keys_created_at", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(sa.String(255))
-    #: SHA-256 of the submission the key was first sent with.
-    fingerprint: Mapped[str] = mapped_column(sa.String(64))
-    #: The stored comment; no foreign key, the answer outlives a deleted comment.
-    comment_id: Mapped[int | None]
-    #: The first answer's JSON document.
-    response: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class RateLimitCounter(Base):
-    """A fixed-window counter of the rate limits, when they are kept in the database."""
-
-    __tablename__ = "rate_limit_counters"
-
-    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    hits: Mapped[int]
-    #: When the window ends, in seconds since the epoch.
-    expires_at: Mapped[float] = mapped_column(sa.Float, index=True)

@@ -3,8 +3,10 @@
 -- goes to one of PAGES pages whose keys start with /load/RUN/, so the harness can find
 -- exactly this run's comments in the database afterwards. With SENDER "widget", each request
 -- also carries what the widget sends with a submission: an Idempotency-Key of its own and
--- fill_ms (how long the form was open: 5 s, a person's pace); with "api" (the default),
--- neither, like an API client.
+-- fill_ms (how long the form was open: 5 s, a person's pace), and comes from a reader of its
+-- own (an X-Forwarded-For address, for a server that trusts one proxy: many readers
+-- commenting, as on a real site, each within the rate limits); with "api" (the default),
+-- none of these, like an API client.
 --
 --   wrk -s submit.lua http://127.0.0.1:PORT/api/v1/sites/SITE/comments -- RUN PAGES [SENDER]
 --
@@ -33,6 +35,9 @@ function init(args)
   run = args[1]
   pages = tonumber(args[2])
   as_widget = args[3] == "widget"
+  -- Readers of this wrk run and thread: 10.N.0.0/16, N drawn anew by each run.
+  math.randomseed(os.time() * 1000 + thread_number * 7919 + os.clock() * 1e6)
+  network = math.random(0, 255)
   requests_made = 0
   statuses = {}
   ids = {}
@@ -46,6 +51,9 @@ function request()
   local proof = ""
   if as_widget then
     request_headers["Idempotency-Key"] = string.format("%s-%s", run, author)
+    request_headers["X-Forwarded-For"] = string.format(
+      "10.%d.%d.%d", network, math.floor(requests_made / 256) % 256, requests_made % 256
+    )
     proof = ',"fill_ms":5000'
   end
   local body = string.format(

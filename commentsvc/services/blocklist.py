@@ -341,6 +341,18 @@ class Blocklist:
             if (lists := self.lists.get(key)) is not None:
                 yield lists
 
+    def prepare(self, site_id: int, traits: Traits) -> None:
+        """Work out now the parts of ``traits`` that matching them on a site will read."""
+        for lists in self._applying(site_id):
+            if lists.emails:
+                traits.emails  # noqa: B018 - a cached property, computed here
+            if lists.domains:
+                traits.domains  # noqa: B018
+            if lists.networks:
+                traits.address  # noqa: B018
+            if lists.phrases:
+                traits.texts  # noqa: B018
+
     def email(self, site_id: int, traits: Traits) -> bool:
         return any(
             value in lists.emails
@@ -384,6 +396,12 @@ class _Holder:
     """This worker's copy of the blocklist."""
 
     blocklist: Blocklist | None = None
+
+
+def cached_blocklist() -> Blocklist:
+    """This worker's copy of the blocklist as last loaded (perhaps stale; empty if none)."""
+    holder = worker_cache(_CACHE, lambda config: _Holder())
+    return holder.blocklist or Blocklist(-1, {})
 
 
 #: The blocklist's generation, as a column of another statement (one round trip fewer).

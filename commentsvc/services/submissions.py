@@ -4,16 +4,14 @@ comment (DESIGN §4, §7)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from commentsvc.extensions import db, write_transaction
+from commentsvc.extensions import db, read_connection, write_transaction
 from commentsvc.models import (
     Comment,
     CommentStatus,
@@ -23,7 +21,12 @@ from commentsvc.models import (
     utcnow,
 )
 from commentsvc.services import idempotency, throttling
-from commentsvc.services.blocklist import GENERATION_COLUMN, Traits, current_blocklist
+from commentsvc.services.blocklist import (
+    GENERATION_COLUMN,
+    Traits,
+    cached_blocklist,
+    current_blocklist,
+)
 from commentsvc.services.errors import Closed, Conflict, Invalid
 from commentsvc.services.events import SYSTEM_ACTOR, CommentEvent, EventType, announce
 from commentsvc.services.screening import Candidate, Judgement, screen
@@ -47,21 +50,6 @@ class Submission:
     honeypot: str = ""
     #: How long the widget's form was open, in milliseconds; None: not sent.
     fill_ms: int | None = None
-
-    def fingerprint(self) -> str:
-        """What tells two sends of the same comment apart from two comments (for
-        ``Idempotency-Key``): every field that is stored, hashed."""
-        stored = [
-            self.page,
-            self.body,
-            self.author_name,
-            self.author_email,
-            self.author_url,
-            self.page_url,
-            self.page_title,
-            self.parent_id,
-        ]
-        return hashlib.sha256(json.dumps(stored).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -90,23 +78,16 @@ class StoredComment:
     status: CommentStatus
     created_at: datetime
 
-    def to_record(self) -> str:
-        """As JSON, to answer a retry with (``Idempotency-Key``)."""
-        record = {field.name: getattr(self, field.name) for field in _STORED_FIELDS}
-        record["created_at"] = self.created_at.isoformat()
-        return json.dumps(record)
-
     @classmethod
-    def from_record(cls, record: str) -> StoredComment:
-        values = json.loads(record)
-        values["status"] = CommentStatus(values["status"])
-        values["created_at"] = datetime.fromisoformat(values["created_at"])
-        return cls(**values)
+    def told(cls, row: sa.Row[Any]) -> StoredComment:
+        """A stored comment (a row of its fields and ``page``) as its submitter was told of
+        it: ``approved`` if it is, else ``pending``."""
+        status = row.status if row.status == CommentStatus.APPROVED else CommentStatus.PENDING
+        fields = {name: getattr(row, name) for name in _TOLD if name != "status"}
+        return cls(**fields, status=status)
 
 
-#: The submission's page, if it exists yet; with the blocklist's generation and whether
-#: the author posted this same comment there within a day: one round trip for three reads.
-_STORED_FIELDS = dataclasses.fields(StoredComment)
+_TOLD = [field.name for field in dataclasses.fields(StoredComment)]
 
 _PAGE_FOR_SUBMIT = sa.select(
     Page.id,
@@ -139,6 +120,7 @@ _APPROVED_PARENT = sa.select(Comment.id).where(
     Comment.status == CommentStatus.APPROVED,
 )
 _INSERT_COMMENT = sa.insert(Comment).returning(Comment.id)
+_INSERT_EVENT = sa.insert(ModerationEvent)
 
 
 def _insert_page(
@@ -213,19 +195,17 @@ _APPROVED_AT_ONCE = (
     .where(Page.id == sa.bindparam("page_id"))
     .values(approved_count=Page.approved_count + 1, version=Page.version + 1)
 )
+#: How long the same comment from the same author on the same page is refused.
+DUPLICATE_WINDOW = timedelta(hours=24)
 _TRUSTED_NOTE = "moderation 'first': the author has an approved comment on this site"
 #: How the note of a spam verdict begins; the reasons follow, separated by ", ".
 RULES_NOTE = "rules: "
 _DUPLICATE = "You have already posted this comment on this page."
 
 
-class _Answered(Exception):
-    """The submission was sent before and its first answer stands: roll back what this one
-    wrote, and give that answer."""
-
-    def __init__(self, answer: StoredComment) -> None:
-        super().__init__()
-        self.answer = answer
+class _KeyTaken(Exception):
+    """Another send of the same ``Idempotency-Key`` stored its comment first (they ran at
+    the same time): roll back, and answer with that one."""
 
 
 def submit_comment(
@@ -252,40 +232,58 @@ def submit_comment(
         submission.body,
         client.address,
     )
+    # The rules' work on the text is done before the write lock is taken, for the copy of
+    # the blocklist this worker has (checked against the current one inside).
+    cached_blocklist().prepare(site.id, traits)
     now = utcnow()
+    client_hash = throttling.client_hash(client.address)
     try:
         with write_transaction():
-            return _store(site, submission, client, idempotency_key, body_html, traits, now)
-    except _Answered as answered:
-        return answered.answer
+            return _store(
+                site, submission, client, client_hash, idempotency_key, traits, body_html, now
+            )
+    except _KeyTaken as taken:
+        assert idempotency_key is not None
+        with read_connection() as connection:
+            earlier = idempotency.stored_under(
+                connection, site.id, idempotency_key, _sent(submission)
+            )
+        if earlier is None:  # the key was not what collided
+            raise taken.__cause__ or taken from None
+        return StoredComment.told(earlier)
+
+
+def _sent(submission: Submission) -> dict[str, Any]:
+    return dataclasses.asdict(submission)
 
 
 def _store(
     site: PublicSite,
     submission: Submission,
     client: ClientInfo,
+    client_hash: str,
     key: str | None,
-    body_html: str,
     traits: Traits,
+    body_html: str,
     now: datetime,
 ) -> StoredComment:
     """:func:`submit_comment` inside its transaction."""
     # Core statements on the transaction's connection: a submission needs no ORM objects,
     # and the unit of work cost more than the rest of the request together.
     connection = db.session.connection()
-    fingerprint = submission.fingerprint() if key is not None else ""
     parameters = {
         "site_id": site.id,
         "key": submission.page,
         "email": submission.author_email,
         "body": submission.body,
-        "since": now - idempotency.REMEMBER,
+        "since": now - DUPLICATE_WINDOW,
     }
     page = connection.execute(_PAGE_FOR_SUBMIT, parameters).first()
     if page is not None and page.duplicate:
-        earlier = key and idempotency.earlier_answer(connection, site.id, key, fingerprint, now)
-        if earlier:
-            return StoredComment.from_record(earlier)
+        if key is not None:  # a retry: the comment stored under its key is its answer
+            earlier = idempotency.stored_under(connection, site.id, key, _sent(submission))
+            if earlier is not None:
+                return StoredComment.told(earlier)
         raise Conflict(_DUPLICATE, {"body": [_DUPLICATE]})
     generation = page.blocklist_generation if page is not None else None
     status, judgement = _judge(connection, site, submission, traits, generation)
@@ -296,7 +294,16 @@ def _store(
     values.update(
         status=status, spam_score=judgement.score, spam_reasons=" ".join(judgement.reasons)
     )
-    comment_id = int(connection.execute(_INSERT_COMMENT, values).scalar_one())
+    values["client_hash"] = client_hash
+    values["idempotency_key"] = key
+    # Counted last before the comment is stored: what was refused above is not counted.
+    throttling.count_submission(site.id, client_hash, connection, now)
+    try:
+        comment_id = int(connection.execute(_INSERT_COMMENT, values).scalar_one())
+    except sa.exc.IntegrityError as error:
+        if key is None:
+            raise
+        raise _KeyTaken() from error
     _record_system_decision(connection, site.id, comment_id, status, judgement, now)
     if status == CommentStatus.APPROVED:
         connection.execute(_APPROVED_AT_ONCE, {"page_id": page_id})
@@ -305,7 +312,7 @@ def _store(
             EventType.SUBMITTED, comment_id, site.id, page_id, status, None, now, judgement.reasons
         )
     )
-    stored = StoredComment(
+    return StoredComment(
         id=comment_id,
         page=submission.page,
         parent_id=submission.parent_id,
@@ -317,17 +324,6 @@ def _store(
         status=status if status == CommentStatus.APPROVED else CommentStatus.PENDING,
         created_at=now,
     )
-    if key is not None:
-        record = stored.to_record()
-        earlier = idempotency.remember(
-            connection, site.id, key, fingerprint, record, comment_id, now
-        )
-        if earlier is not None:
-            raise _Answered(StoredComment.from_record(earlier))
-    # Last, so that a submission refused above is not counted (and a row lock on the
-    # counter, on PostgreSQL, is held only until the commit).
-    throttling.count_submission(site.id, client.address, connection)
-    return stored
 
 
 def _judge(
@@ -387,19 +383,18 @@ def _record_system_decision(
         if status == CommentStatus.APPROVED
         else RULES_NOTE + ", ".join(judgement.reasons)
     )
-    connection.execute(
-        sa.insert(ModerationEvent).values(
-            comment_id=comment_id,
-            site_id=site_id,
-            moderator_id=None,
-            actor=SYSTEM_ACTOR,
-            action=action,
-            from_status=None,
-            to_status=status,
-            note=note,
-            created_at=now,
-        )
-    )
+    event = {
+        "comment_id": comment_id,
+        "site_id": site_id,
+        "moderator_id": None,
+        "actor": SYSTEM_ACTOR,
+        "action": action,
+        "from_status": None,
+        "to_status": status,
+        "note": note,
+        "created_at": now,
+    }
+    connection.execute(_INSERT_EVENT, event)
 
 
 def _comment_row(

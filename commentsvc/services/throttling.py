@@ -1,21 +1,27 @@
-"""Rate limits on submissions (DESIGN §7), counted by the ``limits`` library.
+"""Rate limits on submissions (DESIGN §7), in the notation of the ``limits`` library.
 
-The counters are fixed windows (``limits``' ``FixedWindowRateLimiter``). They live where
-every worker and replica sees them: in the service's own database by default (no other
-service to run on one machine), or in Redis when ``RATELIMIT_STORAGE_URI`` names one. The
-database has no storage in ``limits``, so :class:`DatabaseStorage` is one: a counter row
-per key, bumped by one atomic upsert.
+Two places keep the count, both seen by every worker and every replica:
+
+* the service's own database, by default (nothing more to run on one machine): the
+  comments themselves are the count. Each carries a keyed hash of its client's address
+  (:func:`client_hash`, never the address), and a submission is over a limit of ``N`` per
+  period when the client's ``N``-th newest comment on the site is younger than the period:
+  a sliding window, read from one index, inside the submission's transaction (serialized
+  per client on PostgreSQL by an advisory lock), with nothing more written.
+* Redis, when ``RATELIMIT_STORAGE_URI`` names one: ``limits``' fixed windows
+  (``FixedWindowRateLimiter``) in its Redis storage.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,8 +32,7 @@ from limits.errors import ConfigurationError, StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from commentsvc.extensions import db, read_connection
-from commentsvc.models import RateLimitCounter
+from commentsvc.models import Comment
 from commentsvc.security import parse_ip
 from commentsvc.services.errors import Throttled, Unavailable
 
@@ -36,11 +41,31 @@ logger = logging.getLogger(__name__)
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 #: A Redis that does not answer within this many seconds counts as gone.
 REDIS_TIMEOUT_SECONDS = 0.5
-#: Expired counter rows are deleted at most this often per worker.
-PURGE_INTERVAL_SECONDS = 60.0
 #: A storage failure is logged at most this often per worker (a flood would repeat it).
 FAILURE_LOG_INTERVAL_SECONDS = 60.0
 _EXTENSION = "commentsvc.throttling"
+
+
+def _nth_newest(window: int) -> sa.ScalarSelect[Any]:
+    """The client's ``N``-th newest comment on the site within a window (``since_W``,
+    ``skip_W`` = N - 1), if it has that many: at most N entries of one index read."""
+    return (
+        sa.select(Comment.created_at)
+        .where(
+            Comment.site_id == sa.bindparam("site_id"),
+            Comment.client_hash == sa.bindparam("client_hash"),
+            Comment.created_at >= sa.bindparam(f"since_{window}", type_=Comment.created_at.type),
+        )
+        .order_by(Comment.created_at.desc())
+        .limit(1)
+        .offset(sa.bindparam(f"skip_{window}"))
+        .scalar_subquery()
+    )
+
+
+#: Submissions of one client wait for each other (PostgreSQL), so that two at once cannot
+#: both find room for one more.
+_CLIENT_LOCK = sa.text("SELECT pg_advisory_xact_lock(:lock)")
 
 
 def check_storage_uri(uri: str) -> None:
@@ -71,141 +96,65 @@ def _redis_options() -> dict[str, Any]:
     }
 
 
-class DatabaseStorage(Storage):
-    """``limits`` storage in the service's database: table ``rate_limit_counters``, shared
-    by every worker and every replica on the same database.
-
-    A hit is one upsert (atomic by itself). While :meth:`bound` to a submission's
-    transaction it runs there, committed or rolled back with the submission, and costs no
-    connection and no transaction of its own; otherwise it runs on a connection of its own.
-    """
-
-    STORAGE_SCHEME = None  # made by the service only, never from a URL
-
-    def __init__(self) -> None:
-        super().__init__(wrap_exceptions=False)
-        self._next_purge = 0.0
-        self._connection: sa.Connection | None = None
-
-    @contextmanager
-    def bound(self, connection: sa.Connection | None) -> Iterator[None]:
-        """Count on ``connection`` (in its transaction) inside the block."""
-        self._connection = connection
-        try:
-            yield
-        finally:
-            self._connection = None
-
-    @contextmanager
-    def _connect(self) -> Iterator[sa.Connection]:
-        if self._connection is not None:
-            yield self._connection
-        else:
-            with read_connection() as connection:
-                yield connection
-
-    @property
-    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return sa.exc.SQLAlchemyError
-
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = time.time()
-        with self._connect() as connection:
-            parameters = {"key": key, "amount": amount, "now": now, "expires": now + expiry}
-            hits = int(connection.execute(_INCREMENT, parameters).scalar_one())
-            if now >= self._next_purge:
-                self._next_purge = now + PURGE_INTERVAL_SECONDS
-                connection.execute(_PURGE, {"now": now})
-        return hits
-
-    def get(self, key: str) -> int:
-        with self._connect() as connection:
-            row = connection.execute(_COUNTER, {"key": key, "now": time.time()}).first()
-        return int(row.hits) if row is not None else 0
-
-    def get_expiry(self, key: str) -> float:
-        now = time.time()
-        with self._connect() as connection:
-            row = connection.execute(_COUNTER, {"key": key, "now": now}).first()
-        return float(row.expires_at) if row is not None else now
-
-    def check(self) -> bool:
-        try:
-            with read_connection() as connection:
-                connection.execute(sa.select(1))
-        except sa.exc.SQLAlchemyError:
-            return False
-        return True
-
-    def reset(self) -> int | None:
-        with db.engine.begin() as connection:
-            return connection.execute(sa.delete(RateLimitCounter)).rowcount
-
-    def clear(self, key: str) -> None:
-        with db.engine.begin() as connection:
-            connection.execute(sa.delete(RateLimitCounter).where(RateLimitCounter.key == key))
-
-
-_COUNTER = sa.select(RateLimitCounter.hits, RateLimitCounter.expires_at).where(
-    RateLimitCounter.key == sa.bindparam("key"),
-    RateLimitCounter.expires_at > sa.bindparam("now"),
-)
-_PURGE = sa.delete(RateLimitCounter).where(RateLimitCounter.expires_at <= sa.bindparam("now"))
-
-
-#: Count ``amount`` hits on ``key``: a new window if there is none or it ended, else added
-#: to the current one; returns the window's hits. Written out (the same on SQLite and
-#: PostgreSQL): SQLAlchemy does not cache the compiled form of an ON CONFLICT DO UPDATE,
-#: and compiling it on every submission cost more than running it.
-_INCREMENT = sa.text(
-    "INSERT INTO rate_limit_counters (key, hits, expires_at) VALUES (:key, :amount, :expires) "
-    "ON CONFLICT (key) DO UPDATE SET "
-    "hits = CASE WHEN rate_limit_counters.expires_at <= :now THEN :amount "
-    "ELSE rate_limit_counters.hits + :amount END, "
-    "expires_at = CASE WHEN rate_limit_counters.expires_at <= :now THEN :expires "
-    "ELSE rate_limit_counters.expires_at END "
-    "RETURNING hits"
-)
+def _too_many(item: RateLimitItem) -> str:
+    return (
+        f"Too many comments from your address; the limit is {item}. "
+        "Please wait before posting again."
+    )
 
 
 @dataclass
 class SubmitLimits:
-    """The submission limits of one app, and where their counters live."""
+    """The submission limits of one app; ``limiter`` is None when the database keeps the
+    count."""
 
     items: list[RateLimitItem]
-    limiter: FixedWindowRateLimiter
-    storage: Storage
+    limiter: FixedWindowRateLimiter | None
     fail_open: bool
     _quiet_until: float = 0.0
 
-    @property
-    def in_database(self) -> bool:
-        """Whether the counters live in the service's database."""
-        return isinstance(self.storage, DatabaseStorage)
+    def __post_init__(self) -> None:
+        #: Every window's check in one statement: one round trip, however many limits.
+        self._windows = sa.select(*(_nth_newest(n) for n in range(len(self.items))))
 
-    def hit(self, site_id: int, address: str | None, connection: sa.Connection | None) -> None:
-        """Count one submission from ``address`` to a site (in the database: on the
-        submission's ``connection``, so that a submission refused later is not counted);
-        Throttled, with the seconds until the window that is full ends, when over a limit."""
-        if isinstance(self.storage, DatabaseStorage):
-            with self.storage.bound(connection):
-                self._hit(site_id, address)
+    def hit(
+        self,
+        site_id: int,
+        client: str,
+        connection: sa.Connection,
+        now: datetime,
+    ) -> None:
+        """Count a submission of ``client`` (its :func:`client_hash`) to a site before it
+        is stored, on the submission's ``connection``; Throttled, with the seconds until
+        the limit lets one through, when it is over a limit."""
+        if self.limiter is None:
+            self._count_stored(site_id, client, connection, now)
         else:
-            self._hit(site_id, address)
+            self._count_in_redis(self.limiter, site_id, client)
 
-    def _hit(self, site_id: int, address: str | None) -> None:
-        client = client_key(address)
+    def _count_stored(
+        self, site_id: int, client: str, connection: sa.Connection, now: datetime
+    ) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(_CLIENT_LOCK, {"lock": int(client[:15], 16)})
+        periods = [timedelta(seconds=item.get_expiry()) for item in self.items]
+        parameters: dict[str, Any] = {"site_id": site_id, "client_hash": client}
+        for window, (item, period) in enumerate(zip(self.items, periods, strict=True)):
+            parameters[f"since_{window}"] = now - period
+            parameters[f"skip_{window}"] = item.amount - 1
+        oldest = connection.execute(self._windows, parameters).one()
+        for item, period, nth in zip(self.items, periods, oldest, strict=True):
+            if nth is not None:
+                wait = (nth + period - now).total_seconds()
+                raise Throttled(_too_many(item), retry_after=max(1, math.ceil(wait)))
+
+    def _count_in_redis(self, limiter: FixedWindowRateLimiter, site_id: int, client: str) -> None:
         try:
             for item in self.items:
-                if not self.limiter.hit(item, "submit", str(site_id), client):
-                    reset = self.limiter.get_window_stats(
-                        item, "submit", str(site_id), client
-                    ).reset_time
-                    raise Throttled(
-                        f"Too many comments from your address; the limit is {item}. "
-                        "Please wait before posting again.",
-                        retry_after=max(1, math.ceil(reset - time.time())),
-                    )
+                if not limiter.hit(item, "submit", str(site_id), client):
+                    reset = limiter.get_window_stats(item, "submit", str(site_id), client)
+                    wait = reset.reset_time - time.time()
+                    raise Throttled(_too_many(item), retry_after=max(1, math.ceil(wait)))
         except StorageError as error:
             self._storage_failed(error.storage_error)
 
@@ -236,16 +185,21 @@ def client_key(address: str | None) -> str:
     return str(ip)
 
 
-def make_storage(config: Mapping[str, Any]) -> Storage:
-    """Redis when ``RATELIMIT_STORAGE_URI`` is set, else the database. Errors of the
-    storage are wrapped in ``limits``' StorageError, which :meth:`SubmitLimits.hit` handles
-    (the database's are left alone: without it no submission is stored anyway)."""
-    uri = config["RATELIMIT_STORAGE_URI"]
-    if uri:
-        storage = storage_from_string(uri, wrap_exceptions=True, **_redis_options())
-        assert isinstance(storage, Storage)  # a redis:// URL makes a synchronous storage
-        return storage
-    return DatabaseStorage()
+def client_hash(address: str | None) -> str:
+    """What a comment keeps of its client for the rate limits: a keyed hash (HMAC-SHA256
+    with the app's secret key, 128 bits) of :func:`client_key`; it tells two comments of
+    one client apart from others' without telling the address."""
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, client_key(address).encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def _redis_storage(uri: str) -> Storage:
+    """``limits``' Redis storage; its errors wrapped in StorageError, which
+    :meth:`SubmitLimits.hit` handles as configured."""
+    storage = storage_from_string(uri, wrap_exceptions=True, **_redis_options())
+    assert isinstance(storage, Storage)  # a redis:// URL makes a synchronous storage
+    return storage
 
 
 def init_throttling(app: Flask) -> None:
@@ -253,20 +207,17 @@ def init_throttling(app: Flask) -> None:
     if not app.config["RATELIMIT_ENABLED"]:
         app.extensions[_EXTENSION] = None
         return
-    storage = make_storage(app.config)
+    uri = app.config["RATELIMIT_STORAGE_URI"]
     app.extensions[_EXTENSION] = SubmitLimits(
         items=parse_many(app.config["SUBMIT_RATE_LIMIT"]),
-        limiter=FixedWindowRateLimiter(storage),
-        storage=storage,
+        limiter=FixedWindowRateLimiter(_redis_storage(uri)) if uri else None,
         fail_open=app.config["RATELIMIT_FAIL_OPEN"],
     )
 
 
-def count_submission(site_id: int, address: str | None, connection: sa.Connection) -> None:
-    """Count a submission against the current app's limits, inside its transaction
-    (``connection``); Throttled when over. Refused submissions (invalid, duplicate, a
-    retry answered from its ``Idempotency-Key``) roll back and are not counted in the
-    database; in Redis, a submission refused after this point still counts."""
+def count_submission(site_id: int, client: str, connection: sa.Connection, now: datetime) -> None:
+    """Count a submission of ``client`` (its :func:`client_hash`) against the current app's
+    limits, in its transaction, before it is stored; Throttled when over."""
     limits: SubmitLimits | None = current_app.extensions.get(_EXTENSION)
     if limits is not None:
-        limits.hit(site_id, address, connection)
+        limits.hit(site_id, client, connection, now)
