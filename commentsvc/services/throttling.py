@@ -45,24 +45,18 @@ REDIS_TIMEOUT_SECONDS = 0.5
 FAILURE_LOG_INTERVAL_SECONDS = 60.0
 _EXTENSION = "commentsvc.throttling"
 
-
-def _nth_newest(window: int) -> sa.ScalarSelect[Any]:
-    """The client's ``N``-th newest comment on the site within a window (``since_W``,
-    ``skip_W`` = N - 1), if it has that many: at most N entries of one index read."""
-    return (
-        sa.select(Comment.created_at)
-        .where(
-            Comment.site_id == sa.bindparam("site_id"),
-            Comment.client_hash == sa.bindparam("client_hash"),
-            Comment.created_at >= sa.bindparam(f"since_{window}", type_=Comment.created_at.type),
-        )
-        .order_by(Comment.created_at.desc())
-        .limit(1)
-        .offset(sa.bindparam(f"skip_{window}"))
-        .scalar_subquery()
+#: The times of the client's newest comments on the site, since the start of the longest
+#: window, at most as many as the largest limit: at most that many entries of one index.
+_RECENT = (
+    sa.select(Comment.created_at)
+    .where(
+        Comment.site_id == sa.bindparam("site_id"),
+        Comment.client_hash == sa.bindparam("client_hash"),
+        Comment.created_at >= sa.bindparam("since", type_=Comment.created_at.type),
     )
-
-
+    .order_by(Comment.created_at.desc())
+    .limit(sa.bindparam("most"))
+)
 #: Submissions of one client wait for each other (PostgreSQL), so that two at once cannot
 #: both find room for one more.
 _CLIENT_LOCK = sa.text("SELECT pg_advisory_xact_lock(:lock)")
@@ -113,10 +107,6 @@ class SubmitLimits:
     fail_open: bool
     _quiet_until: float = 0.0
 
-    def __post_init__(self) -> None:
-        #: Every window's check in one statement: one round trip, however many limits.
-        self._windows = sa.select(*(_nth_newest(n) for n in range(len(self.items))))
-
     def hit(
         self,
         site_id: int,
@@ -138,14 +128,17 @@ class SubmitLimits:
         if connection.dialect.name == "postgresql":
             connection.execute(_CLIENT_LOCK, {"lock": int(client[:15], 16)})
         periods = [timedelta(seconds=item.get_expiry()) for item in self.items]
-        parameters: dict[str, Any] = {"site_id": site_id, "client_hash": client}
-        for window, (item, period) in enumerate(zip(self.items, periods, strict=True)):
-            parameters[f"since_{window}"] = now - period
-            parameters[f"skip_{window}"] = item.amount - 1
-        oldest = connection.execute(self._windows, parameters).one()
-        for item, period, nth in zip(self.items, periods, oldest, strict=True):
-            if nth is not None:
-                wait = (nth + period - now).total_seconds()
+        parameters = {
+            "site_id": site_id,
+            "client_hash": client,
+            "since": now - max(periods),
+            "most": max(item.amount for item in self.items),
+        }
+        recent = connection.execute(_RECENT, parameters).scalars().all()  # newest first
+        for item, period in zip(self.items, periods, strict=True):
+            # Over a limit of N per period: the N-th newest comment is within the period.
+            if len(recent) >= item.amount and recent[item.amount - 1] >= now - period:
+                wait = (recent[item.amount - 1] + period - now).total_seconds()
                 raise Throttled(_too_many(item), retry_after=max(1, math.ceil(wait)))
 
     def _count_in_redis(self, limiter: FixedWindowRateLimiter, site_id: int, client: str) -> None:
