@@ -22,6 +22,7 @@ from tests.support.panel import (
     PANEL,
     add_moderator,
     assert_refused_unchanged,
+    field_error,
     log_in,
     logged_in,
     submit,
@@ -48,15 +49,6 @@ def moderator_row(app: Flask, email: str) -> tuple[Moderator, list[str]]:
         moderator = db.session.scalar(sa.select(Moderator).where(Moderator.email == email))
         assert moderator is not None
         return moderator, sorted(site.slug for site in moderator.sites)
-
-
-def field_error(response: TestResponse, field: str) -> str:
-    """The error message shown next to a form field (and the field points to it)."""
-    doc = html(response)
-    error = doc.find("span", cls="field-error", id=f"{field}-error")
-    control = doc.find(id=field)
-    assert f"{field}-error" in control.attrs.get("aria-describedby", "")
-    return error.text
 
 
 def table_rows(response: TestResponse) -> list[list[str]]:
