@@ -10,7 +10,8 @@ from flask import current_app, request
 
 from commentsvc.errors import ApiError
 from commentsvc.models import STATUSES, CommentStatus, is_row_id
-from commentsvc.pagination import decode_cursor
+from commentsvc.pagination import decode_cursor, decode_position
+from commentsvc.services.listing import Order, Position
 
 
 def bad_argument(name: str, message: str, detail: str | None = None) -> ApiError:
@@ -58,18 +59,31 @@ def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     return value
 
 
+def fraction(text: str) -> float | None:
+    """``text`` as a number from 0 to 1; None if it is none (NaN included)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if 0 <= number <= 1 else None
+
+
 def fraction_arg(name: str) -> float | None:
     """A number from 0 to 1 (None when absent)."""
     value = request.args.get(name, "")
     if value == "":
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not 0 <= number <= 1:  # NaN included
+    number = fraction(value)
+    if number is None:
         raise bad_argument(name, "Must be a number from 0 to 1.")
     return number
+
+
+def order_args() -> tuple[Order, Position | None]:
+    """A comment listing's ``order`` (newest first when absent) and the ``cursor`` of that
+    order (a cursor of the other order is a 400)."""
+    order = Order(choice_arg("order", tuple(Order)) or Order.NEWEST)
+    return order, decode_position(request.args.get("cursor"), scored=order == Order.SPAM_SCORE)
 
 
 def id_arg(name: str) -> int | None:

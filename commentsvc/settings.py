@@ -164,9 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="RATELIMIT_STORAGE_URI",
         default=None,
-        help="Where rate-limit counters live. Unset: in the service's database (shared by "
-        "every worker and replica on it). `redis://host:port/db` (or `rediss://`, "
-        "`redis+sentinel://`, `redis+cluster://`): in Redis.",
+        help="Where rate limits are counted. Unset: in the service's database, from the "
+        "comments stored (shared by every worker and replica on it). `redis://host:port/db` "
+        "(or `rediss://`, `redis+sentinel://`, `redis+cluster://`): in Redis.",
         checker=_check_storage_uri,
     ),
     _flag(

@@ -16,6 +16,7 @@ from commentsvc.args import (
     fraction_arg,
     id_arg,
     limit_arg,
+    order_args,
     page_args,
     status_arg,
     text_arg,
@@ -28,7 +29,7 @@ from commentsvc.forms import (
     validated,
 )
 from commentsvc.models import CommentStatus, Moderator, is_row_id
-from commentsvc.pagination import decode_position, paginate
+from commentsvc.pagination import paginate
 from commentsvc.payloads import read_json_object, refuse_nul
 from commentsvc.services import audit, blocklist, listing, moderation, sites
 from commentsvc.services.errors import Invalid
@@ -75,15 +76,10 @@ def _moderator() -> Moderator:
     return moderator
 
 
-_ORDERS = tuple(listing.Order)
-
-
 @bp.get("/comments")
 def list_comments() -> Response:
     limit = limit_arg()
-    order = listing.Order(choice_arg("order", _ORDERS) or listing.Order.NEWEST)
-    scored = order == listing.Order.SPAM_SCORE
-    before = decode_position(request.args.get("cursor"), scored=scored)
+    order, before = order_args()
     filters = listing.CommentFilter(
         status=status_arg(),
         site=text_arg("site"),
@@ -93,13 +89,10 @@ def list_comments() -> Response:
         reason=choice_arg("reason", REASONS),
     )
     rows = listing.list_comments(_scope(), filters, before, limit, order)
-    found = paginate(rows, limit, score=_score if scored else None)
+    scored = order == listing.Order.SPAM_SCORE
+    found = paginate(rows, limit, score=listing.row_score if scored else None)
     comments = [moderation_comment(row) for row in found.items]
     return jsonify({"comments": comments, "next_cursor": found.next_cursor})
-
-
-def _score(row: Any) -> float:
-    return float(row.spam_score)
 
 
 def _comment_with_events(comment_id: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from commentsvc.errors import PROBLEM_JSON, ApiError, from_service_error
 from commentsvc.forms import CommentForm, json_to_formdata, validated
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul, unsafe_text_reason
 from commentsvc.security import anonymize_ip, origin_of_url
-from commentsvc.services import sites, submissions, threads
+from commentsvc.services import idempotency, sites, submissions, threads
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.sites import PublicSite
 
@@ -127,7 +127,7 @@ _KEY_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F))
 def _idempotency_key() -> str | None:
     """The request's ``Idempotency-Key`` (bare, or quoted as a structured-field string);
     400 when it is empty, too long or not visible ASCII."""
-    raw = request.headers.get("Idempotency-Key")
+    raw = request.headers.get(idempotency.FIELD)
     if raw is None:
         return None
     key = raw.strip()
@@ -138,7 +138,7 @@ def _idempotency_key() -> str | None:
         raise ApiError(
             400,
             f"The Idempotency-Key header is not valid. {message}",
-            errors={"Idempotency-Key": [message]},
+            errors={idempotency.FIELD: [message]},
         )
     return key
 

@@ -9,7 +9,7 @@ forms, no JavaScript needed) or, when our script asks for JSON, with what change
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,9 +27,18 @@ from flask import (
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from commentsvc.args import choice_arg, cursor_arg, fraction_arg, id_arg, status_arg, text_arg
+from commentsvc.args import (
+    choice_arg,
+    cursor_arg,
+    fraction,
+    fraction_arg,
+    id_arg,
+    order_args,
+    status_arg,
+    text_arg,
+)
 from commentsvc.models import BlocklistKind, CommentStatus, ModerationAction
-from commentsvc.pagination import decode_position, paginate
+from commentsvc.pagination import paginate
 from commentsvc.panel.blueprint import bp
 from commentsvc.panel.helpers import (
     REASON_LABELS,
@@ -59,7 +68,6 @@ PANEL_ACTIONS = {
 UNDO = "undo"
 #: How many other comments of the same author the detail page shows.
 SAME_AUTHOR_SHOWN = 20
-ORDERS = tuple(listing.Order)
 #: The queue's orders as its sort control names them.
 ORDER_LABELS = {
     listing.Order.NEWEST: "Newest first",
@@ -99,23 +107,18 @@ def _query_args(filters: listing.CommentFilter, order: listing.Order) -> dict[st
     return {name: value for name, value in args.items() if value is not None}
 
 
-def _score(row: Any) -> float:
-    return float(row.spam_score)
-
-
 @bp.get("/")
 @login_required
 def queue() -> str:
     status = status_arg() or CommentStatus.PENDING
     filters = _filters()
-    order = listing.Order(choice_arg("order", ORDERS) or listing.Order.NEWEST)
+    order, before = order_args()
     scored = order == listing.Order.SPAM_SCORE
-    before = decode_position(request.args.get("cursor"), scored=scored)
     scope = current_moderator().site_scope()
     limit = current_app.config["PANEL_PAGE_SIZE"]
     shown = dataclasses.replace(filters, status=status)
     rows = listing.list_comments(scope, shown, before, limit, order)
-    found = paginate(rows, limit, score=_score if scored else None)
+    found = paginate(rows, limit, score=listing.row_score if scored else None)
     return render_template(
         "panel/queue.html",
         comments=found.items,
@@ -141,14 +144,6 @@ def _offers(rows: Iterable[Any]) -> dict[int, list[tuple[BlocklistKind, str]]]:
     return {row.id: blocklist.offered_entries(row.author_email, row.ip_prefix) for row in rows}
 
 
-def _fraction(text: str | None) -> float | None:
-    try:
-        number = float(text) if text else None
-    except ValueError:
-        return None
-    return number if number is not None and 0 <= number <= 1 else None
-
-
 def _queue_filters() -> listing.CommentFilter:
     """The filters of the queue the action came from (its ``next`` URL), for the tab counts."""
     query = parse_qs(urlsplit(safe_next(request.form.get("next")) or "").query)
@@ -158,11 +153,12 @@ def _queue_filters() -> listing.CommentFilter:
         return (query.get(name) or [""])[0].strip()[:limit] or None
 
     reason = value("reason")
+    score = value("spam_score_min")
     return listing.CommentFilter(
         site=value("site"),
         page=value("page"),
         q=value("q"),
-        spam_score_min=_fraction(value("spam_score_min")),
+        spam_score_min=fraction(score) if score else None,
         reason=reason if reason in REASONS else None,
     )
 
@@ -241,10 +237,6 @@ def bulk() -> Response:
     return _apply(ids, action)
 
 
-def _described(entries: Sequence[tuple[BlocklistKind, str]]) -> str:
-    return ", ".join(f"{kind.value} {value}" for kind, value in entries)
-
-
 @bp.post("/comments/<id:comment_id>/block")
 @login_required
 def block(comment_id: int) -> Response:
@@ -270,7 +262,7 @@ def block(comment_id: int) -> Response:
     where = "every site" if everywhere else f"site {comment.site_slug}"
     already = before == CommentStatus.SPAM
     done = "Blocked" if already else "Marked as spam and blocked"
-    message = f"{done} on {where}: {_described(chosen)}."
+    message = f"{done} on {where}: {blocklist.described(chosen)}."
     previous = {} if already else {comment_id: before}
     _remember_undo(ModerationAction.SPAM, previous, message)
     flash(message, "success")

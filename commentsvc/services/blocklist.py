@@ -5,9 +5,9 @@ way when they are checked, so that ``WWW.Example.COM``, ``https://example.com/x`
 ``bücher.example`` as ``xn--bcher-kva.example`` all find their entry.
 
 Matching never scans the table. Each worker keeps the entries in memory as hash sets, and
-checks before every submission, by one primary-key read, whether the blocklist's
-generation (bumped in the same transaction as every change) is still the one it loaded: a
-change applies from the next submission on, in every worker and replica.
+checks at every submission, by one more column of the submission's first read, whether the
+blocklist's generation (bumped in the same transaction as every change) is still the one it
+loaded: a change applies from the next submission on, in every worker and replica.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import ipaddress
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -199,16 +199,12 @@ def add_in_transaction(
     return entry, True
 
 
-def entries(
-    scope: set[int] | None, site_id: int | None = None, *, every_site_only: bool = False
-) -> Sequence[BlocklistEntry]:
+def entries(scope: set[int] | None, site_id: int | None = None) -> Sequence[BlocklistEntry]:
     """Entries a moderator with ``scope`` (None: every site) may see, newest first: those
     for every site and those of the sites in scope; narrowed to one site (and the
     every-site entries that hold there too) when ``site_id`` is given."""
     statement = sa.select(BlocklistEntry).order_by(BlocklistEntry.id.desc())
-    if every_site_only:
-        statement = statement.where(BlocklistEntry.site_id.is_(None))
-    elif site_id is not None:
+    if site_id is not None:
         statement = statement.where(
             sa.or_(BlocklistEntry.site_id.is_(None), BlocklistEntry.site_id == site_id)
         )
@@ -424,6 +420,11 @@ def _load(connection: sa.Connection, generation: int) -> Blocklist:
     for site_id, kind, value in connection.execute(_ENTRIES):
         lists.setdefault(site_id, _Lists()).add(kind, value)
     return Blocklist(generation, lists)
+
+
+def described(entries: Iterable[tuple[BlocklistKind, str]]) -> str:
+    """Entries as an audit note or a message says them: ``email a@b.example, ip …``."""
+    return ", ".join(f"{kind.value} {value}" for kind, value in entries)
 
 
 def offered_entries(email: str, ip_prefix: str | None) -> list[tuple[BlocklistKind, str]]:

@@ -203,6 +203,11 @@ def list_comments(
     return _rows(_Query.of(scope, filters, **after), limit + 1, order)
 
 
+def row_score(row: sa.Row[Any]) -> float:
+    """A listed comment's spam score: what a cursor in score order carries."""
+    return float(row.spam_score)
+
+
 def find_comment(scope: set[int] | None, comment_id: int) -> sa.Row[Any]:
     """One comment in scope as a listing row; NotFound (no existence leak) otherwise."""
     rows = _rows(_Query.of(scope, CommentFilter(), comment_id=comment_id), 1)

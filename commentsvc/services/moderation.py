@@ -29,7 +29,7 @@ from commentsvc.models import (
     is_row_id,
     utcnow,
 )
-from commentsvc.services.blocklist import add_in_transaction, can_manage
+from commentsvc.services.blocklist import add_in_transaction, can_manage, described
 from commentsvc.services.errors import Invalid, NotFound
 from commentsvc.services.events import (
     STATUS_EVENT,
@@ -219,7 +219,7 @@ def spam_and_block(
             raise Invalid.on("scope", "Block on the comment's own site or on every site.")
         for kind, value in chosen:
             add_in_transaction(kind.value, value, site_id, moderator.email)
-        blocked = ", ".join(f"{kind.value} {value}" for kind, value in chosen)
+        blocked = described(chosen)
         where = "every site" if site_id is None else f"site {comment.site.slug}"
         note = f"blocked on {where}: {blocked}"
         before = comment.status

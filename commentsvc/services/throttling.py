@@ -107,6 +107,12 @@ class SubmitLimits:
     fail_open: bool
     _quiet_until: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Derived once: the period of each limit, the longest, and the largest count.
+        self._periods = [timedelta(seconds=item.get_expiry()) for item in self.items]
+        self._longest = max(self._periods)
+        self._most = max(item.amount for item in self.items)
+
     def hit(
         self,
         site_id: int,
@@ -127,15 +133,14 @@ class SubmitLimits:
     ) -> None:
         if connection.dialect.name == "postgresql":
             connection.execute(_CLIENT_LOCK, {"lock": int(client[:15], 16)})
-        periods = [timedelta(seconds=item.get_expiry()) for item in self.items]
         parameters = {
             "site_id": site_id,
             "client_hash": client,
-            "since": now - max(periods),
-            "most": max(item.amount for item in self.items),
+            "since": now - self._longest,
+            "most": self._most,
         }
         recent = connection.execute(_RECENT, parameters).scalars().all()  # newest first
-        for item, period in zip(self.items, periods, strict=True):
+        for item, period in zip(self.items, self._periods, strict=True):
             # Over a limit of N per period: the N-th newest comment is within the period.
             if len(recent) >= item.amount and recent[item.amount - 1] >= now - period:
                 wait = (recent[item.amount - 1] + period - now).total_seconds()
