@@ -37,7 +37,8 @@ unavailable() {
   exit 0
 }
 
-is_root() { [ "$(id -u)" = 0 ]; }
+# shellcheck source=lib/apt-install.sh
+. "$(dirname "$0")/lib/apt-install.sh"
 
 # initdb and the server refuse to run as root: as root, run them as the postgres user.
 as_owner() {
@@ -59,35 +60,6 @@ find_bindir() {
     fi
   done
   return 1
-}
-
-install_postgresql() {
-  if ! is_root; then
-    unavailable "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_ctl); run this" \
-      "script as root, or install it: sudo apt-get install postgresql."
-  fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    unavailable "PostgreSQL is not installed and there is no apt-get to install it with."
-  fi
-  say "installing Debian's postgresql…"
-  # Keep the package from starting its default cluster: the tests use their own. Docker's
-  # Debian images already have such a policy; elsewhere one is put in place for the install.
-  local policy=/usr/sbin/policy-rc.d
-  local own_policy=""
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    own_policy=$policy
-    trap 'rm -f "$own_policy"' EXIT
-  fi
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends postgresql; } >&2; then
-    unavailable "apt-get could not install postgresql."
-  fi
-  if [ -n "$own_policy" ]; then
-    rm -f "$own_policy"
-    trap - EXIT
-  fi
 }
 
 stop_cluster() {
@@ -180,7 +152,10 @@ elif [ $# -gt 0 ]; then
   exit 2
 fi
 
-BINDIR=$(find_bindir) || { install_postgresql; BINDIR=$(find_bindir); } ||
+BINDIR=$(find_bindir) || {
+  install_server_package postgresql "PostgreSQL (no /usr/lib/postgresql/*/bin/pg_ctl)"
+  BINDIR=$(find_bindir)
+} ||
   unavailable "no pg_ctl in /usr/lib/postgresql/*/bin after installing postgresql."
 
 mkdir -p "$BASE"

@@ -37,39 +37,11 @@ unavailable() {
   exit 0
 }
 
-is_root() { [ "$(id -u)" = 0 ]; }
+# shellcheck source=lib/apt-install.sh
+. "$(dirname "$0")/lib/apt-install.sh"
 
 is_installed() {
   command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1
-}
-
-install_redis() {
-  if ! is_root; then
-    unavailable "redis-server is not installed; run this script as root, or install it:" \
-      "sudo apt-get install redis-server."
-  fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    unavailable "redis-server is not installed and there is no apt-get to install it with."
-  fi
-  say "installing Debian's redis-server…"
-  # Keep the package from starting its default server: the tests use their own. Docker's
-  # Debian images already have such a policy; elsewhere one is put in place for the install.
-  local policy=/usr/sbin/policy-rc.d
-  local own_policy=""
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    own_policy=$policy
-    trap 'rm -f "$own_policy"' EXIT
-  fi
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends redis-server; } >&2; then
-    unavailable "apt-get could not install redis-server."
-  fi
-  if [ -n "$own_policy" ]; then
-    rm -f "$own_policy"
-    trap - EXIT
-  fi
 }
 
 cli() {
@@ -146,7 +118,7 @@ elif [ $# -gt 0 ]; then
   exit 2
 fi
 
-is_installed || install_redis
+is_installed || install_server_package redis-server redis-server
 is_installed || unavailable "no redis-server and redis-cli after installing redis-server."
 
 if answers; then
