@@ -10,6 +10,17 @@ Every value can be changed with an environment variable:
     Worker processes; default one per CPU, at least 2.
 ``GUNICORN_TIMEOUT``
     Seconds a request may take before its worker is killed and replaced; default 30.
+``GUNICORN_READ_TIMEOUT``
+    Seconds a client has to send a whole request (and to take a whole response) before its
+    connection is closed (408); default 15. See ``commentsvc/worker.py``.
+``GUNICORN_THREADS``
+    Threads per worker that run the application; default 1 (the application is CPU-bound:
+    workers, not threads, add capacity). Slow clients never hold one.
+``GUNICORN_WORKER_CONNECTIONS``
+    Client connections one worker holds at most, however slow; default 1000.
+``GUNICORN_KEEPALIVE``
+    Seconds an idle client connection is kept open for its next request; default 0 (closed
+    after each response, so that every request goes to an idle worker).
 ``GUNICORN_MAX_REQUESTS``
     Replace a worker after about this many requests; default 0 (never).
 ``GUNICORN_ACCESS_LOG``
@@ -38,7 +49,7 @@ from typing import Any
 
 # The package's __init__ comes along (Flask and Werkzeug, shared by the workers after the
 # fork); nothing it imports may load prometheus_client before on_starting sets its directory.
-from commentsvc.serving import worker_count
+from commentsvc.serving import archive_worker_metrics, worker_count
 
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -59,19 +70,24 @@ def _access_log() -> str | None:
 
 bind = _bind()
 workers = worker_count(os.environ)
-worker_class = "sync"
+# Reads whole requests and writes whole responses in its main loop, so slow clients hold a
+# socket, never a worker: safe without a buffering proxy in front (commentsvc/worker.py).
+worker_class = "commentsvc.worker.BufferingWorker"
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 
 # Below the 10 s that `docker stop` waits before SIGKILL, so in-flight requests finish.
 graceful_timeout = 8
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-# Seconds an idle keep-alive connection stays open. Sync workers close every connection
-# after its response (they expect a buffering reverse proxy in front); this applies to
-# threaded workers, e.g. GUNICORN_CMD_ARGS="--threads 4".
-keepalive = 5
+# Seconds an idle keep-alive connection stays open; 0 (the default) closes every connection
+# after its response, as sync workers do: each request then goes to an idle worker (a
+# connection kept alive stays with its worker, however busy). The proxy in front keeps the
+# browsers' connections alive.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 
-# Recycling workers guards against slow leaks, but every replaced worker leaves its metrics
-# files behind (they keep the counters' totals) and each scrape reads them all, so it is
-# off unless asked for. The jitter keeps workers from restarting all at once.
+# Recycling workers guards against slow leaks; it is off unless asked for (a replaced
+# worker's metrics are folded into the archive files, see child_exit). The jitter keeps
+# workers from restarting all at once.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 
@@ -122,10 +138,22 @@ def on_starting(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """A worker has gone: its live gauges no longer count."""
+    """A worker has gone: its live gauges no longer count, and its counters and
+    histograms are folded into the archive files (their sums stay in the totals)."""
     multiprocess = sys.modules.get("prometheus_client.multiprocess")
     if multiprocess is not None:
         multiprocess.mark_process_dead(worker.pid)
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory:
+            try:
+                archive_worker_metrics(directory, worker.pid)
+            except OSError as error:
+                server.log.warning("metrics of worker %s not archived: %s", worker.pid, error)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Say when a worker has loaded the application and takes connections."""
+    worker.log.info("Worker %s ready", worker.pid)
 
 
 def on_exit(server: Any) -> None:

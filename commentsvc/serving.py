@@ -20,3 +20,42 @@ def worker_count(environ: Mapping[str, str]) -> int:
     # workers than CPUs only queue for them, and on SQLite for its write lock, with worse
     # tail latencies (benchmarks/README.md). With a distant database, set more.
     return max(cpus or 1, 2)
+
+
+#: The metric types whose files a dead worker leaves behind (live gauges are removed by
+#: ``prometheus_client.multiprocess.mark_process_dead``).
+_ARCHIVED_KINDS = ("counter", "histogram")
+
+
+def archive_worker_metrics(directory: str, pid: int) -> None:
+    """Fold a dead worker's counters and histograms into one archive file per type.
+
+    Each worker writes its own files; a replaced worker's would stay (in memory, for
+    ``/dev/shm``) and be read by every scrape for as long as the server runs. Their sums
+    still belong to the totals, so they are added to ``counter_archive.db`` /
+    ``histogram_archive.db`` (written aside, then renamed over) and the worker's files go.
+    Runs in the gunicorn master; needs ``prometheus_client`` imported already.
+    """
+    from prometheus_client.mmap_dict import MmapedDict
+
+    for kind in _ARCHIVED_KINDS:
+        dead = os.path.join(directory, f"{kind}_{pid}.db")
+        if not os.path.exists(dead):
+            continue
+        archive = os.path.join(directory, f"{kind}_archive.db")
+        totals: dict[str, float] = {}
+        for path in (archive, dead):
+            if os.path.exists(path):
+                for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(path):
+                    totals[key] = totals.get(key, 0.0) + value
+        written = archive + ".partial"  # not *.db: no scrape reads it while it is written
+        if os.path.exists(written):
+            os.remove(written)
+        merged = MmapedDict(written)
+        try:
+            for key, value in totals.items():
+                merged.write_value(key, value, 0.0)
+        finally:
+            merged.close()
+        os.replace(written, archive)
+        os.remove(dead)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -31,7 +33,7 @@ from requests.structures import CaseInsensitiveDict
 from tests.e2e.conftest import GRACEFUL_TIMEOUT, Server, Template, serve
 from tests.e2e.test_gunicorn_submissions import wait_for
 from tests.support.redis import RedisServer, quick_options
-from tests.support.server import LOOPBACK, GunicornServer
+from tests.support.server import LOOPBACK, GunicornServer, connection_owners_by_peer
 from tests.support.service import commentsvc_script, service_env
 
 pytestmark = pytest.mark.e2e
@@ -151,42 +153,58 @@ def created_ids(answers: list[Answer]) -> set[int]:
 def held_requests(
     server: Server, address: str, bodies: list[bytes]
 ) -> tuple[list[int], list[Answer]]:
-    """Submit ``bodies`` at once, each on its own connection from ``address``; the pids of the
-    workers that took them, and the answers in order.
+    """Submit ``bodies`` at once, spread over every worker, each on its own connection from
+    ``address``; the pids of the workers that took them, and the answers in order.
 
-    Each request is sent but for its last line first, so that every worker takes one and
-    waits for it (the others wait in the listen queue); once each worker holds one, all are
-    finished together.
+    Requests are sent but for their last line, so the workers hold them. A worker takes any
+    number of connections, and an idle one tends to take every new one: once a worker holds
+    its share it is paused (SIGSTOP) so that the next connections go to another; all are
+    resumed, then every request is finished at once.
     """
-    connections = [
-        socket.create_connection(
-            (LOOPBACK, server.gunicorn.port), timeout=TIMEOUT, source_address=(address, 0)
-        )
-        for _ in bodies
-    ]
+    port = server.gunicorn.port
+    workers = server.gunicorn.worker_pids()
+    share = -(-len(bodies) // len(workers))
+    head = (
+        f"POST {SUBMISSIONS} HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Type: application/json\r\n"
+    ).encode()
+    held: list[tuple[socket.socket, int]] = []
+    paused: list[int] = []
     try:
-        for connection, body in zip(connections, bodies, strict=True):
-            connection.sendall(
-                f"POST {SUBMISSIONS} HTTP/1.1\r\nHost: {LOOPBACK}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+        for _ in bodies:
+            connection = socket.create_connection(
+                (LOOPBACK, port), timeout=TIMEOUT, source_address=(address, 0)
             )
-        workers = server.gunicorn.workers
-        serving = wait_for(
-            lambda: busy if len(busy := server.gunicorn.busy_workers()) == workers else None,
-            TIMEOUT,
-            "every worker to take a request",
-        )
-        for connection, body in zip(connections, bodies, strict=True):
-            connection.sendall(b"Connection: close\r\n\r\n" + body)
+            connection.sendall(head)
+            local = connection.getsockname()[1]
+            worker = wait_for(
+                lambda: connection_owners_by_peer(port).get(local),  # noqa: B023
+                TIMEOUT,
+                "a worker to take the connection",
+            )
+            held.append((connection, worker))
+            if sum(owner == worker for _, owner in held) == share and len(paused) + 1 < len(
+                workers
+            ):
+                os.kill(worker, signal.SIGSTOP)
+                paused.append(worker)
+        for worker in paused:
+            os.kill(worker, signal.SIGCONT)
+        paused.clear()
+        for (connection, _), body in zip(held, bodies, strict=True):
+            connection.sendall(
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            )
         answers = []
-        for connection in connections:
+        for connection, _ in held:
             response = http.client.HTTPResponse(connection)
             response.begin()
             headers = CaseInsensitiveDict(response.getheaders())
             answers.append(Answer(response.status, headers, response.read()))
-        return serving, answers
+        return [worker for _, worker in held], answers
     finally:
-        for connection in connections:
+        for worker in paused:
+            os.kill(worker, signal.SIGCONT)
+        for connection, _ in held:
             connection.close()
 
 

@@ -31,6 +31,8 @@ from commentsvc import PROJECT_ROOT
 
 GUNICORN_CONF = PROJECT_ROOT / "gunicorn.conf.py"
 LOOPBACK = "127.0.0.1"
+#: The line gunicorn.conf.py's ``post_worker_init`` logs once a worker takes connections.
+_READY = re.compile(r"Worker (\d+) ready")
 
 
 class ServerError(RuntimeError):
@@ -133,31 +135,17 @@ class GunicornServer:
         )
 
     def wait_every_worker(self) -> None:
-        """Wait until each worker has loaded the app and takes connections.
-
-        A ready answer only shows that one worker is up; the others may still be importing
-        the app. One unfinished request per worker is held open until every worker holds one
-        (a worker still starting leaves its connection waiting), then all are finished.
-        """
-        connections = [
-            socket.create_connection((LOOPBACK, self.port), timeout=self.startup_timeout)
-            for _ in range(self.workers)
-        ]
-        try:
-            for connection in connections:
-                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
-            deadline = time.monotonic() + self.startup_timeout
-            while len(self.busy_workers()) < self.workers:
-                if self.running().poll() is not None or time.monotonic() > deadline:
-                    raise ServerError(f"not every gunicorn worker started:\n{self.log_tail()}")
-                time.sleep(0.05)
-            for connection in connections:
-                connection.sendall(b"Connection: close\r\n\r\n")
-                while connection.recv(65536):
-                    pass
-        finally:
-            for connection in connections:
-                connection.close()
+        """Wait until each worker has loaded the app and takes connections: each live
+        worker has said so in the log (gunicorn.conf.py's ``post_worker_init``)."""
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            workers = self.worker_pids()
+            ready = {int(pid) for pid in _READY.findall(self.log_text())}
+            if len(workers) >= self.workers and ready.issuperset(workers):
+                return
+            if self.running().poll() is not None or time.monotonic() > deadline:
+                raise ServerError(f"not every gunicorn worker started:\n{self.log_tail()}")
+            time.sleep(0.05)
 
     def worker_pids(self) -> list[int]:
         """Pids of the live workers (the master's children)."""
@@ -197,6 +185,13 @@ class GunicornServer:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=self.shutdown_timeout)
         return process.returncode
+
+    def log_text(self) -> str:
+        """Everything gunicorn and the app wrote so far."""
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines gunicorn and the app wrote."""
@@ -242,6 +237,24 @@ def _connection_owners(port: int) -> set[int]:
         check=True,
     ).stdout
     return {int(pid) for pid in re.findall(r"pid=(\d+)", listing)}
+
+
+def connection_owners_by_peer(port: int) -> dict[int, int]:
+    """The pid holding each established TCP connection on local ``port``, by the port of
+    its other end (the client's)."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    owners = {}
+    for line in listing.splitlines():
+        peer = re.search(r"\s\S+:(\d+)\s+users:", line)
+        pid = re.search(r"pid=(\d+)", line)
+        if peer and pid:
+            owners[int(peer.group(1))] = int(pid.group(1))
+    return owners
 
 
 def _accepted_connections(port: int) -> set[str]:
