@@ -172,8 +172,8 @@ def test_clients_that_do_not_read_their_answer_hold_no_worker(server: Server) ->
 
 
 @contextmanager
-def quick_deadline(template: Template, tmp_path: Path, **variables: str) -> Iterator[Server]:
-    with serve(template, tmp_path, GUNICORN_READ_TIMEOUT="1.5", **variables) as running:
+def quick_deadline(template: Template, tmp_path: Path) -> Iterator[Server]:
+    with serve(template, tmp_path, GUNICORN_READ_TIMEOUT="1.5") as running:
         yield running
 
 
