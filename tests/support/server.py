@@ -230,13 +230,7 @@ class GunicornServer:
 
 def _connection_owners(port: int) -> set[int]:
     """Pids of the processes holding an established TCP connection on local ``port``."""
-    listing = subprocess.run(
-        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {int(pid) for pid in re.findall(r"pid=(\d+)", listing)}
+    return set(connection_owners_by_peer(port).values())
 
 
 def connection_owners_by_peer(port: int) -> dict[int, int]:
