@@ -147,13 +147,26 @@ def moderators_add(
 def moderators_list() -> None:
     """List the moderators."""
     for moderator in accounts.all_moderators():
-        scope = "all sites" if moderator.all_sites else ",".join(s.slug for s in moderator.sites)
+        slugs = ",".join(site.slug for site in moderator.sites) or "no site"
+        scope = "all sites" if moderator.all_sites else slugs
         flags = " ".join(
             flag
             for flag, on in (("admin", moderator.is_admin), ("inactive", not moderator.is_active))
             if on
         )
         click.echo(f"{moderator.email}\t{scope}\t{flags}".rstrip())
+
+
+@moderators.command("logout")
+@click.argument("email")
+@with_appcontext
+def moderators_logout(email: str) -> None:
+    """End every panel session of a moderator (their API tokens keep working)."""
+    moderator = accounts.find_moderator(email)
+    if moderator is None:
+        raise click.ClickException(f"there is no moderator {email}")
+    accounts.end_sessions(moderator.id)
+    click.echo(f"ended every panel session of {moderator.email}")
 
 
 @tokens.command("create")
@@ -165,7 +178,10 @@ def tokens_create(email: str, name: str) -> None:
     moderator = accounts.find_moderator(email)
     if moderator is None:
         raise click.ClickException(f"there is no moderator {email}")
-    created = accounts.create_token(moderator, name)
+    try:
+        created = accounts.create_token(moderator, name)
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(
         f"token {created.token.name!r} for {moderator.email} "
         f"(shown once, store it now): {created.secret}"

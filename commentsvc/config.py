@@ -124,11 +124,19 @@ def _flask_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             values["DATABASE_URL"], values["DATABASE_TIMEOUT_SECONDS"]
         ),
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=values["SESSION_IDLE_MINUTES"]),
-        "SESSION_COOKIE_NAME": "commentsvc_session",
+        "SESSION_COOKIE_NAME": cookie_name("commentsvc_session", values["SESSION_COOKIE_SECURE"]),
+        "SESSION_COOKIE_PATH": "/",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }
+
+
+def cookie_name(name: str, secure: bool) -> str:
+    """A cookie's name: with the ``__Host-`` prefix when it is ``Secure``, so browsers take
+    it only over HTTPS, from this host, for ``Path=/`` and without ``Domain`` (a sibling
+    subdomain cannot plant or overwrite it)."""
+    return f"__Host-{name}" if secure else name
 
 
 def engine_options(url: str, timeout: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -129,6 +130,12 @@ def _html_error(status: int, detail: str) -> Response | None:
     """The panel's own error page for panel paths; None elsewhere (Werkzeug's page)."""
     if not in_panel(request.path):
         return None
+    if request_ctx.url_adapter is None:
+        # Flask builds no URL adapter for a Host outside TRUSTED_HOSTS (the 400 answered
+        # here), so url_for would fail: the page's links are relative and need no host.
+        request_ctx.url_adapter = current_app.url_map.bind(
+            "", script_name=request.script_root, url_scheme=request.scheme
+        )
     body = render_template("panel/error.html", title=_status_title(status), detail=detail)
     return current_app.response_class(body, status=status, mimetype="text/html")
 

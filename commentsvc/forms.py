@@ -6,9 +6,9 @@ JSON is fed to the form as a ``MultiDict`` (never through ``data=``), so that WT
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import unicodedata
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -20,6 +20,7 @@ from wtforms.validators import ValidationError as FieldError
 
 from commentsvc.models import BLOCKLIST_KINDS, MAX_ID, STATUSES
 from commentsvc.payloads import unsafe_text_reason
+from commentsvc.security import UrlError, origin_of_url, parse_web_url
 from commentsvc.services.errors import Invalid
 
 FormT = TypeVar("FormT", bound=Form)
@@ -30,8 +31,47 @@ def strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+#: Bidirectional controls (embeddings, overrides, isolates, marks): in a name they reorder
+#: the text shown after it, such as the email and website beside it in the panel.
+_BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+)
+
+
+def remove_bidi_controls(value: Any) -> Any:
+    """Drop bidirectional control characters (before trimming: they may hide whitespace)."""
+    return value.translate(_BIDI_CONTROLS) if isinstance(value, str) else value
+
+
+#: What shows nothing by itself, besides whitespace: format characters, combining marks
+#: (they show only on a letter), and the fillers that fonts draw blank.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+_BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(character: str) -> bool:
+    return not (
+        character.isspace()
+        or character in _BLANK_FILLERS
+        or unicodedata.category(character) in _INVISIBLE_CATEGORIES
+    )
+
+
+class VisibleText:
+    """At least one visible character: a value of only invisible ones counts as missing
+    (the same message as a blank one)."""
+
+    def __call__(self, form: Form, field: Field) -> None:
+        if field.data and not any(map(_visible, field.data)):
+            field.errors[:] = []
+            raise StopValidation(field.gettext("This field is required."))
+
+
 class ConfiguredLength:
-    """At most ``app.config[setting]`` characters; the limit is configuration."""
+    """At most ``app.config[setting]`` characters; the limit is configuration.
+
+    A value too long stops there: no later check spends time on it.
+    """
 
     def __init__(self, setting: str) -> None:
         self.setting = setting
@@ -39,7 +79,7 @@ class ConfiguredLength:
     def __call__(self, form: Form, field: Field) -> None:
         limit = current_app.config[self.setting]
         if field.data is not None and len(field.data) > limit:
-            raise FieldError(f"Must be at most {limit} characters.")
+            raise StopValidation(f"Must be at most {limit} characters.")
 
 
 class NoControlCharacters:
@@ -55,19 +95,27 @@ class NoControlCharacters:
 
 
 class HttpUrl:
-    """An absolute ``http`` or ``https`` URL with a host."""
+    """An absolute ``http`` or ``https`` URL with a host, as browsers read it; kept as
+    written out again from its parts (:class:`commentsvc.security.WebUrl`)."""
 
     def __call__(self, form: Form, field: Field) -> None:
-        value = field.data or ""
         try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError for a bad port
-        except ValueError:
-            raise FieldError("Must be a valid http or https URL.") from None
-        if parts.scheme.lower() not in {"http", "https"}:
-            raise FieldError("Must start with http:// or https://.")
-        if not parts.hostname or " " in value:
-            raise FieldError("Must be a valid http or https URL.")
+            field.data = str(parse_web_url(field.data or ""))
+        except UrlError as error:
+            raise StopValidation(str(error)) from None
+
+
+class OnOrigins:
+    """A URL (checked by :class:`HttpUrl` before) on one of ``origins``."""
+
+    message = "Must be a URL on one of the site's origins."
+
+    def __init__(self, origins: Collection[str]) -> None:
+        self.origins = origins
+
+    def __call__(self, form: Form, field: Field) -> None:
+        if origin_of_url(field.data or "") not in self.origins:
+            raise FieldError(self.message)
 
 
 class NormalizedEmail:
@@ -93,11 +141,12 @@ def _text(
     required: bool = True,
     multiline: bool = False,
     extra: tuple[Callable[[Form, Field], None], ...] = (),
+    filters: tuple[Callable[[Any], Any], ...] = (),
 ) -> StringField:
     """A trimmed text field: required or optional, no control characters, limited length."""
     field_class = TextAreaField if multiline else StringField
     return field_class(
-        filters=[strip],
+        filters=[*filters, strip],
         validators=[
             DataRequired() if required else Optional(),
             NoControlCharacters(multiline=multiline),
@@ -114,8 +163,8 @@ class CommentForm(Form):
     page_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
     page_title = _text("MAX_PAGE_TITLE_LENGTH", required=False)
     parent_id = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
-    body = _text("MAX_BODY_LENGTH", multiline=True)
-    author_name = _text("MAX_NAME_LENGTH")
+    body = _text("MAX_BODY_LENGTH", multiline=True, extra=(VisibleText(),))
+    author_name = _text("MAX_NAME_LENGTH", extra=(VisibleText(),), filters=(remove_bidi_controls,))
     author_email = _text("MAX_EMAIL_LENGTH", extra=(NormalizedEmail(),))
     author_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
     #: The honeypot (DESIGN §7): hidden from people, so whatever is in it came from a bot.
@@ -153,6 +202,7 @@ class ModerationUpdateForm(Form):
             DataRequired(),
             NoControlCharacters(multiline=True),
             ConfiguredLength("MAX_BODY_LENGTH"),
+            VisibleText(),
         ],
     )
     note = TextAreaField(filters=[strip], validators=[Sent(), NoControlCharacters(multiline=True)])
@@ -217,12 +267,16 @@ def json_to_formdata(
 
 
 def validated(
-    form_class: type[FormT], data: MultiDict[str, str], type_errors: Mapping[str, list[str]]
+    form_class: type[FormT],
+    data: MultiDict[str, str],
+    type_errors: Mapping[str, list[str]],
+    extra_validators: Mapping[str, list[Callable[[Form, Field], None]]] | None = None,
 ) -> FormT:
-    """A form of ``form_class`` on ``data`` that passed validation; Invalid naming every
+    """A form of ``form_class`` on ``data`` that passed validation, with ``extra_validators``
+    after each field's own (those of one request: a site's origins); Invalid naming every
     failing field otherwise (``type_errors`` included)."""
     form = form_class(formdata=data)
-    form.validate()
+    form.validate(extra_validators)
     errors = {**form.errors, **type_errors}
     if errors:
         raise Invalid(errors)

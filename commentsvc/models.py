@@ -219,6 +219,11 @@ class Comment(Base):
     author_name: Mapped[str] = mapped_column(sa.String(200))
     author_email: Mapped[str] = mapped_column(sa.String(320))
     author_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    #: The page's URL and title as this comment's submission gave them (a URL only when it
+    #: is on one of the site's origins). The page takes them from its approved comments
+    #: only, so a comment that ends up spam, rejected or deleted never defines the page.
+    page_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    page_title: Mapped[str | None] = mapped_column(sa.String(300))
     status: Mapped[CommentStatus] = mapped_column(
         _enum(CommentStatus, "comment_status"), default=CommentStatus.PENDING
     )
@@ -275,20 +280,38 @@ class ModerationEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LoginAttemptOutcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    #: Refused by the throttle before the password was checked; counts like a failure.
+    THROTTLED = "throttled"
+
+
 class LoginAttempt(Base):
-    """A panel login attempt, kept for throttling per account and per client."""
+    """A panel login attempt, kept for throttling during the login window and purged after.
+
+    Holds no clear-text input: the account (the email as typed, normalized), the client
+    address and the device are keyed hashes.
+    """
 
     __tablename__ = "login_attempts"
     __table_args__ = (
-        sa.Index("ix_login_attempts_email", "email", "created_at"),
+        sa.Index("ix_login_attempts_account", "account", "created_at"),
         sa.Index("ix_login_attempts_client", "client", "created_at"),
+        sa.Index("ix_login_attempts_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(254))
-    #: The client's anonymized address prefix.
+    #: Keyed hash of the email as typed (trimmed, lower case).
+    account: Mapped[str] = mapped_column(sa.String(64))
+    #: Keyed hash of the client's address: the whole IPv4 address, or the IPv6 /64.
     client: Mapped[str] = mapped_column(sa.String(64))
-    succeeded: Mapped[bool]
+    #: Keyed hash of the device cookie's id when the attempt came with one valid for the
+    #: account (a browser that logged in to it before), else None.
+    device: Mapped[str | None] = mapped_column(sa.String(64))
+    outcome: Mapped[LoginAttemptOutcome] = mapped_column(
+        _enum(LoginAttemptOutcome, "login_attempt_outcome")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

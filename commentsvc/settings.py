@@ -6,6 +6,7 @@ Length limits of stored text take their upper bound from the column they are sto
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,10 @@ from sqlalchemy.orm import QueryableAttribute
 from commentsvc.models import Comment, Page
 
 ENV_PREFIX = "COMMENTSVC_"
+#: The largest ``MAX_BODY_LENGTH``: the longest body whose worst encoding (12 bytes a
+#: character) leaves room for the rest of a submission in the default 64 KiB request
+#: (12 * 5400 = 64,800 bytes, 736 left). It also bounds the CPU one submission costs.
+MAX_BODY_LIMIT = 5400
 
 
 class ConfigError(RuntimeError):
@@ -38,6 +43,11 @@ def _parse_str(raw: str) -> str:
     return raw
 
 
+def _parse_hosts(raw: str) -> list[str]:
+    """A comma-separated list of host names, trimmed and in lower case."""
+    return [host.strip().lower() for host in raw.split(",") if host.strip()]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Setting:
     """One configuration value: its name (without prefix), type, default and meaning."""
@@ -49,6 +59,8 @@ class Setting:
     minimum: int | None = None
     #: For lengths of stored text: the width of its database column.
     maximum: int | None = None
+    #: Why ``maximum`` is the bound, as the error names it.
+    maximum_reason: str = "the width of its database column"
     #: The values it may take (compared case-insensitively where ``upper`` is set).
     choices: tuple[str, ...] = ()
     upper: bool = False
@@ -68,11 +80,10 @@ class Setting:
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"{self.env_name} must be at least {self.minimum}")
         if self.maximum is not None and value > self.maximum:
-            # Longer text would not fit its column: PostgreSQL refuses it (a 500 after
-            # validation passed), SQLite stores it anyway.
-            raise ConfigError(
-                f"{self.env_name} must be at most {self.maximum} (the width of its database column)"
-            )
+            # For a length: longer text would not fit its column. PostgreSQL refuses it (a
+            # 500 after validation passed), SQLite stores it anyway.
+            reason = f" ({self.maximum_reason})" if self.maximum_reason else ""
+            raise ConfigError(f"{self.env_name} must be at most {self.maximum}{reason}")
         if self.checker is not None and value is not None:
             try:
                 self.checker(value)
@@ -99,6 +110,25 @@ def _check_storage_uri(value: str) -> None:
     check_storage_uri(value)
 
 
+#: A host name or IPv4 address as Werkzeug compares it; a leading dot: its subdomains too.
+_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(?:\.[a-z0-9-]+)*")
+_PORT = re.compile(r"[1-9][0-9]{0,4}")
+
+
+def _check_hosts(hosts: list[str]) -> None:
+    if not hosts:
+        raise ValueError("names no host; leave it unset to answer any host")
+    for host in hosts:
+        name, colon, port = host.partition(":")
+        if not _HOST_NAME.fullmatch(name) or (
+            colon and not (_PORT.fullmatch(port) and int(port) <= 65535)
+        ):
+            raise ValueError(
+                f"{host!r} is not a host name such as comments.example.com or "
+                "comments.example.com:8443 (no scheme or path; IDN hosts in their xn-- form)"
+            )
+
+
 def _one_of(choices: tuple[str, ...]) -> str:
     return ", ".join(choices[:-1]) + f" or {choices[-1]}"
 
@@ -111,8 +141,24 @@ def _flag(name: str, default: bool, help: str) -> Setting:
     return Setting(name=name, default=default, help=help, parse=_parse_bool)
 
 
-def _int(name: str, default: int, help: str, *, minimum: int = 1) -> Setting:
-    return Setting(name=name, default=default, help=help, parse=_parse_int, minimum=minimum)
+def _int(
+    name: str,
+    default: int,
+    help: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    maximum_reason: str = "",
+) -> Setting:
+    return Setting(
+        name=name,
+        default=default,
+        help=help,
+        parse=_parse_int,
+        minimum=minimum,
+        maximum=maximum,
+        maximum_reason=maximum_reason,
+    )
 
 
 def _choice(name: str, default: str, help: str, choices: tuple[str, ...]) -> Setting:
@@ -178,10 +224,21 @@ SETTINGS: tuple[Setting, ...] = (
     _flag(
         "SESSION_COOKIE_SECURE",
         True,
-        "Send the session cookie over HTTPS only; `false` only for plain-HTTP local use.",
+        "Send the panel's cookies over HTTPS only, named `__Host-commentsvc_session` and "
+        "`__Host-commentsvc_device`; `false` (plain-HTTP local use only): `commentsvc_session` "
+        "and `commentsvc_device`, not `Secure`.",
     ),
     _int("MAX_CONTENT_LENGTH", 65536, "Largest request body in bytes (413 above).", minimum=1024),
-    _int("MAX_BODY_LENGTH", 5000, "Longest comment, in characters after trimming."),
+    _int(
+        "MAX_BODY_LENGTH",
+        5000,
+        f"Longest comment, in characters after trimming (at most {MAX_BODY_LIMIT}, so that "
+        "a comment that long fits the default `MAX_CONTENT_LENGTH` even at 12 bytes a "
+        "character: an emoji as JSON escapes it, `\\ud83d\\ude00`, or as a form encodes it, "
+        "`%F0%9F%98%80`).",
+        maximum=MAX_BODY_LIMIT,
+        maximum_reason="the longest comment the default request size holds",
+    ),
     _length("MAX_NAME_LENGTH", 100, "Longest author name", Comment.author_name),
     _length("MAX_EMAIL_LENGTH", 254, "Longest author email", Comment.author_email, minimum=6),
     _length(
@@ -189,11 +246,12 @@ SETTINGS: tuple[Setting, ...] = (
         2000,
         "Longest author website or page URL",
         Comment.author_url,
+        Comment.page_url,
         Page.url,
         minimum=10,
     ),
     _length("MAX_PAGE_KEY_LENGTH", 500, "Longest page key", Page.key),
-    _length("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title", Page.title),
+    _length("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title", Comment.page_title, Page.title),
     _length(
         "MAX_USER_AGENT_LENGTH",
         512,
@@ -215,23 +273,49 @@ SETTINGS: tuple[Setting, ...] = (
     _int("MAX_BULK_IDS", 500, "Most ids one bulk moderation request may name."),
     _int("PANEL_PAGE_SIZE", 20, "Comments per page in the moderation panel."),
     _int("SESSION_IDLE_MINUTES", 60, "A panel session ends after this long without a request."),
-    _int("LOGIN_WINDOW_MINUTES", 15, "Window in which failed panel logins are counted."),
+    _int(
+        "SESSION_MAX_HOURS",
+        12,
+        "A panel session ends this long after its login, however active it was.",
+    ),
+    _int(
+        "LOGIN_WINDOW_MINUTES",
+        15,
+        "How long panel login attempts are kept (as keyed hashes) and counted; also the longest "
+        "delay between two attempts of one email from one browser or address.",
+    ),
     _int(
         "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-        5,
-        "Failed logins to one account in the window before it is locked for the rest of it.",
+        50,
+        "Failed logins to one email in the window, from browsers that never logged in to it, "
+        "before further logins from such browsers are refused (guessing spread over many "
+        "addresses); a browser that logged in to the account before is never refused by it.",
     ),
     _int(
         "LOGIN_MAX_FAILURES_PER_CLIENT",
         20,
-        "Failed logins from one client address in the window before it is refused.",
+        "Failed or refused logins from one client address (IPv6: its /64) in the window, from "
+        "browsers that never logged in to the account tried, before its further ones are "
+        "refused.",
     ),
     _int(
         "TRUSTED_PROXIES",
         0,
         "Number of reverse proxies in front of the service whose `X-Forwarded-*` headers are "
-        "trusted.",
+        "trusted. With `0` behind a proxy every client has the proxy's address, and the "
+        "per-client limits count everybody together.",
         minimum=0,
+    ),
+    Setting(
+        name="TRUSTED_HOSTS",
+        default=None,
+        help="The host names the service answers to, comma-separated, such as "
+        "`comments.example.com` (a port may follow but is not compared; `.example.com` also "
+        "takes its subdomains). A request naming any other host in `Host` (or, from trusted "
+        "proxies, in `X-Forwarded-Host`) gets 400, so a forged host never reaches a redirect. "
+        "Unset: any host.",
+        parse=_parse_hosts,
+        checker=_check_hosts,
     ),
     _int("SQLITE_BUSY_TIMEOUT_MS", 5000, "How long a SQLite writer waits for the lock.", minimum=0),
     _choice(
@@ -257,8 +341,9 @@ SETTINGS: tuple[Setting, ...] = (
     _int(
         "THREAD_CACHE_MB",
         32,
-        "Memory per worker for rendered thread pages, reused until the thread changes; `0` "
-        "turns it off.",
+        "Memory per worker for rendered thread pages, reused until the thread changes: their "
+        "bodies, keys and the cache's own bookkeeping (pages nobody commented on are not "
+        "kept); `0` turns it off.",
         minimum=0,
     ),
     _choice(

@@ -9,23 +9,28 @@ from markupsafe import escape
 _URL = re.compile(r"\bhttps?://[^\s<>\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 _TRAILING_PUNCTUATION = ".,;:!?'\"*"
+#: The closing brackets a URL keeps only when balanced, each with its opening one.
+_OPENING = {")": "(", "]": "["}
 LINK_REL = "nofollow ugc noopener"
 
 
 def _split_url(candidate: str) -> tuple[str, str]:
-    """Split trailing punctuation (and unbalanced closing brackets) off a matched URL."""
-    url = candidate
-    while url:
-        last = url[-1]
-        if (
-            last in _TRAILING_PUNCTUATION
-            or (last == ")" and url.count("(") < url.count(")"))
-            or (last == "]" and url.count("[") < url.count("]"))
-        ):
-            url = url[:-1]
-        else:
+    """Split trailing punctuation (and unbalanced closing brackets) off a matched URL.
+
+    The brackets are counted once and the balance kept while stripping (only closing
+    brackets and punctuation are stripped), so a long run of them costs linear time.
+    """
+    opened = {closing: candidate.count(opening) for closing, opening in _OPENING.items()}
+    closed = {closing: candidate.count(closing) for closing in _OPENING}
+    end = len(candidate)
+    while end:
+        last = candidate[end - 1]
+        if last in _OPENING and opened[last] < closed[last]:
+            closed[last] -= 1
+        elif last not in _TRAILING_PUNCTUATION:
             break
-    return url, candidate[len(url) :]
+        end -= 1
+    return candidate[:end], candidate[end:]
 
 
 def _linkify(line: str) -> str:

@@ -9,6 +9,7 @@ from flask.testing import FlaskCliRunner
 from commentsvc.extensions import db
 from commentsvc.models import ApiToken, Moderator, Site
 from commentsvc.security import hash_token, verify_password
+from tests.support.panel import PANEL, add_moderator, is_login_redirect, logged_in
 
 
 def test_sites_add_normalizes_origins_and_lists(app: Flask, runner: FlaskCliRunner) -> None:
@@ -143,3 +144,40 @@ def test_blocklist_refuses_bad_input(runner: FlaskCliRunner) -> None:
     assert bad.exit_code == 1 and "Not an IP address" in bad.output
     unknown = runner.invoke(args=["blocklist", "add", "word", "casino", "--site", "nowhere"])
     assert unknown.exit_code == 1 and "nowhere" in unknown.output
+
+
+def test_moderators_logout_ends_every_panel_session(app: Flask, runner: FlaskCliRunner) -> None:
+    add_moderator(app, "mod@example.com")
+    browser = logged_in(app, "mod@example.com")
+    result = runner.invoke(args=["moderators", "logout", "Mod@Example.com"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "ended every panel session of mod@example.com\n"
+    assert is_login_redirect(browser.get(f"{PANEL}/"))
+    unknown = runner.invoke(args=["moderators", "logout", "nobody@example.com"])
+    assert unknown.exit_code != 0
+    assert "there is no moderator nobody@example.com" in unknown.output
+
+
+def test_tokens_create_refuses_an_inactive_moderator(app: Flask, runner: FlaskCliRunner) -> None:
+    add_moderator(app, "gone@example.com", active=False)
+    result = runner.invoke(args=["tokens", "create", "gone@example.com"])
+    assert result.exit_code != 0
+    assert "gone@example.com is inactive: reactivate them before creating a token" in result.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 0
+
+
+def test_moderators_without_a_site_moderate_every_site_and_list_so(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """The CLI keeps its documented default: no --site, every site."""
+    result = runner.invoke(
+        args=["moderators", "add", "all@example.com", "--password-stdin"], input="password1\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "(all sites)" in result.output
+    with app.app_context():
+        moderator = db.session.scalar(sa.select(Moderator))
+        assert moderator is not None
+        assert moderator.all_sites
+    assert "all@example.com\tall sites" in runner.invoke(args=["moderators", "list"]).output

@@ -11,6 +11,7 @@ from sqlalchemy.orm import QueryableAttribute
 from commentsvc import create_app
 from commentsvc.config import SETTINGS, ConfigError, load_config, settings_table
 from commentsvc.models import Comment, Page
+from commentsvc.settings import MAX_BODY_LIMIT, SETTINGS_BY_NAME
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 KEY = "0123456789abcdef0123456789abcdef"
@@ -90,6 +91,12 @@ def test_postgresql_connections_give_up_after_the_database_timeout(tmp_path: Pat
         ("RATELIMIT_STORAGE_URI", "redis://localhost:notaport/0"),
         ("RATELIMIT_STORAGE_URI", "localhost:6379"),
         ("RATELIMIT_FAIL_OPEN", "sometimes"),
+        ("TRUSTED_HOSTS", "https://comments.example.com"),
+        ("TRUSTED_HOSTS", "comments.example.com/moderation"),
+        ("TRUSTED_HOSTS", "comments.example.com:0"),
+        ("TRUSTED_HOSTS", "comments.example.com:65536"),
+        ("TRUSTED_HOSTS", "comments example com"),
+        ("TRUSTED_HOSTS", " , "),
     ],
 )
 def test_bad_values_fail_fast_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -104,6 +111,44 @@ def test_bad_values_fail_fast_naming_the_variable(tmp_path: Path, name: str, val
 def test_redis_storage_uris_are_accepted_without_connecting(tmp_path: Path, uri: str) -> None:
     environ = {"COMMENTSVC_SECRET_KEY": KEY, "COMMENTSVC_RATELIMIT_STORAGE_URI": uri}
     assert load_config(str(tmp_path), environ=environ)["RATELIMIT_STORAGE_URI"] == uri
+
+
+def test_trusted_hosts_are_unset_by_default_and_read_as_a_list_of_names(tmp_path: Path) -> None:
+    default = load_config(str(tmp_path), environ={"COMMENTSVC_SECRET_KEY": KEY})
+    assert default["TRUSTED_HOSTS"] is None
+    environ = {
+        "COMMENTSVC_SECRET_KEY": KEY,
+        "COMMENTSVC_TRUSTED_HOSTS": " Comments.Example.com, 127.0.0.1:8000,,.example.org ",
+    }
+    config = load_config(str(tmp_path), environ=environ)
+    assert config["TRUSTED_HOSTS"] == ["comments.example.com", "127.0.0.1:8000", ".example.org"]
+
+
+def test_trusted_hosts_from_the_environment_refuse_other_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMMENTSVC_TRUSTED_HOSTS", "comments.example.com")
+    app = create_app(
+        {"ENV": "testing", "SECRET_KEY": "x", "DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}
+    )
+    client = app.test_client()
+    assert client.get("/widget.js", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/widget.js", headers={"Host": "comments.example.com"}).status_code == 200
+
+
+def test_behind_trusted_proxies_the_forwarded_host_is_the_one_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMMENTSVC_TRUSTED_HOSTS", "comments.example.com")
+    monkeypatch.setenv("COMMENTSVC_TRUSTED_PROXIES", "1")
+    app = create_app(
+        {"ENV": "testing", "SECRET_KEY": "x", "DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}
+    )
+    client = app.test_client()
+    forwarded = {"Host": "127.0.0.1:8000", "X-Forwarded-Host": "comments.example.com"}
+    assert client.get("/widget.js", headers=forwarded).status_code == 200
+    forged = {"Host": "comments.example.com", "X-Forwarded-Host": "evil.example"}
+    assert client.get("/widget.js", headers=forged).status_code == 400
 
 
 def test_development_key_is_shared_by_every_process(tmp_path: Path) -> None:
@@ -161,9 +206,9 @@ def test_a_configuration_error_is_one_line_not_a_traceback(tmp_path: Path) -> No
 LENGTH_COLUMNS: dict[str, list[QueryableAttribute[str | None]]] = {
     "MAX_NAME_LENGTH": [Comment.author_name],
     "MAX_EMAIL_LENGTH": [Comment.author_email],
-    "MAX_URL_LENGTH": [Comment.author_url, Page.url],
+    "MAX_URL_LENGTH": [Comment.author_url, Comment.page_url, Page.url],
     "MAX_PAGE_KEY_LENGTH": [Page.key],
-    "MAX_PAGE_TITLE_LENGTH": [Page.title],
+    "MAX_PAGE_TITLE_LENGTH": [Comment.page_title, Page.title],
     "MAX_USER_AGENT_LENGTH": [Comment.user_agent],
 }
 
@@ -179,4 +224,17 @@ def test_length_settings_stop_at_their_columns_width(tmp_path: Path, name: str) 
     assert load_config(str(tmp_path), environ=environ)[name] == setting.maximum
     environ[setting.env_name] = str(setting.maximum + 1)
     with pytest.raises(ConfigError, match=f"{setting.env_name} must be at most {setting.maximum}"):
+        load_config(str(tmp_path), environ=environ)
+
+
+def test_the_body_length_has_a_maximum(tmp_path: Path) -> None:
+    """The longest comment fits the default request size (tests/api/test_submit_bad_input.py
+    sends it), and bounds what one submission costs to render."""
+    setting = SETTINGS_BY_NAME["MAX_BODY_LENGTH"]
+    assert setting.maximum == MAX_BODY_LIMIT
+    assert SETTINGS_BY_NAME["MAX_CONTENT_LENGTH"].default > 12 * MAX_BODY_LIMIT
+    environ = {"COMMENTSVC_SECRET_KEY": KEY, setting.env_name: str(MAX_BODY_LIMIT)}
+    assert load_config(str(tmp_path), environ=environ)["MAX_BODY_LENGTH"] == MAX_BODY_LIMIT
+    environ[setting.env_name] = str(MAX_BODY_LIMIT + 1)
+    with pytest.raises(ConfigError, match=f"must be at most {MAX_BODY_LIMIT} "):
         load_config(str(tmp_path), environ=environ)

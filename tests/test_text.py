@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from commentsvc.text import render_body
@@ -33,6 +35,21 @@ from commentsvc.text import render_body
         ("data:text/html,<b>x</b>", "<p>data:text/html,&lt;b&gt;x&lt;/b&gt;</p>"),
         ("ftp://example.com", "<p>ftp://example.com</p>"),
         ("just http:// here", "<p>just http:// here</p>"),
+        (
+            "[see http://example.com/a[1]].",
+            '<p>[see <a href="http://example.com/a[1]" rel="nofollow ugc noopener">'
+            "http://example.com/a[1]</a>].</p>",
+        ),
+        (
+            "(http://example.com/a_(b)_c)!)",
+            '<p>(<a href="http://example.com/a_(b)_c" rel="nofollow ugc noopener">'
+            "http://example.com/a_(b)_c</a>)!)</p>",
+        ),
+        (
+            "http://example.com/x)).,",
+            '<p><a href="http://example.com/x" rel="nofollow ugc noopener">'
+            "http://example.com/x</a>)).,</p>",
+        ),
     ],
 )
 def test_render_body(text: str, html: str) -> None:
@@ -51,3 +68,17 @@ def test_markup_in_a_url_is_escaped() -> None:
     assert (
         '<a href="http://x.example/" rel="nofollow ugc noopener">' not in html or "&lt;img" in html
     )
+
+
+@pytest.mark.parametrize("bracket", [")", "]"])
+def test_a_long_run_of_closing_brackets_renders_in_linear_time(bracket: str) -> None:
+    """Security review L5: stripping them one by one, recounting the whole URL each time,
+    took 280 ms of CPU for 20,000; counted once, they take a few milliseconds."""
+    text = "http://a" + bracket * 20_000
+    started = time.process_time()
+    html = render_body(text)
+    elapsed = time.process_time() - started
+
+    assert elapsed < 0.05, f"{elapsed * 1000:.0f} ms"
+    link = '<a href="http://a" rel="nofollow ugc noopener">http://a</a>'
+    assert html == f"<p>{link}{bracket * 20_000}</p>"

@@ -35,6 +35,9 @@ function init(args)
   run = args[1]
   pages = tonumber(args[2])
   as_widget = args[3] == "widget"
+  -- The page's URL is on the site's origin, https://SITE.example (load_data.py), or the
+  -- submission is refused.
+  page_origin = "https://" .. string.match(wrk.path, "/sites/([^/]+)/") .. ".example"
   -- Readers of this wrk run and thread: 100.N.0.0/16 (shared address space, which no
   -- blocklist entry of the benchmark covers), N drawn anew by each run.
   math.randomseed(os.time() * 1000 + thread_number * 7919 + os.clock() * 1e6)
@@ -58,11 +61,11 @@ function request()
     proof = ',"fill_ms":5000'
   end
   local body = string.format(
-    '{"page":"%s","page_url":"https://bench.example%s","page_title":"Load test page",'
+    '{"page":"%s","page_url":"%s%s","page_title":"Load test page",'
       .. '"body":"Comment %s of run %s. %s","author_name":"Reader %s",'
       .. '"author_email":"reader.%s@example.com","author_url":"https://reader.example/%s"%s}',
-    page, page, author, run, fragments[requests_made % #fragments + 1], author, author, author,
-    proof
+    page, page_origin, page, author, run, fragments[requests_made % #fragments + 1], author,
+    author, author, proof
   )
   return wrk.format("POST", nil, request_headers, body)
 end

@@ -30,15 +30,26 @@ from commentsvc.forms import (
 )
 from commentsvc.models import CommentStatus, Moderator, is_row_id
 from commentsvc.pagination import paginate
+from commentsvc.paths import MODERATION_API_PREFIX, in_moderation_api
 from commentsvc.payloads import read_json_object, refuse_nul
 from commentsvc.services import audit, blocklist, listing, moderation, sites
 from commentsvc.services.errors import Invalid
 from commentsvc.services.screening import REASONS
 from commentsvc.services.tokens import TokenHolder, authenticate_token
 
-bp = Blueprint("moderation_api", __name__, url_prefix="/api/v1/moderation")
+bp = Blueprint("moderation_api", __name__, url_prefix=MODERATION_API_PREFIX)
 
 bp.before_request(refuse_nul)
+
+
+@bp.after_app_request
+def add_security_headers(response: Response) -> Response:
+    """Every moderation API answer (emails, client facts): no cache may store it, no content
+    sniffing. On the app, not the blueprint, so that errors of paths no route matches too."""
+    if in_moderation_api(request.path):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.before_request

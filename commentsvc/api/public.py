@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from flask import (
     Blueprint,
     Response,
@@ -12,24 +15,30 @@ from flask import (
     request,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
+from jinja2 import Environment
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from commentsvc.api.serializers import public_comment_json, public_thread_json, submitted_comment
 from commentsvc.args import page_args, required_arg
 from commentsvc.errors import PROBLEM_JSON, ApiError, from_service_error
-from commentsvc.forms import CommentForm, json_to_formdata, validated
-from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul, unsafe_text_reason
-from commentsvc.security import anonymize_ip, origin_of_url
+from commentsvc.forms import CommentForm, OnOrigins, json_to_formdata, validated
+from commentsvc.paths import PUBLIC_API_PREFIX, in_public_api
+from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul
+from commentsvc.security import anonymize_ip, origin_of_url, web_url
 from commentsvc.services import idempotency, sites, submissions, threads
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.sites import PublicSite
 
-bp = Blueprint("public", __name__, url_prefix="/api/v1/sites/<site_slug>")
+bp = Blueprint("public", __name__, url_prefix=PUBLIC_API_PREFIX + "<site_slug>")
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 PREFLIGHT_MAX_AGE = "86400"
+#: The stylesheet the no-JavaScript form's pages carry inline (public/base.html).
+PAGE_STYLE = "public/page.css"
+_PAGE_HEADERS = "commentsvc.public_page_headers"
 
 
 @bp.url_value_preprocessor
@@ -77,10 +86,55 @@ def add_cors_headers(response: Response) -> Response:
     return response
 
 
+def page_headers(templates: Environment) -> dict[str, str]:
+    """The headers of the no-JavaScript form's HTML pages: no script, no framing, nothing
+    loaded; their one inline stylesheet is allowed by its hash."""
+    style = templates.get_template(PAGE_STYLE).render()
+    digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode("ascii")
+    policy = [
+        "default-src 'none'",
+        f"style-src 'sha256-{digest}'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+    return {
+        "Content-Security-Policy": "; ".join(policy),
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+@bp.record_once
+def _make_page_headers(state: BlueprintSetupState) -> None:
+    state.app.extensions[_PAGE_HEADERS] = page_headers(state.app.jinja_env)
+
+
+@bp.after_app_request
+def add_security_headers(response: Response) -> Response:
+    """Every public API answer: no content sniffing; its HTML pages also :func:`page_headers`.
+
+    On the app, not the blueprint, so that errors of paths no route matches get it too. It
+    only sets headers: it runs on every thread and counts read, the hot path.
+    """
+    if in_public_api(request.path):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.mimetype == "text/html":
+            response.headers.update(current_app.extensions[_PAGE_HEADERS])
+    return response
+
+
 def _wants_problem_json() -> bool:
     """Form posts answer in HTML unless the client explicitly prefers JSON."""
     explicit = {mimetype for mimetype, quality in request.accept_mimetypes if quality > 0}
     return bool(explicit & {JSON, PROBLEM_JSON}) and "text/html" not in explicit
+
+
+def _on_site(site: PublicSite, value: str) -> str | None:
+    """``value`` written out again from its parts, if it is a URL on one of the site's
+    origins (one that browsers read as our checks do: see :func:`~.security.parse_web_url`)."""
+    parsed = web_url(value.strip())
+    return str(parsed) if parsed is not None and parsed.origin in site.origins else None
 
 
 def _return_to(site: PublicSite, data: MultiDict[str, str]) -> str | None:
@@ -88,15 +142,16 @@ def _return_to(site: PublicSite, data: MultiDict[str, str]) -> str | None:
     value = data.get("return_to", "").strip()
     if not value:
         return None
-    # A control character would reach the Location header: a line break cannot be sent
+    # No control character reaches the Location header: a line break cannot be sent
     # there at all (500, after the comment was stored), the others would be altered.
-    if unsafe_text_reason(value) or origin_of_url(value) not in site.origins:
+    on_site = _on_site(site, value)
+    if on_site is None:
         raise ApiError(
             400,
             "return_to must be a URL on one of the site's origins.",
-            errors={"return_to": ["Must be a URL on one of the site's origins."]},
+            errors={"return_to": [OnOrigins.message]},
         )
-    return value
+    return on_site
 
 
 @bp.post("/comments")
@@ -143,6 +198,13 @@ def _idempotency_key() -> str | None:
     return key
 
 
+def _comment_form(
+    site: PublicSite, data: MultiDict[str, str], type_errors: dict[str, list[str]]
+) -> CommentForm:
+    """The submission's form, validated; a ``page_url`` only on one of the site's origins."""
+    return validated(CommentForm, data, type_errors, {"page_url": [OnOrigins(site.origins)]})
+
+
 def _store(
     site: PublicSite, form: CommentForm, idempotency_key: str | None = None
 ) -> submissions.StoredComment:
@@ -172,7 +234,7 @@ def _submit_json(
     type_errors: dict[str, list[str]],
     idempotency_key: str | None,
 ) -> Response:
-    comment = _store(site, validated(CommentForm, data, type_errors), idempotency_key)
+    comment = _store(site, _comment_form(site, data, type_errors), idempotency_key)
     response = jsonify(submitted_comment(comment))
     response.status_code = 201
     response.headers["Location"] = url_for(".comment", site_slug=site.slug, comment_id=comment.id)
@@ -184,7 +246,7 @@ def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
     back = _page_url_on_site(site, data)
     try:
         back = _return_to(site, data) or back
-        _store(site, validated(CommentForm, data, {}))
+        _store(site, _comment_form(site, data, {}))
     except (ApiError, ServiceError) as failure:
         if _wants_problem_json():
             raise
@@ -200,8 +262,7 @@ def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
 
 
 def _page_url_on_site(site: PublicSite, data: MultiDict[str, str]) -> str | None:
-    page_url = data.get("page_url", "").strip()
-    return page_url if page_url and origin_of_url(page_url) in site.origins else None
+    return _on_site(site, data.get("page_url", ""))
 
 
 @bp.get("/comments")

@@ -121,6 +121,7 @@ def moderators() -> Page:
             form.email.data or "",
             form.password.data or "",
             admin=bool(form.admin.data),
+            all_sites=bool(form.all_sites.data),
             sites=site_service.sites_by_slug(form.sites.data or []),
         )
         return f"Added moderator {created.email}."
@@ -139,7 +140,8 @@ def moderator_edit(moderator_id: int) -> Page:
         data={
             "active": found.is_active,
             "admin": found.is_admin,
-            "sites": [] if found.all_sites else [site.slug for site in found.sites],
+            "all_sites": found.all_sites,
+            "sites": [site.slug for site in found.sites],
         }
     )
     form.sites.choices = _site_choices()
@@ -148,17 +150,41 @@ def moderator_edit(moderator_id: int) -> Page:
         if found.id == current_moderator().id and not (form.active.data and form.admin.data):
             message = "You cannot deactivate yourself or drop your own admin role."
             raise ServiceError.on("active", message)
-        accounts.update_moderator(
+        update = accounts.update_moderator(
             found.id,
             active=bool(form.active.data),
             admin=bool(form.admin.data),
+            all_sites=bool(form.all_sites.data),
             sites=site_service.sites_by_slug(form.sites.data or []),
         )
+        revoked = update.revoked_tokens
+        if revoked:
+            return f"Saved moderator {found.email}; revoked their {_tokens(revoked)}."
         return f"Saved moderator {found.email}."
 
     return form_page(
-        form, save, "panel.moderators", "panel/moderator.html", "active", moderator=found
+        form,
+        save,
+        "panel.moderators",
+        "panel/moderator.html",
+        "active",
+        moderator=found,
+        active_tokens=accounts.active_token_count(found.id),
     )
+
+
+def _tokens(count: int) -> str:
+    return f"{count} API token{'' if count == 1 else 's'}"
+
+
+@bp.post("/moderators/<id:moderator_id>/end-sessions")
+@admin_required
+def end_sessions(moderator_id: int) -> Response:
+    found = db.get_or_404(Moderator, moderator_id)
+    accounts.end_sessions(found.id)
+    yours = " (yours too: log in again)" if found.id == current_moderator().id else ""
+    flash(f"Ended every panel session of {found.email}{yours}.", "success")
+    return redirect(url_for("panel.moderator_edit", moderator_id=found.id), code=303)
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
@@ -173,7 +199,10 @@ def tokens() -> str | tuple[str, int]:
         if owner is None:
             form.moderator.errors = ["There is no moderator with this email."]
         else:
-            created = accounts.create_token(owner, form.name.data or "")
+            try:
+                created = accounts.create_token(owner, form.name.data or "")
+            except ServiceError as error:
+                form.moderator.errors = [error.message]
     status = 422 if form.errors else (201 if created else 200)
     return render_template(
         "panel/tokens.html",

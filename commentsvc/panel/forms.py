@@ -73,6 +73,10 @@ class SiteSettingsForm(SiteForm):
     )
 
 
+ALL_SITES_LABEL = "All sites, including sites added later"
+SITES_LABEL = "Sites (when not all; none selected: no site)"
+
+
 class ModeratorForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(), EMAIL_LENGTH])
     password = PasswordField(
@@ -80,13 +84,15 @@ class ModeratorForm(FlaskForm):
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
     )
     admin = BooleanField("Administrator (manages sites, moderators and tokens)")
-    sites = SelectMultipleField("Sites (none selected: every site)", coerce=str)
+    all_sites = BooleanField(ALL_SITES_LABEL, default=True)
+    sites = SelectMultipleField(SITES_LABEL, coerce=str)
 
 
 class ModeratorUpdateForm(FlaskForm):
     active = BooleanField("Active")
     admin = BooleanField("Administrator")
-    sites = SelectMultipleField("Sites (none selected: every site)", coerce=str)
+    all_sites = BooleanField(ALL_SITES_LABEL)
+    sites = SelectMultipleField(SITES_LABEL, coerce=str)
 
 
 class TokenForm(FlaskForm):

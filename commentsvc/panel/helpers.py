@@ -1,12 +1,12 @@
-"""What every panel page needs: who is logged in, where to go back to, how to show time,
-and the abuse rules' reasons and the audit log's events in a moderator's words."""
+"""What every panel page needs: who is logged in, where to go back to, how to show time
+and links, and the abuse rules' reasons and the audit log's events in a moderator's words."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from commentsvc.models import BlocklistKind, ModerationAction, Moderator, Site
 from commentsvc.paths import PANEL_PREFIX
+from commentsvc.security import web_url
 from commentsvc.services import sites
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.screening import REASONS
@@ -45,7 +46,8 @@ def safe_next(target: str | None) -> str | None:
     """The panel path (and query) ``target`` points to on this host, else None.
 
     Only paths inside the panel are followed, so a crafted link cannot turn the login
-    into an open redirect.
+    into an open redirect; nor a path with ``.`` or ``..`` segments (raw or percent-encoded),
+    which the browser would resolve to somewhere else.
     """
     if not target or any(c in target for c in "\\\r\n"):
         return None
@@ -54,7 +56,26 @@ def safe_next(target: str | None) -> str | None:
         return None
     if not parts.path.startswith(PANEL_PREFIX + "/") or parts.path.startswith("//"):
         return None
+    if any(unquote(segment) in {".", ".."} for segment in parts.path.split("/")):
+        return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def ascii_url(url: str | None) -> str | None:
+    """A URL as the panel links and shows it: written out again from its parts, with an
+    internationalized host as punycode (``http://xn--pple-43d.com/``, not a look-alike of
+    ``apple.com``); None when it is not an http(s) URL we accept (shown as text, if at all)."""
+    parsed = web_url(url)
+    return parsed.ascii() if parsed is not None else None
+
+
+def site_url(url: str | None, origins: Collection[str] | None) -> str | None:
+    """:func:`ascii_url` of a URL on one of the site's ``origins``, else None: a page link
+    leads to the site's own pages or is shown as text."""
+    parsed = web_url(url)
+    if parsed is None or parsed.origin not in (origins or ()):
+        return None
+    return parsed.ascii()
 
 
 def form_page(

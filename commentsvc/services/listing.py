@@ -124,13 +124,20 @@ _CONDITIONS: dict[str, Callable[[], sa.ColumnElement[bool]]] = {
 }
 assert set(_CONDITIONS) == {field.name for field in dataclasses.fields(_Query)}
 
-#: What a listed comment carries: its own columns, its site, page and moderator.
+#: What a listed comment carries: its own columns, its site, page and moderator. The page's
+#: URL and title are the page's (its approved comments'), else what the comment itself
+#: was sent with; the site's origins tell whether that URL is on the site.
 LISTING_COLUMNS = (
-    *Comment.__table__.columns,
+    *(
+        column
+        for column in Comment.__table__.columns
+        if column.key not in {"page_url", "page_title"}
+    ),
     Site.slug.label("site_slug"),
+    Site.origins.label("site_origins"),
     Page.key.label("page_key"),
-    Page.url.label("page_url"),
-    Page.title.label("page_title"),
+    sa.func.coalesce(Page.url, Comment.page_url).label("page_url"),
+    sa.func.coalesce(Page.title, Comment.page_title).label("page_title"),
     Moderator.email.label("moderated_by_email"),
 )
 #: What the panel shows of the comment a listed one replies to.

@@ -2,7 +2,8 @@
 
 Every change goes through :meth:`_Changes.apply`, which records the audit event (with the
 status the comment had), then changes the comment, then announces it, all in the same
-transaction, and keeps the page's public counters (approved count, thread version) true.
+transaction, and keeps the page's public counters (approved count, thread version) true,
+and its URL and title those of its approved comments (:mod:`commentsvc.services.pages`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from commentsvc.models import (
     is_row_id,
     utcnow,
 )
+from commentsvc.services import pages
 from commentsvc.services.blocklist import add_in_transaction, can_manage, described
 from commentsvc.services.errors import Invalid, NotFound
 from commentsvc.services.events import (
@@ -58,13 +60,16 @@ def bulk_action(value: object) -> ModerationAction:
 
 class _Changes:
     """One moderation transaction: each change recorded, applied and announced in order;
-    the pages' counters updated once at the end."""
+    the pages' counters, URLs and titles updated once at the end."""
 
     def __init__(self, moderator: Moderator | None) -> None:
         self.moderator = moderator
         self.actor = moderator.email if moderator else SYSTEM_ACTOR
         self.now = utcnow()
         self.approved_delta: Counter[int] = Counter()
+        #: Pages a comment entered or left ``approved`` on: their description may change
+        #: even where the count does not (one approved, another one un-approved).
+        self.approved_changed: set[int] = set()
 
     def apply(
         self,
@@ -79,6 +84,8 @@ class _Changes:
         approved = CommentStatus.APPROVED
         delta = (to_status == approved) - (comment.status == approved)
         self.approved_delta[comment.page_id] += delta
+        if to_status != comment.status and approved in (to_status, comment.status):
+            self.approved_changed.add(comment.page_id)
         if to_status is None:
             # Replies keep existing; the foreign key turns their parent_id into NULL.
             db.session.execute(sa.delete(Comment).where(Comment.id == comment.id))
@@ -130,7 +137,9 @@ class _Changes:
         return True
 
     def finish(self) -> None:
-        """Update each changed page's approved count and thread version."""
+        """Update each changed page's approved count and thread version, then describe the
+        pages whose approved comments changed again, in one statement (by then their rows
+        are locked in id order, the order every moderation locks them in: no deadlock)."""
         for page_id in sorted(self.approved_delta):
             db.session.execute(
                 sa.update(Page)
@@ -140,6 +149,9 @@ class _Changes:
                     version=Page.version + 1,
                 )
             )
+        if self.approved_changed:
+            db.session.flush()  # the statuses the description is read from
+            db.session.execute(pages.DESCRIBE_PAGES, {"page_ids": sorted(self.approved_changed)})
 
 
 def _locked(moderator: Moderator, ids: Iterable[int]) -> dict[int, Comment]:

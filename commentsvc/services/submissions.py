@@ -1,5 +1,6 @@
 """Submitting a comment: screened by the abuse rules, stored, its page made on the first
-comment (DESIGN §4, §7)."""
+comment (DESIGN §4, §7). The page's URL and title come from its approved comments only
+(:mod:`commentsvc.services.pages`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from commentsvc.models import (
     Page,
     utcnow,
 )
-from commentsvc.services import idempotency, throttling
+from commentsvc.services import idempotency, pages, throttling
 from commentsvc.services.blocklist import (
     GENERATION_COLUMN,
     Traits,
@@ -91,8 +92,6 @@ _TOLD = [field.name for field in dataclasses.fields(StoredComment)]
 
 _PAGE_FOR_SUBMIT = sa.select(
     Page.id,
-    Page.url,
-    Page.title,
     GENERATION_COLUMN.label("blocklist_generation"),
     sa.exists()
     .where(
@@ -103,16 +102,8 @@ _PAGE_FOR_SUBMIT = sa.select(
     )
     .label("duplicate"),
 ).where(Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key"))
-_PAGE_ONLY = sa.select(Page.id, Page.url, Page.title).where(
+_PAGE_ONLY = sa.select(Page.id).where(
     Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
-)
-_FILL_PAGE = (
-    sa.update(Page)
-    .where(Page.id == sa.bindparam("page_id"))
-    .values(
-        url=sa.func.coalesce(Page.url, sa.bindparam("url", type_=Page.url.type)),
-        title=sa.func.coalesce(Page.title, sa.bindparam("title", type_=Page.title.type)),
-    )
 )
 _APPROVED_PARENT = sa.select(Comment.id).where(
     Comment.id == sa.bindparam("parent_id"),
@@ -123,21 +114,15 @@ _INSERT_COMMENT = sa.insert(Comment).returning(Comment.id)
 _INSERT_EVENT = sa.insert(ModerationEvent)
 
 
-def _insert_page(
-    connection: sa.Connection, site: PublicSite, submission: Submission, *, describe: bool
-) -> int | None:
-    """Make the submission's page; None if another first comment made it meanwhile.
+def _insert_page(connection: sa.Connection, site: PublicSite, submission: Submission) -> int | None:
+    """Make the submission's page (not described yet: no approved comment has named it);
+    None if another first comment made it meanwhile.
 
     The first comments on a page may arrive together (PostgreSQL; SQLite serializes
     writers): the loser's insert does nothing, and reads the winner's row instead.
     """
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    values = {
-        "site_id": site.id,
-        "key": submission.page,
-        "url": submission.page_url if describe else None,
-        "title": submission.page_title if describe else None,
-    }
+    values = {"site_id": site.id, "key": submission.page}
     return connection.execute(
         dialect_insert(Page)
         .values(values)
@@ -147,28 +132,16 @@ def _insert_page(
 
 
 def _page_id(
-    connection: sa.Connection,
-    site: PublicSite,
-    submission: Submission,
-    page: sa.Row[Any] | None,
-    *,
-    describe: bool,
+    connection: sa.Connection, site: PublicSite, submission: Submission, page: sa.Row[Any] | None
 ) -> int:
-    """The id of the submission's ``page`` (None: not made yet, made now); fills a missing
-    URL or title from the submission if it may ``describe`` the page."""
-    if page is None:
-        created = _insert_page(connection, site, submission, describe=describe)
-        if created is not None:
-            return int(created)
-        page = connection.execute(_PAGE_ONLY, {"site_id": site.id, "key": submission.page}).one()
-    if not describe:
+    """The id of the submission's ``page`` (None: not made yet, made now)."""
+    if page is not None:
         return int(page.id)
-    if (page.url is None and submission.page_url) or (page.title is None and submission.page_title):
-        connection.execute(
-            _FILL_PAGE,
-            {"page_id": page.id, "url": submission.page_url, "title": submission.page_title},
-        )
-    return int(page.id)
+    created = _insert_page(connection, site, submission)
+    if created is not None:
+        return int(created)
+    parameters = {"site_id": site.id, "key": submission.page}
+    return int(connection.execute(_PAGE_ONLY, parameters).scalar_one())
 
 
 def _check_parent(connection: sa.Connection, parent_id: int | None, page_id: int) -> None:
@@ -190,10 +163,11 @@ _APPROVED_NAMES = (
     .distinct()
     .limit(50)
 )
+#: A comment approved at once counts, and its page is described again (it may name it).
 _APPROVED_AT_ONCE = (
     sa.update(Page)
     .where(Page.id == sa.bindparam("page_id"))
-    .values(approved_count=Page.approved_count + 1, version=Page.version + 1)
+    .values(approved_count=Page.approved_count + 1, version=Page.version + 1, **pages.DESCRIPTION)
 )
 #: How long the same comment from the same author on the same page is refused.
 DUPLICATE_WINDOW = timedelta(hours=24)
@@ -287,8 +261,7 @@ def _store(
         raise Conflict(_DUPLICATE, {"body": [_DUPLICATE]})
     generation = page.blocklist_generation if page is not None else None
     status, judgement = _judge(connection, site, submission, traits, generation)
-    # A page's URL and title never come from spam.
-    page_id = _page_id(connection, site, submission, page, describe=status != CommentStatus.SPAM)
+    page_id = _page_id(connection, site, submission, page)
     _check_parent(connection, submission.parent_id, page_id)
     values = _comment_row(site.id, page_id, submission, client, body_html, now)
     values.update(
@@ -415,6 +388,8 @@ def _comment_row(
         "author_name": submission.author_name,
         "author_email": submission.author_email,
         "author_url": submission.author_url,
+        "page_url": submission.page_url,
+        "page_title": submission.page_title,
         "status": CommentStatus.PENDING,
         "created_at": now,
         "updated_at": now,

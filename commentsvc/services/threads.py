@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,8 +89,29 @@ def thread_tag(request: ThreadRequest) -> str:
         return _tag(connection.execute(_PAGE_STATE, parameters).first(), request)
 
 
-def _make_cache(config: Mapping[str, Any]) -> LRUCache[tuple[int, str, str], bytes]:
-    return LRUCache(maxsize=config["THREAD_CACHE_MB"] * 1024 * 1024, getsizeof=len)
+#: A cached slice's key: the site's id, the page key, the slice's ETag.
+CacheKey = tuple[int, str, str]
+#: A cached slice: its body, and what it costs in memory (see :func:`entry_size`).
+CacheEntry = tuple[bytes, int]
+
+#: What one cached slice costs beyond its body and page key, in bytes: the key's tuple, the
+#: ETag string, the entry's tuple and size, and the cache's three dict entries for it (its
+#: data, its sizes, its LRU order). Measured with tracemalloc (tests/services/test_caching.py).
+ENTRY_OVERHEAD = 400
+
+
+def entry_size(key: CacheKey, body: bytes) -> int:
+    """What a cached slice costs in memory, in bytes, so that ``THREAD_CACHE_MB`` is the
+    budget of the whole cache, not of the bodies alone."""
+    return sys.getsizeof(body) + sys.getsizeof(key[1]) + ENTRY_OVERHEAD
+
+
+def _entry_cost(entry: CacheEntry) -> int:
+    return entry[1]
+
+
+def _make_cache(config: Mapping[str, Any]) -> LRUCache[CacheKey, CacheEntry]:
+    return LRUCache(maxsize=config["THREAD_CACHE_MB"] * 1024 * 1024, getsizeof=_entry_cost)
 
 
 def thread_page(
@@ -99,17 +121,21 @@ def thread_page(
 
     A page's version changes with every change to what readers see of it, so a slice
     rendered at one version is kept by this worker (up to ``THREAD_CACHE_MB``) and served
-    again until the version moves on.
+    again until the version moves on. A page that does not exist is not kept: any key can
+    be asked for, and would push the real pages out.
     """
     cache = worker_cache(_CACHE, _make_cache)
-    body = cache.get((request.site_id, request.key, tag))
-    if body is not None:
-        return ThreadPage(tag, body)
+    entry = cache.get((request.site_id, request.key, tag))
+    if entry is not None:
+        return ThreadPage(tag, entry[0])
     page, rows = _read(request)
     tag = _tag(page, request)  # the state the rows were read in
     body = render(rows)
-    if len(body) <= cache.maxsize:
-        cache[(request.site_id, request.key, tag)] = body
+    if page is not None:
+        key = (request.site_id, request.key, tag)
+        size = entry_size(key, body)
+        if size <= cache.maxsize:
+            cache[key] = (body, size)
     return ThreadPage(tag, body)
 
 

@@ -183,13 +183,17 @@ def client_key(address: str | None) -> str:
     return str(ip)
 
 
-def client_hash(address: str | None) -> str:
-    """What a comment keeps of its client for the rate limits: a keyed hash (HMAC-SHA256
-    with the app's secret key, 128 bits) of :func:`client_key`; it tells two comments of
-    one client apart from others' without telling the address."""
+def keyed_hash(value: str) -> str:
+    """A keyed hash (HMAC-SHA256 with the app's secret key, 128 bits, hex) of ``value``: it
+    tells equal values apart from others without telling the value."""
     key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, client_key(address).encode(), hashlib.sha256)
-    return digest.hexdigest()[:32]
+    return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+
+def client_hash(address: str | None) -> str:
+    """What a comment (and a panel login attempt) keeps of its client for the rate limits:
+    the :func:`keyed_hash` of :func:`client_key`."""
+    return keyed_hash(client_key(address))
 
 
 def _redis_storage(uri: str) -> Storage:

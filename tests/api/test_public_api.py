@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from commentsvc.extensions import db
 from commentsvc.models import MAX_ID, Comment, CommentStatus, Page
 from commentsvc.pagination import encode_cursor
+from commentsvc.services import sites
 from tests.conftest import ORIGIN, OTHER_ORIGIN, valid_submission
 
 SUBMIT = "/api/v1/sites/news/comments"
@@ -42,7 +44,9 @@ def test_submit_stores_pending_and_answers_with_the_inserted_row(
         assert comment.status == CommentStatus.PENDING
         assert comment.ip_prefix == "203.0.113.0"
         assert comment.user_agent == "TestBrowser/1.0"
-        assert comment.page.title == "US-China talks"
+        assert (comment.page_url, comment.page_title) == (f"{ORIGIN}{PAGE}", "US-China talks")
+        # A page is named by its approved comments only.
+        assert (comment.page.url, comment.page.title) == (None, None)
 
 
 def test_pending_comments_are_not_public(client: FlaskClient) -> None:
@@ -267,14 +271,128 @@ def test_closed_site_refuses_submissions(
     assert comment_count() == 0
 
 
-def test_page_title_is_set_once_not_overwritten_by_later_submitters(
-    app: Flask, client: FlaskClient
-) -> None:
-    client.post(SUBMIT, json=valid_submission(page_title="Real title"))
-    client.post(SUBMIT, json=valid_submission(page_title="Defaced"))
+def moderation_page(client: FlaskClient, auth: dict[str, str], comment_id: int) -> dict[str, Any]:
+    """The page of a comment as the moderation API shows it."""
+    response = client.get(f"/api/v1/moderation/comments/{comment_id}", headers=auth)
+    assert response.status_code == 200
+    page: dict[str, Any] = response.get_json()["page"]
+    return page
+
+
+def stored_page(app: Flask) -> tuple[str | None, str | None]:
+    """The URL and title the page has (its approved comments')."""
     with app.app_context():
-        titles = db.session.scalars(sa.select(Page.title)).all()
-    assert titles == ["Real title"]
+        url, title = db.session.execute(
+            sa.select(Page.url, Page.title).where(Page.key == PAGE)
+        ).one()
+        return url, title
+
+
+def test_an_off_site_page_url_is_refused_by_the_api_and_the_form(
+    client: FlaskClient, comment_count: Callable[[], int]
+) -> None:
+    """Security review L1: the first submitter could name the page's link for good."""
+    phishing = valid_submission(
+        page_url="https://evil.example/moderation/login", page_title="Session expired"
+    )
+
+    api = client.post(SUBMIT, json=phishing)
+    form = client.post(SUBMIT, data=phishing)
+
+    assert api.status_code == form.status_code == 422
+    assert api.get_json()["errors"] == {"page_url": ["Must be a URL on one of the site's origins."]}
+    assert "page url" in form.get_data(as_text=True)
+    assert "evil.example" not in form.get_data(as_text=True)
+    assert comment_count() == 0
+
+
+def test_a_page_is_named_only_by_its_approved_comments(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """The review's L1 sequence: an attacker's title on a comment that ends up deleted,
+    spam or rejected never names the page; approving names it; un-approving the comment
+    that named it falls back to the next approved one."""
+    attacker = valid_submission(
+        page_url=f"{ORIGIN}/moderation/login", page_title="Session expired - sign in again"
+    )
+    reader = valid_submission(page_title="Upcoming article", author_email="reader@example.com")
+    moderation = "/api/v1/moderation/comments"
+    attacks = [client.post(SUBMIT, json={**attacker, "body": f"x{n}"}) for n in range(3)]
+    first = client.post(SUBMIT, json=reader, headers={"Origin": ORIGIN}).get_json()["id"]
+    again = {**reader, "body": "Again", "page_title": "Upcoming"}
+    second = client.post(SUBMIT, json=again).get_json()["id"]
+    ids = [attack.get_json()["id"] for attack in attacks]
+
+    # Nothing approved: each comment shows what it was sent with, the page has nothing.
+    assert stored_page(app) == (None, None)
+    assert moderation_page(client, auth, first)["title"] == "Upcoming article"
+    assert moderation_page(client, auth, ids[0])["title"] == "Session expired - sign in again"
+
+    assert client.delete(f"{moderation}/{ids[0]}", headers=auth).status_code == 204
+    for comment_id, status in ((ids[1], "spam"), (ids[2], "rejected")):
+        response = client.patch(f"{moderation}/{comment_id}", json={"status": status}, headers=auth)
+        assert response.status_code == 200
+    assert stored_page(app) == (None, None)
+
+    client.patch(f"{moderation}/{first}", json={"status": "approved"}, headers=auth)
+    assert stored_page(app) == (f"{ORIGIN}{PAGE}", "Upcoming article")
+    page = moderation_page(client, auth, first)
+    assert page == {"key": PAGE, "url": f"{ORIGIN}{PAGE}", "title": "Upcoming article"}
+    # Once the page has a name, every comment of it shows that name, the attacker's too.
+    assert moderation_page(client, auth, ids[1])["title"] == "Upcoming article"
+
+    bulk = {"ids": [second], "action": "approve"}
+    assert client.post(f"{moderation}/bulk", json=bulk, headers=auth).status_code == 200
+    assert stored_page(app) == (f"{ORIGIN}{PAGE}", "Upcoming")  # the newest approved
+
+    client.patch(f"{moderation}/{second}", json={"status": "pending"}, headers=auth)
+    assert stored_page(app) == (f"{ORIGIN}{PAGE}", "Upcoming article")
+    client.delete(f"{moderation}/{first}", headers=auth)
+    assert stored_page(app) == (None, None)
+
+
+def test_a_comment_approved_at_once_names_its_page(
+    app: Flask, client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    make_comment(page="/elsewhere", author_email="ada@example.com")  # now trusted
+    with app.app_context():
+        sites.set_rules("news", moderation="first")
+    sent = valid_submission(author_email="ada@example.com", author_name="Reader")
+
+    response = client.post(SUBMIT, json=sent)
+
+    assert response.get_json()["status"] == "approved"
+    assert stored_page(app) == (f"{ORIGIN}{PAGE}", "US-China talks")
+
+
+def test_the_form_answers_with_urls_written_out_again(client: FlaskClient) -> None:
+    """Security review L6: what is redirected to, or linked from the error page, is the URL
+    that was checked, as its parts write it, never the text that was sent."""
+    sent = valid_submission(return_to="HTTPS://NEWS.example:443/a?b=1#comments")
+    redirect = client.post(SUBMIT, data=sent)
+    assert redirect.status_code == 303
+    assert redirect.headers["Location"] == f"{ORIGIN}/a?b=1#comments"
+
+    refused = client.post(SUBMIT, data=valid_submission(body="", page_url="HTTPS://News.Example/x"))
+    assert refused.status_code == 422
+    assert f'href="{ORIGIN}/x"' in refused.get_data(as_text=True)
+
+
+def test_a_backslash_url_never_becomes_a_link_back(
+    client: FlaskClient, comment_count: Callable[[], int]
+) -> None:
+    """The review's L6 reproduction: browsers read a backslash as a slash, and would leave
+    for evil.example from the error page's "Go back" link, or from the redirect."""
+    sneaky = "https://evil.example\\@news.example/x"
+    back = client.post(SUBMIT, data=valid_submission(body="", page_url=sneaky))
+    assert back.status_code == 422
+    assert "evil.example" not in back.get_data(as_text=True)
+    assert "Go back" not in back.get_data(as_text=True)
+
+    redirect = client.post(SUBMIT, data=valid_submission(return_to=sneaky))
+    assert redirect.status_code == 400
+    assert "Location" not in redirect.headers
+    assert comment_count() == 0
 
 
 def test_api_errors_are_problem_json(client: FlaskClient) -> None:

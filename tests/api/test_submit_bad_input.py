@@ -26,9 +26,10 @@ from werkzeug.test import TestResponse
 
 from commentsvc.api.serializers import moderation_comment
 from commentsvc.extensions import db
-from commentsvc.models import CommentStatus, Page
+from commentsvc.models import Comment, CommentStatus, Page
 from commentsvc.payloads import MAX_FORM_FIELDS
 from commentsvc.services import listing
+from commentsvc.settings import MAX_BODY_LIMIT, SETTINGS_BY_NAME
 from tests.conftest import ORIGIN, OTHER_ORIGIN, valid_submission
 
 SUBMIT = "/api/v1/sites/news/comments"
@@ -195,6 +196,12 @@ BAD_URLS = [
         ("space-in-host", "https://exa mple.com"),
         ("bad-port", "https://example.com:99999/"),
         ("newline", "https://example.com/\nx"),
+        # Browsers read a backslash as a slash (host evil.example), urlsplit does not.
+        ("backslash-before-userinfo", "https://evil.example\\@ada.example/"),
+        ("backslash-in-path", "https://ada.example\\evil.example/"),
+        ("tab", "https://ada.exa\tmple/"),
+        ("carriage-return", "https://ada.example/\rx"),
+        ("markup-in-host", "https://ada<b>.example/"),
     ]
 ] + [
     bad(
@@ -204,6 +211,42 @@ BAD_URLS = [
         json=lambda c: valid_submission(author_url=url_of_length(c["MAX_URL_LENGTH"] + 1)),
     ),
     bad("page-url-javascript", 422, "page_url", json=valid_submission(page_url="javascript:x")),
+    # A page URL is stored only on the site's own origins (security review L1, L6).
+    *[
+        bad(f"page-url-{label}", 422, "page_url", json=valid_submission(page_url=url))
+        for label, url in [
+            ("off-origin", "https://evil.example/moderation/login"),
+            ("other-sites-origin", f"{OTHER_ORIGIN}/x"),
+            ("other-port", f"{ORIGIN}:8443/x"),
+            ("other-scheme", ORIGIN.replace("https:", "http:") + "/x"),
+            ("userinfo-then-evil-host", f"{ORIGIN}@evil.example/x"),
+            ("backslash-then-site-host", "https://evil.example\\@news.example/x"),
+            ("backslash-in-path", f"{ORIGIN}\\evil.example/x"),
+            ("tab", f"{ORIGIN}/x\ty"),
+            ("newline", f"{ORIGIN}/x\ny"),
+        ]
+    ],
+]
+
+#: Text that shows nothing: refused like a blank value (security review I4).
+INVISIBLE = {
+    "zero-width-space": "\u200b",
+    "hangul-filler": "\u3164",
+    "hangul-choseong-filler": "\u115f",
+    "hangul-jungseong-filler": "\u1160",
+    "halfwidth-hangul-filler": "\uffa0",
+    "braille-blank": "\u2800",
+    "combining-marks": "\u0301" * 50,
+    "enclosing-mark": "\u20dd",
+    "bidi-override": "\u202e",
+    "bidi-isolates": "\u2067\u2069",
+    "byte-order-mark": "\ufeff",
+    "mixed": "\u200b \u3164\u2800\u0301\u00ad",
+}
+INVISIBLE_TEXT = [
+    bad(f"{name}-{label}", 422, name, json=valid_submission(**{name: value}))
+    for name in ("author_name", "body")
+    for label, value in INVISIBLE.items()
 ]
 
 TOO_LONG = [
@@ -403,8 +446,31 @@ NO_JAVASCRIPT_FORM = [
             ("javascript", "javascript:alert(1)"),
             ("userinfo", f"{ORIGIN}@evil.example/x"),
             ("other-port", f"{ORIGIN}:8443/x"),
+            ("backslash-then-site-host", "https://evil.example\\@news.example/"),
+            ("tab", f"{ORIGIN}/a\tb"),
         ]
     ],
+    bad(
+        "form-page-url-off-origin",
+        422,
+        "page_url",
+        form=valid_submission(page_url="https://evil.example/moderation/login"),
+        html=True,
+    ),
+    bad(
+        "form-page-url-backslash",
+        422,
+        "page_url",
+        form=valid_submission(page_url="https://evil.example\\@news.example/x"),
+        html=True,
+    ),
+    bad(
+        "form-name-invisible",
+        422,
+        "author_name",
+        form=valid_submission(author_name="\u3164"),
+        html=True,
+    ),
     bad("form-invalid-utf8", 400, raw=b"body=%FF", content_type=FORM),
     bad("form-invalid-utf8-raw-byte", 400, raw=b"body=\xff", content_type=FORM),
     bad(
@@ -419,6 +485,7 @@ BAD_INPUT = [
     *MISSING_OR_BLANK,
     *MALFORMED_EMAILS,
     *BAD_URLS,
+    *INVISIBLE_TEXT,
     *TOO_LONG,
     *WRONG_JSON_TYPES,
     *NOT_A_JSON_OBJECT,
@@ -640,3 +707,84 @@ def test_form_post_redirects_to_return_to_on_the_sites_origin(
     assert response.status_code == 303
     assert response.headers["Location"] == return_to
     assert comment_count() == 1
+
+
+def test_a_value_too_long_gets_one_error_and_no_further_checks(client: FlaskClient) -> None:
+    """The length check stops validation: a 60 KB email is not also handed to the email
+    validator (security review L5)."""
+    response = client.post(
+        SUBMIT, json=valid_submission(author_email="a" * 60_000 + "@example.com")
+    )
+
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"author_email": ["Must be at most 254 characters."]}
+
+
+@pytest.mark.parametrize("name", ["author_name", "body"])
+def test_invisible_text_is_refused_as_blank_text_is(client: FlaskClient, name: str) -> None:
+    blank = client.post(SUBMIT, json=valid_submission(**{name: "   "}))
+    invisible = client.post(SUBMIT, json=valid_submission(**{name: "\u200b\u3164\u0301"}))
+
+    assert blank.status_code == invisible.status_code == 422
+    assert invisible.get_json()["errors"] == blank.get_json()["errors"]
+    assert blank.get_json()["errors"] == {name: ["This field is required."]}
+
+
+def test_text_with_one_visible_character_is_accepted(app: Flask, client: FlaskClient) -> None:
+    response = client.post(
+        SUBMIT, json=valid_submission(author_name="\u200bA\u0301", body="\u3164\u00e9")
+    )
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    comment = stored(app, response.get_json()["id"])
+    assert (comment["author_name"], comment["body"]) == ("\u200bA\u0301", "\u3164\u00e9")
+
+
+def test_bidi_controls_are_removed_from_names(app: Flask, client: FlaskClient) -> None:
+    name = "\u202eAda\u200f \u2067Lovelace\u2069\u061c\u202a\u202c "
+    response = client.post(SUBMIT, json=valid_submission(author_name=name))
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["author_name"] == "Ada Lovelace"
+    assert stored(app, response.get_json()["id"])["author_name"] == "Ada Lovelace"
+
+
+def test_urls_are_stored_as_written_out_again_from_their_parts(
+    app: Flask, client: FlaskClient
+) -> None:
+    response = client.post(
+        SUBMIT,
+        json=valid_submission(
+            author_url="HTTPS://Ada.EXAMPLE:443/About?x=1#me",
+            page_url="https://NEWS.example:443/2025/10/us-china-talks",
+        ),
+    )
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["author_url"] == "https://ada.example/About?x=1#me"
+    with app.app_context():
+        comment = db.session.get(Comment, response.get_json()["id"])
+        assert comment is not None
+        assert comment.author_url == "https://ada.example/About?x=1#me"
+        assert comment.page_url == f"{ORIGIN}/2025/10/us-china-talks"
+
+
+@pytest.mark.parametrize("encoding", ["json", "form"])
+def test_the_longest_body_allowed_fits_the_default_request_size(
+    app: Flask, client: FlaskClient, encoding: str
+) -> None:
+    """MAX_BODY_LENGTH's bound: a body of that many emoji, 12 bytes each in JSON's escapes
+    and in a form's percent-encoding, still fits MAX_CONTENT_LENGTH's default."""
+    assert app.config["MAX_CONTENT_LENGTH"] == SETTINGS_BY_NAME["MAX_CONTENT_LENGTH"].default
+    app.config["MAX_BODY_LENGTH"] = MAX_BODY_LIMIT
+    submission = valid_submission(body="\U0001f642" * MAX_BODY_LIMIT)
+    if encoding == "json":
+        raw = json.dumps(submission).encode()  # \ud83d\ude42: 12 bytes a character
+        assert b"\\ud83d\\ude42" in raw
+        response = client.post(SUBMIT, data=raw, content_type=JSON)
+    else:
+        raw = urlencode(submission).encode()  # %F0%9F%99%82: 12 bytes too
+        response = client.post(SUBMIT, data=raw, content_type=FORM)
+    assert len(raw) > 12 * MAX_BODY_LIMIT
+
+    assert response.status_code in (201, 303), response.get_data(as_text=True)

@@ -480,11 +480,12 @@ def test_security_headers_and_session_cookie(live: Live, page: Page) -> None:
     mine = live.submit("/headers")
     assert_security_headers(page.goto(f"/moderation/comments/{mine}"))
 
-    cookies = page.context.cookies(live.base_url)
-    assert cookies, "logging in set no cookie"
-    for cookie in cookies:
+    cookies = {cookie["name"]: cookie for cookie in page.context.cookies(live.base_url)}
+    assert set(cookies) == {"commentsvc_session", "commentsvc_device"}, cookies
+    for cookie in cookies.values():
         assert cookie["httpOnly"], cookie["name"]
-        assert cookie["sameSite"] == "Lax", cookie
+    assert cookies["commentsvc_session"]["sameSite"] == "Lax"
+    assert cookies["commentsvc_device"]["sameSite"] == "Strict"
 
 
 def test_site_limited_moderator_sees_only_their_site(

@@ -17,11 +17,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Locator, Page, Response, expect
+from playwright.sync_api import Locator, Page, Request, Response, expect
 
 from commentsvc import PROJECT_ROOT
 from commentsvc.config import SETTINGS_BY_NAME
@@ -146,7 +146,8 @@ def key(request: pytest.FixtureRequest) -> str:
 
 def submit(live: Live, key: str, **fields: Any) -> int:
     """Submit a comment to the widget's site (stored pending); its id."""
-    return live.submit(key, site=SITE, page_url=f"https://example.invalid{quote(key)}", **fields)
+    # No page URL: one off the site's origins (the host pages') would be refused.
+    return live.submit(key, site=SITE, page_url=None, **fields)
 
 
 def bulk(live: Live, ids: list[int], action: str = "approve") -> None:
@@ -341,7 +342,8 @@ def test_a_posted_comment_awaits_moderation_then_shows_once_approved(
     assert mine["status"] == "pending"
     assert mine["site"] == SITE
     assert mine["page"]["key"] == key
-    assert mine["page"]["url"] == host.url("thread.html", page=key)
+    # The page's origin and path: its query string (here the page key) stays in the browser.
+    assert mine["page"]["url"] == f"{host.origin}/w/thread.html"
     assert mine["body"] == "First!\n\nA second paragraph."
     assert (mine["author_name"], mine["author_email"]) == ("Ada Lovelace", "ada@example.com")
     assert mine["author_url"] == "https://ada.example/"
@@ -833,3 +835,59 @@ def test_axe_dark_readers_on_a_light_only_page(
     page = host_pages.open(color_scheme="dark")
     open_thread(page, host.url("light-only.html", page=key), "No comments yet.")
     assert_accessible(page, "dark system, light-only page")
+
+
+# --- 13. The page URL a comment carries ----------------------------------------------------
+
+
+@pytest.mark.parametrize("asked_on", [None, "container", "script"])
+def test_the_page_url_leaves_out_the_query_string_unless_the_site_asks(
+    live: Live, page: Page, host: HostSite, key: str, asked_on: str | None
+) -> None:
+    # A host page whose address carries a reader's token; data-page-url="full" on the
+    # element named by ``asked_on``.
+    address = host.url("page-url.html", page=key, **({asked_on: "full"} if asked_on else {}))
+    address += "&token=secret"
+    to_service: list[Request] = []
+    page.on("request", lambda r: to_service.append(r) if r.url.startswith(live.base_url) else None)
+    open_thread(page, f"{address}#x", "No comments yet.")
+    fill_form(page, "Posted from an address with a token in it.")
+    response = post(page)
+
+    assert response.status == 201, response.text()
+    sent = (response.request.post_data_json or {})["page_url"]
+    assert sent == (address if asked_on else f"{host.origin}/w/page-url.html")
+    if asked_on is None:
+        # Nor does the token reach the service any other way (the Referer of the widget's
+        # requests or of the script's own).
+        assert len(to_service) >= 3, "the script, the thread and the post"
+        for request in to_service:
+            sent_text = request.url + (request.post_data or "") + str(request.all_headers())
+            assert "secret" not in sent_text, request.url
+
+
+# --- 14. The no-JavaScript form's error page ---------------------------------------------------
+
+
+def test_the_no_javascript_forms_error_page_is_styled_within_its_policy(
+    pages: Pages, host: HostSite, page_log: PageLog
+) -> None:
+    """Its inline style is allowed by the page's CSP (a violation is a console error, which
+    fails the test) and nothing else is needed."""
+    page_log.expect_console_error(HTTP_STATUS_ERROR.format(422))
+    page = pages.open(java_script_enabled=False)
+    page.goto(f"{host.origin}/article.html")
+    form = page.locator("form[method=post]")
+    form.get_by_role("textbox", name="Comment").fill("Sent with an address the service refuses.")
+    form.get_by_role("textbox", name="Name").fill("Ada Lovelace")
+    form.get_by_role("textbox", name="Email").fill("a..b@example.com")
+    with page.expect_navigation() as navigation:
+        form.get_by_role("button", name="Post Comment").click()
+
+    response = navigation.value
+    assert response is not None and response.status == 422
+    headers = response.headers
+    assert "style-src 'sha256-" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your comment was not posted")
+    assert page.locator("body").evaluate("e => getComputedStyle(e).maxWidth") == "576px"

@@ -2,8 +2,9 @@
 
 Whatever is sent: never a 5xx; a refusal is an RFC 9457 problem (or, for the no-JavaScript
 form, its HTML error page) and stores nothing, neither a comment nor a page; a success
-stores exactly one comment, holding exactly what was sent (trimmed) and no control
-character, line break (outside the body) or lone surrogate.
+stores exactly one comment, holding exactly what was sent (trimmed; bidi controls removed
+from the name; URLs written out again from their parts) and no control character, line
+break (outside the body) or lone surrogate.
 
 Most examples are a valid submission with one or two fields changed, so that a change
 reaches the code behind validation; the rest are anything at all.
@@ -17,7 +18,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -30,8 +31,9 @@ from werkzeug.test import TestResponse
 from werkzeug.urls import iri_to_uri
 
 from commentsvc.extensions import db
+from commentsvc.forms import remove_bidi_controls
 from commentsvc.models import Comment, CommentStatus, Page, Site
-from commentsvc.security import origin_of_url
+from commentsvc.security import origin_of_url, parse_web_url
 from tests.conftest import ORIGIN, OTHER_ORIGIN, valid_submission
 from tests.fuzz.conftest import OTHER_PAGE, PAGE, Seeded
 
@@ -307,8 +309,8 @@ def stored(app: Flask, comment_id: int) -> Stored:
             site=comment.site.slug,
             status=comment.status,
             page=comment.page.key,
-            page_url=comment.page.url,
-            page_title=comment.page.title,
+            page_url=comment.page_url,
+            page_title=comment.page_title,
             parent_id=comment.parent_id,
             body=comment.body,
             body_html=comment.body_html,
@@ -332,6 +334,25 @@ def refused_characters(value: str | None, allowed: set[str]) -> list[str]:
     ]
 
 
+def _meaning(url: str) -> tuple[Any, ...]:
+    """What a URL says: its scheme, host, port (the default one made explicit), path,
+    query and fragment."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}[parts.scheme]
+    return parts.scheme, parts.hostname, port, parts.path, parts.query, parts.fragment
+
+
+def assert_same_url(stored: str | None, sent: Any) -> None:
+    """``stored`` is the URL ``sent`` (or both are none), written out again from its parts."""
+    sent_text = str(sent or "").strip()
+    if not sent_text:
+        assert stored is None
+        return
+    assert stored is not None
+    assert _meaning(stored) == _meaning(sent_text), (stored, sent_text)
+    assert str(parse_web_url(stored)) == stored
+
+
 def assert_stored_once(
     app: Flask, before: Rows, comment_id: int, sent: Mapping[str, Any], new_page: bool
 ) -> Stored:
@@ -341,13 +362,15 @@ def assert_stored_once(
     assert (comment.site, comment.status) == ("news", CommentStatus.PENDING), comment
     assert comment.page == sent["page"].strip(), comment
     assert comment.body == sent["body"].strip(), comment
-    assert comment.author_name == sent["author_name"].strip(), comment
-    assert comment.author_url == (str(sent.get("author_url") or "").strip() or None), comment
+    assert comment.author_name == remove_bidi_controls(sent["author_name"]).strip(), comment
+    assert_same_url(comment.author_url, sent.get("author_url"))
     email = validate_email(sent["author_email"].strip(), check_deliverability=False)
     assert comment.author_email == email.normalized, comment
-    if new_page:  # a page keeps the URL and title it was first sent
-        assert comment.page_url == (str(sent.get("page_url") or "").strip() or None), comment
-        assert comment.page_title == (str(sent.get("page_title") or "").strip() or None)
+    # The comment keeps the page URL (on the site's origin) and title it was sent.
+    assert_same_url(comment.page_url, sent.get("page_url"))
+    if comment.page_url is not None:
+        assert origin_of_url(comment.page_url) == ORIGIN, comment
+    assert comment.page_title == (str(sent.get("page_title") or "").strip() or None)
     parent_id = str(sent.get("parent_id") or "").strip()  # blank counts as absent
     assert comment.parent_id == (int(parent_id) if parent_id else None), comment
     assert not refused_characters(comment.body, BODY_CONTROLS), comment
@@ -437,10 +460,13 @@ def submit_form(
     if response.status_code in (201, 303):
         assert_stored_once(app, before, newest_comment_id(app), sent, new_page)
         if response.status_code == 303:
-            # Back to return_to, else to page_url; either way on the site (no open redirect).
+            # Back to return_to, else to page_url, written out again from its parts; either
+            # way on the site (no open redirect).
             location = response.headers["Location"]
             targets = (sent.get("return_to", "").strip(), sent.get("page_url", "").strip())
-            assert location in {iri_to_uri(target) for target in targets}, location
+            assert location in {
+                iri_to_uri(str(parse_web_url(target))) for target in targets if target
+            }, location
             assert origin_of_url(location) == ORIGIN, location
         else:
             assert response.mimetype == "text/html"
@@ -510,7 +536,7 @@ def test_every_awkward_character_in_every_field(
         for number, character in enumerate(EVERY_AWKWARD_CHARACTER):
             value = valid[:-2] + character + valid[-2:]
             for encoding in ("json", "form"):
-                # A new page each time: a page keeps the first URL and title it was sent.
+                # A new page each time: each one's own comment.
                 page = f"/sweep/{name}/{number}/{encoding}"
                 fields = {**valid_submission(page=page, return_to=VALID["return_to"]), name: value}
                 try:

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from commentsvc.extensions import db
 from commentsvc.models import Comment, CommentStatus, ModerationEvent, Page
+from commentsvc.panel.helpers import safe_next
 from tests.support.html import flashes, html, shown_ids
 from tests.support.panel import (
     ADMIN,
@@ -78,6 +79,34 @@ def test_action_goes_back_only_to_panel_pages(
         comment = make_comment(status=PENDING)
         response = submit(admin_client, f"{PANEL}/comments/{comment}/approve", {"next": back})
         assert response.headers["Location"] == f"{PANEL}/"
+
+
+@pytest.mark.parametrize(
+    "back",
+    [
+        f"{PANEL}/../..//evil.example",
+        f"{PANEL}/..",
+        f"{PANEL}/./comments",
+        f"{PANEL}/%2e%2e/%2E%2E//evil.example",
+        f"{PANEL}/.%2e/api/v1/moderation/comments",
+        f"{PANEL}/%2e/audit",
+    ],
+)
+def test_action_goes_back_to_no_path_with_dot_segments(
+    admin_client: FlaskClient, make_comment: Callable[..., int], back: str
+) -> None:
+    """Security review I9: a browser resolves ``..`` (raw or percent-encoded) and leaves the
+    panel: ``/moderation/../..//evil.example`` ends at ``//evil.example``."""
+    comment = make_comment(status=PENDING)
+    response = submit(admin_client, f"{PANEL}/comments/{comment}/approve", {"next": back})
+    assert response.headers["Location"] == f"{PANEL}/"
+
+
+def test_a_next_path_may_hold_dots_that_are_no_segment(app: Flask) -> None:
+    with app.test_request_context():
+        assert safe_next(f"{PANEL}/audit?site=a..b") == f"{PANEL}/audit?site=a..b"
+        assert safe_next(f"{PANEL}/comments/1...") == f"{PANEL}/comments/1..."
+        assert safe_next(f"{PANEL}/%2e%2e") is None
 
 
 def test_deleting_from_the_detail_page_goes_back_to_the_queue(

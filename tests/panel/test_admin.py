@@ -23,13 +23,16 @@ from tests.support.panel import (
     add_moderator,
     assert_refused_unchanged,
     field_error,
+    is_login_redirect,
     log_in,
     logged_in,
     submit,
 )
-from tests.support.state import database_bytes
+from tests.support.state import PENDING, database_bytes
 
 API_LIST = "/api/v1/moderation/comments"
+#: A moderation API endpoint that only checks the token.
+API_EVENTS = "/api/v1/moderation/events"
 
 
 def site_row(app: Flask, slug: str) -> Site | None:
@@ -69,6 +72,7 @@ ADMIN_FORMS = [
     ("/moderators", {"email": "evil@example.com", "password": "evil-password", "admin": "y"}),
     ("/moderators/{moderator}", {"active": "y", "admin": "y"}),
     ("/moderators/{self}", {"active": "y", "admin": "y"}),
+    ("/moderators/{moderator}/end-sessions", {}),
     ("/tokens", {"name": "evil", "moderator": "someone@example.com"}),
     ("/tokens/{token}/revoke", {}),
 ]
@@ -103,6 +107,7 @@ def test_admin_reaches_every_admin_page(
 def test_unknown_rows_are_404(admin_client: FlaskClient) -> None:
     for path in ("/sites/999", "/moderators/999"):
         assert admin_client.get(PANEL + path).status_code == 404
+    assert submit(admin_client, f"{PANEL}/moderators/999/end-sessions").status_code == 404
     site = {"name": "x", "origins": "https://x.example"}
     assert submit(admin_client, f"{PANEL}/sites/999", site).status_code == 404
     assert submit(admin_client, f"{PANEL}/moderators/999", {"active": "y"}).status_code == 404
@@ -427,7 +432,12 @@ def test_create_administrator_of_every_site(app: Flask, admin_client: FlaskClien
     response = submit(
         admin_client,
         f"{PANEL}/moderators",
-        {"email": "boss@example.com", "password": "another password", "admin": "y"},
+        {
+            "email": "boss@example.com",
+            "password": "another password",
+            "admin": "y",
+            "all_sites": "y",
+        },
     )
     assert response.status_code == 303
     moderator, sites = moderator_row(app, "boss@example.com")
@@ -465,10 +475,11 @@ def test_create_moderator_with_bad_fields_is_refused(
     assert "a long password" not in response.get_data(as_text=True)
 
 
-def _form_state(form: Element) -> tuple[bool, bool, list[str]]:
+def _form_state(form: Element) -> tuple[bool, bool, bool, list[str]]:
     return (
         "checked" in form.find("input", name="active").attrs,
         "checked" in form.find("input", name="admin").attrs,
+        "checked" in form.find("input", name="all_sites").attrs,
         [
             option.attrs["value"]
             for option in form.find("select", name="sites").find_all("option")
@@ -482,7 +493,7 @@ def test_edit_moderator(app: Flask, admin_client: FlaskClient) -> None:
     their_client = logged_in(app, "mod@example.com")
     path = f"{PANEL}/moderators/{moderator_id}"
     form = html(admin_client.get(path)).find("form", id="moderator-form")
-    assert _form_state(form) == (True, False, ["news"])
+    assert _form_state(form) == (True, False, False, ["news"])
 
     response = submit(admin_client, path, {"admin": "y", "sites": ["blog", "news"]})
     assert response.status_code == 303
@@ -494,15 +505,17 @@ def test_edit_moderator(app: Flask, admin_client: FlaskClient) -> None:
     assert (moderator.is_active, moderator.is_admin, moderator.all_sites) == (False, True, False)
     assert sites == ["blog", "news"]
     form = html(admin_client.get(path)).find("form", id="moderator-form")
-    assert _form_state(form) == (False, True, ["blog", "news"])
+    assert _form_state(form) == (False, True, False, ["blog", "news"])
     # Deactivation ends their session and their logins.
     assert their_client.get(f"{PANEL}/").status_code == 302
     assert log_in(app.test_client(), "mod@example.com").status_code == 401
 
-    submit(admin_client, path, {"active": "y"})
+    submit(admin_client, path, {"active": "y", "all_sites": "y", "sites": ["blog"]})
     moderator, sites = moderator_row(app, "mod@example.com")
     assert (moderator.is_active, moderator.is_admin, moderator.all_sites) == (True, False, True)
     assert sites == []
+    form = html(admin_client.get(path)).find("form", id="moderator-form")
+    assert _form_state(form) == (True, False, True, [])
 
 
 def test_admin_cannot_deactivate_or_demote_themselves(
@@ -517,6 +530,52 @@ def test_admin_cannot_deactivate_or_demote_themselves(
     # Saving themselves as an active admin (e.g. changing sites) is fine.
     response = submit(admin_client, path, {"active": "y", "admin": "y", "sites": ["blog"]})
     assert response.status_code == 303
+
+
+def test_unchecking_every_site_leaves_a_moderator_of_no_site(
+    app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    """No site chosen used to mean every site: taking a moderator's last site away gave
+    them all of them."""
+    moderator_id = add_moderator(app, "mod@example.com", sites=("news",))
+    news = make_comment(site="news", status=PENDING)
+    theirs = logged_in(app, "mod@example.com")
+    assert theirs.get(f"{PANEL}/comments/{news}").status_code == 200
+    path = f"{PANEL}/moderators/{moderator_id}"
+    assert html(admin_client.get(path)).find_all("p", id="no-site") == []
+
+    assert submit(admin_client, path, {"active": "y"}).status_code == 303
+    moderator, sites = moderator_row(app, "mod@example.com")
+    assert (moderator.all_sites, sites) == (False, [])
+    assert theirs.get(f"{PANEL}/comments/{news}").status_code == 404
+    assert "Moderates no site" in html(admin_client.get(path)).find("p", id="no-site").text
+    listing = {row[0]: row[1] for row in table_rows(admin_client.get(f"{PANEL}/moderators"))}
+    assert listing["mod@example.com"] == "no site"
+
+
+def test_end_sessions_logs_a_moderator_out_of_every_browser(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    moderator_id = add_moderator(app, "mod@example.com")
+    browsers = [logged_in(app, "mod@example.com"), logged_in(app, "mod@example.com")]
+    path = f"{PANEL}/moderators/{moderator_id}"
+    form = html(admin_client.get(path)).find("form", id="end-sessions-form")
+    assert form.attrs["method"] == "post"
+    assert form.find("button").text == "End sessions"
+    assert admin_client.post(form.attrs["action"]).status_code == 400  # no CSRF token
+    assert browsers[0].get(f"{PANEL}/").status_code == 200
+
+    token = form.find("input", name="csrf_token").attrs["value"]
+    response = admin_client.post(form.attrs["action"], data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"] == path
+    message = "Ended every panel session of mod@example.com."
+    assert ("success", message) in flashes(admin_client.get(path))
+    for browser in browsers:
+        assert is_login_redirect(browser.get(f"{PANEL}/"))
+    assert admin_client.get(f"{PANEL}/").status_code == 200
+    # Ended sessions, not the account: they log in again.
+    assert log_in(browsers[0], "mod@example.com").status_code == 303
 
 
 # --- API tokens --------------------------------------------------------------------------------
@@ -579,6 +638,58 @@ def test_create_token_for_an_unknown_moderator_is_refused(
     assert html(response).find_all("code", cls="token-secret") == []
     data = {"name": "", "moderator": ADMIN}
     assert_refused_unchanged(app, admin_client, f"{PANEL}/tokens", data, status=422)
+
+
+def _new_token(admin_client: FlaskClient, email: str, name: str) -> str:
+    created = submit(admin_client, f"{PANEL}/tokens", {"name": name, "moderator": email})
+    assert created.status_code == 201, created.status_code
+    return html(created).find("code", cls="token-secret").text
+
+
+def test_deactivating_a_moderator_revokes_their_tokens_for_good(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    """Reactivating a moderator used to bring back every token they ever had."""
+    moderator_id = add_moderator(app, "mod@example.com")
+    theirs = [_new_token(admin_client, "mod@example.com", name) for name in ("ci", "cron")]
+    mine = _new_token(admin_client, ADMIN, "admin's")
+    api = app.test_client()
+    for secret in (*theirs, mine):
+        assert api.get(API_EVENTS, headers=bearer(secret)).status_code == 200
+    path = f"{PANEL}/moderators/{moderator_id}"
+    note = html(admin_client.get(path)).find("p", id="deactivate-note").text
+    assert "Deactivating also ends their panel sessions and revokes their 2 API tokens," in note
+
+    assert submit(admin_client, path, {"all_sites": "y"}).status_code == 303
+    message = "Saved moderator mod@example.com; revoked their 2 API tokens."
+    assert ("success", message) in flashes(admin_client.get(f"{PANEL}/moderators"))
+    assert html(admin_client.get(path)).find_all("p", id="deactivate-note") == []
+    submit(admin_client, path, {"active": "y", "all_sites": "y"})
+    assert moderator_row(app, "mod@example.com")[0].is_active
+    for secret in theirs:
+        assert api.get(API_EVENTS, headers=bearer(secret)).status_code == 401
+    assert api.get(API_EVENTS, headers=bearer(mine)).status_code == 200
+    with app.app_context():
+        revoked = db.session.scalars(
+            sa.select(ApiToken.revoked_at).where(ApiToken.moderator_id == moderator_id)
+        ).all()
+    assert len(revoked) == 2 and None not in revoked
+
+
+def test_create_token_for_an_inactive_moderator_is_refused(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    add_moderator(app, "gone@example.com", active=False)
+    response = assert_refused_unchanged(
+        app,
+        admin_client,
+        f"{PANEL}/tokens",
+        {"name": "CI", "moderator": "gone@example.com"},
+        status=422,
+    )
+    error = html(response).find("span", cls="field-error").text
+    assert error == "gone@example.com is inactive: reactivate them before creating a token"
+    assert html(response).find_all("code", cls="token-secret") == []
 
 
 def test_revoke_token(app: Flask, admin_client: FlaskClient) -> None:

@@ -10,7 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commentsvc.models import CommentStatus
+from commentsvc.extensions import db
+from commentsvc.models import Comment, CommentStatus
 from tests.conftest import ORIGIN, valid_submission
 from tests.support.html import html, shown_ids, tab_counts
 from tests.support.panel import (
@@ -200,3 +201,80 @@ def test_a_nul_in_a_filter_is_refused_with_400(admin_client: FlaskClient, query:
     response = admin_client.get(PANEL + query)
     assert response.status_code == 400
     assert response.mimetype == "text/html"
+
+
+def stored_as(app: Flask, comment_id: int, **values: str | None) -> None:
+    """Give a comment, and its page, values as a release before the checks stored them."""
+    with app.app_context():
+        comment = db.session.get(Comment, comment_id)
+        assert comment is not None
+        page_values = {name: values.pop(name) for name in ("url", "title") if name in values}
+        for name, value in {**values}.items():
+            setattr(comment, name, value)
+        for name, value in page_values.items():
+            setattr(comment.page, name, value)
+        db.session.commit()
+
+
+@pytest.mark.parametrize(
+    "page_url",
+    [
+        "https://evil.example/moderation/login",
+        "https://evil.example\\@news.example/x",  # a browser goes to evil.example
+        f"{ORIGIN}.evil.example/x",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_page_link_off_the_site_is_shown_as_text(
+    app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int], page_url: str
+) -> None:
+    """Security review L1: a page URL stored before it was checked links nowhere."""
+    comment = make_comment(status=PENDING)
+    stored_as(app, comment, url=page_url, title="Session expired - sign in again")
+
+    for path in (f"{PANEL}/", f"{PANEL}/comments/{comment}"):
+        item = html(admin_client.get(path)).find("article", cls="comment", data_id=str(comment))
+        assert item.find_all("a", cls="page-link") == []
+        assert item.find("span", cls="page-link").text == "Session expired - sign in again"
+        assert all("evil.example" not in a.attrs.get("href", "") for a in item.find_all("a"))
+
+
+def test_a_page_shows_its_own_name_over_a_comments(
+    app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    """A comment shows the page's URL and title (from its approved comments) once the page
+    has them, its own until then."""
+    comment = make_comment(status=PENDING)
+    stored_as(app, comment, page_url=f"{ORIGIN}/login", page_title="Sign in again")
+    item = html(admin_client.get(f"{PANEL}/")).find("article", cls="comment")
+    assert item.find("a", cls="page-link").text == "Sign in again"
+
+    stored_as(app, comment, url=f"{ORIGIN}/2025/10/us-china-talks", title="US-China talks")
+    item = html(admin_client.get(f"{PANEL}/")).find("article", cls="comment")
+    link = item.find("a", cls="page-link")
+    assert (link.attrs["href"], link.text) == (f"{ORIGIN}/2025/10/us-china-talks", "US-China talks")
+
+
+def test_an_internationalized_website_host_is_shown_in_punycode(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    """Security review I4: ``apple.com`` with a Cyrillic a (U+0430) is not apple.com."""
+    submitted = app.test_client().post(
+        "/api/v1/sites/news/comments", json=valid_submission(author_url="http://\u0430pple.com/x")
+    )
+    assert submitted.status_code == 201
+
+    item = html(admin_client.get(f"{PANEL}/")).find("article", cls="comment")
+    website = item.find("a", cls="author-url")
+    assert website.attrs["href"] == website.text == "http://xn--pple-43d.com/x"
+
+
+def test_a_website_stored_before_it_was_checked_is_shown_as_text(
+    app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    comment = make_comment(status=PENDING)
+    stored_as(app, comment, author_url="http://evil.example\\@ada.example/")
+
+    item = html(admin_client.get(f"{PANEL}/")).find("article", cls="comment")
+    assert item.find_all("a", cls="author-url") == []
+    assert item.find("span", cls="author-url").text == "http://evil.example\\@ada.example/"

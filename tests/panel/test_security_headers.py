@@ -243,3 +243,47 @@ def test_pages_need_no_inline_script_or_style(
                 assert not element.text, path
             if element.tag == "a" and "href" in element.attrs:
                 assert not element.attrs["href"].lower().startswith("javascript:"), path
+
+
+# --- trusted hosts ------------------------------------------------------------------------------
+
+PUBLIC_HOST = "comments.example.com"
+FORGED = {"Host": "evil.example"}
+
+
+def test_unset_trusted_hosts_answer_any_host(client: FlaskClient) -> None:
+    """The default: the service answers to any name, and redirects name the one asked for."""
+    response = client.get(PANEL, headers=FORGED)
+    assert response.status_code == 308
+    assert response.headers["Location"] == "http://evil.example/moderation/"
+
+
+def test_a_forged_host_gets_the_panels_400_page_not_a_redirect_to_it(
+    app: Flask, client: FlaskClient
+) -> None:
+    app.config["TRUSTED_HOSTS"] = [PUBLIC_HOST]
+    responses = [client.get(path, headers=FORGED) for path in (PANEL, f"{PANEL}/", LOGIN)]
+    responses.append(client.get(f"{PANEL}/static/panel.css", headers=FORGED))
+    responses.append(client.post(LOGIN, data={"email": ADMIN}, headers=FORGED))
+    for response in responses:
+        assert response.status_code == 400, response.request.path
+        assert "Location" not in response.headers
+        assert response.mimetype == "text/html"
+        page = html(response)
+        assert page.find("h1").text == "Bad Request"
+        # Refused before routing: before any view or the CSRF check ran.
+        assert "This form has expired" not in page.find("main").text
+        # The panel's own page, its links relative: the forged name appears nowhere.
+        assert page.find("a", cls="brand").attrs["href"] == f"{PANEL}/"
+        assert "evil.example" not in response.get_data(as_text=True)
+        assert "evil.example" not in str(response.headers)
+        _check_security_headers(response)
+
+
+def test_the_trusted_host_is_answered_on_any_port(app: Flask, client: FlaskClient) -> None:
+    app.config["TRUSTED_HOSTS"] = [PUBLIC_HOST]
+    for host in (PUBLIC_HOST, f"{PUBLIC_HOST}:8443"):
+        response = client.get(PANEL, headers={"Host": host})
+        assert response.status_code == 308
+        assert response.headers["Location"] == f"http://{host}/moderation/"
+        assert client.get(LOGIN, headers={"Host": host}).status_code == 200

@@ -3,15 +3,20 @@ see a thread older than what is approved, and a site change made here applies at
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import tracemalloc
 from collections.abc import Callable
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from commentsvc.extensions import db
 from commentsvc.models import CommentStatus, Site
-from commentsvc.services import sites
+from commentsvc.services import sites, threads
+from commentsvc.services.threads import CacheKey
 from tests.conftest import ORIGIN
 
 PAGE = "/2025/10/us-china-talks"
@@ -91,3 +96,74 @@ def test_without_the_site_cache_every_request_reads_the_site(
         )
         db.session.commit()
     assert "Access-Control-Allow-Origin" not in client.get(THREAD, headers=headers).headers
+
+
+def test_a_page_that_does_not_exist_is_answered_but_not_kept(
+    app: Flask, client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    """Security review L4: any key can be asked for; kept, made-up keys would fill the
+    cache and push the real pages out."""
+    cache_key = "commentsvc.cache.threads"
+    for n in range(3):
+        response = client.get(f"/api/v1/sites/news/comments?page=/made-up/{n}")
+        assert response.status_code == 200
+        assert response.get_json() == {
+            "page": f"/made-up/{n}",
+            "total": 0,
+            "comments": [],
+            "next_cursor": None,
+        }
+        etag = response.headers["ETag"]
+        again = client.get(f"/api/v1/sites/news/comments?page=/made-up/{n}")
+        assert again.headers["ETag"] == etag
+        assert client.get(again.request.url, headers={"If-None-Match": etag}).status_code == 304
+    assert len(app.extensions.get(cache_key, ())) == 0
+
+    make_comment(body="Real")
+    assert bodies(client) == ["Real"]
+    assert len(app.extensions[cache_key]) == 1
+
+
+def _cached_thread(n: int, key_length: int, body_length: int) -> tuple[CacheKey, bytes]:
+    """A cache entry shaped like a real one: a page key, a 20-character ETag, a body."""
+    key = f"/{n}".ljust(key_length, "k")
+    tag = hashlib.sha1(str(n).encode()).hexdigest()[:20]
+    body = b'{"page": "%d", "total": 0, "comments": [], "next_cursor": null}' % n
+    return (1, key, tag), body.ljust(body_length, b" ")
+
+
+@pytest.mark.parametrize(
+    ("key_length", "body_length"),
+    [(2, 40), (60, 300), (500, 4000), (3900, 70)],
+    ids=["short-key-tiny-body", "typical", "long-key-long-body", "made-up-key-empty-page"],
+)
+def test_the_thread_caches_accounting_is_its_real_memory(key_length: int, body_length: int) -> None:
+    """THREAD_CACHE_MB is the budget of the whole cache: what it counts of each entry
+    (body, key, ENTRY_OVERHEAD) is within a quarter of what the entries take, measured."""
+    cache = threads._make_cache({"THREAD_CACHE_MB": 256})
+    entries = 10_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(entries):
+            key, body = _cached_thread(n, key_length, body_length)
+            cache[key] = (body, threads.entry_size(key, body))
+        del key, body
+        gc.collect()
+        real = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert len(cache) == entries
+    assert 0.75 <= cache.currsize / real <= 1.25, (cache.currsize / entries, real / entries)
+
+
+def test_the_thread_cache_stays_within_its_budget() -> None:
+    cache = threads._make_cache({"THREAD_CACHE_MB": 1})
+    for n in range(10_000):
+        key, body = _cached_thread(n, 60, 300)
+        cache[key] = (body, threads.entry_size(key, body))
+    per_entry = threads.entry_size(key, body)
+    assert per_entry > 300 + 60 + threads.ENTRY_OVERHEAD
+    assert len(cache) == 1024 * 1024 // per_entry

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from commentsvc.extensions import db
 from commentsvc.models import (
+    BlocklistKind,
     Comment,
     CommentStatus,
     ModerationAction,
@@ -210,3 +211,68 @@ def test_a_deletion_cannot_be_undone(
     comment = make_comment(status=PENDING)
     previous = moderation.bulk_moderate(moderator, [comment], ModerationAction.DELETE)
     assert moderation.undo(moderator, moderation.Undo(ModerationAction.DELETE, previous)) == []
+
+
+def described(comment_id: int, url: str | None, title: str | None) -> int:
+    """Give a stored comment the page URL and title its submission would have sent."""
+    db.session.execute(
+        sa.update(Comment).where(Comment.id == comment_id).values(page_url=url, page_title=title)
+    )
+    db.session.commit()
+    return comment_id
+
+
+def page_name() -> tuple[str | None, str | None]:
+    """The page's URL and title as stored (read in a transaction of its own)."""
+    db.session.expire_all()
+    url, title = db.session.execute(sa.select(Page.url, Page.title).where(Page.key == PAGE)).one()
+    db.session.rollback()
+    return url, title
+
+
+def test_a_page_is_named_by_its_newest_approved_comment_that_gave_a_name(
+    moderator: Moderator, make_comment: Callable[..., int]
+) -> None:
+    older = described(make_comment(status=PENDING), "https://news.example/a", "Older")
+    untitled = described(make_comment(status=PENDING), "https://news.example/a?b", None)
+    newer = described(make_comment(status=PENDING), None, "Newer")
+    attacker = described(make_comment(status=PENDING), "https://news.example/login", "Sign in")
+
+    moderation.update_comment(moderator, older, APPROVED, None)
+    assert page_name() == ("https://news.example/a", "Older")
+    # Each of URL and title from the newest approved comment that has one.
+    moderation.bulk_moderate(moderator, [untitled, newer], ModerationAction.APPROVE)
+    assert page_name() == ("https://news.example/a?b", "Newer")
+    # Spam, rejected or deleted, a comment never names the page.
+    moderation.bulk_moderate(moderator, [attacker], ModerationAction.SPAM)
+    moderation.spam_and_block(moderator, attacker, [(BlocklistKind.EMAIL, "x@example.com")], None)
+    moderation.delete_comment(moderator, attacker)
+    assert page_name() == ("https://news.example/a?b", "Newer")
+
+    # Un-approved, the comment that named the page gives way to the next approved one.
+    previous = moderation.bulk_moderate(moderator, [newer, untitled], ModerationAction.REJECT)
+    assert page_name() == ("https://news.example/a", "Older")
+    moderation.undo(moderator, moderation.Undo(ModerationAction.REJECT, previous))
+    assert page_name() == ("https://news.example/a?b", "Newer")
+    moderation.delete_comment(moderator, newer)
+    assert page_name() == ("https://news.example/a?b", "Older")
+    moderation.bulk_moderate(moderator, [older, untitled], ModerationAction.DELETE)
+    assert page_name() == (None, None)
+
+
+def test_an_edit_leaves_the_page_alone_and_an_undo_renames_it(
+    moderator: Moderator, make_comment: Callable[..., int]
+) -> None:
+    named = described(make_comment(status=APPROVED), "https://news.example/a", "Named")
+    moderation.update_comment(moderator, named, APPROVED, "edited body")  # an edit only
+    assert page_name() == (None, None)  # make_comment stored it without describing the page
+    other = described(make_comment(status=PENDING), "https://news.example/b", "Other")
+    count_before = page_state()[0]
+
+    moderation.bulk_moderate(moderator, [other], ModerationAction.APPROVE)
+    moderation.bulk_moderate(moderator, [named], ModerationAction.SPAM)
+    previous = moderation.bulk_moderate(moderator, [other], ModerationAction.REJECT)
+    assert page_name() == (None, None)
+    moderation.undo(moderator, moderation.Undo(ModerationAction.REJECT, previous))
+    assert page_name() == ("https://news.example/b", "Other")
+    assert page_state()[0] == count_before

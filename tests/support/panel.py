@@ -23,6 +23,12 @@ LOGIN = f"{PANEL}/login"
 ADMIN = "admin@example.com"
 BLOG_MODERATOR = "blogger@example.com"
 JSON_HEADERS = {"Accept": "application/json"}
+#: The panel's cookies as the tests' apps name them (``Secure``: the default), and as an app
+#: with ``SESSION_COOKIE_SECURE=False`` names them.
+SESSION_COOKIE = "__Host-commentsvc_session"
+DEVICE_COOKIE = "__Host-commentsvc_device"
+PLAIN_SESSION_COOKIE = "commentsvc_session"
+PLAIN_DEVICE_COOKIE = "commentsvc_device"
 
 
 def csrf_token(client: FlaskClient, path: str | None = None) -> str:
@@ -71,10 +77,11 @@ def is_login_redirect(response: TestResponse, next_path: str | None = None) -> b
     return next_path is None or parse_qs(location.query).get("next") == [next_path]
 
 
-def session_cookie(response: TestResponse) -> str | None:
-    """The raw Set-Cookie header of the panel's session cookie, if the response sets it."""
+def session_cookie(response: TestResponse, name: str = SESSION_COOKIE) -> str | None:
+    """The raw Set-Cookie header of the panel's session cookie (or of the cookie ``name``),
+    if the response sets it."""
     for header in response.headers.getlist("Set-Cookie"):
-        if header.startswith("commentsvc_session="):
+        if header.startswith(f"{name}="):
             return header
     return None
 
@@ -93,7 +100,9 @@ def add_moderator(
         chosen = site_service.sites_by_slug(sites)
         moderator = accounts.create_moderator(email, password, admin=admin, sites=chosen)
         if not active:
-            accounts.update_moderator(moderator.id, active=False, admin=admin, sites=chosen)
+            accounts.update_moderator(
+                moderator.id, active=False, admin=admin, all_sites=not sites, sites=chosen
+            )
         return moderator.id
 
 

@@ -1,5 +1,5 @@
 /*! commentsvc: a page's comments and its comment form */
-(function (window, document) {
+(function () {
   "use strict";
 
   var script = document.currentScript;
@@ -86,7 +86,7 @@
   }
 
   function request(url, options) {
-    return fetch(url, options).then(function (response) {
+    return fetch(url, options || { headers: { Accept: "application/json" } }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         return { status: response.status, headers: response.headers, data: data };
       });
@@ -100,7 +100,7 @@
     var parsed = parser.parseFromString("<body>" + (html || ""), "text/html").body;
     var out = document.createDocumentFragment();
     (function copy(from, to) {
-      [].forEach.call(from.childNodes, function (node) {
+      from.childNodes.forEach(function (node) {
         var tag = node.nodeName;
         var href = tag === "A" && node.getAttribute("href");
         var next = tag === "#text" ? document.createTextNode(node.nodeValue)
@@ -127,11 +127,13 @@
 
   function Widget(container) {
     this.page = attr("page", container) || location.pathname;
+    // No query string (it may hold a reader's tokens) unless the site asks.
+    this.fullUrl = attr("page-url", container) === "full";
     this.base = apiBase(container) + encodeURIComponent(attr("site", container));
     this.lang = language(container);
     this.t = STRINGS[this.lang];
     this.byId = {};
-    this.rtf = window.Intl && Intl.RelativeTimeFormat && new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" });
+    this.rtf = Intl.RelativeTimeFormat && new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" });
     this.root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
     if (window.CSSStyleSheet && "adoptedStyleSheets" in document) {
       var sheet = new CSSStyleSheet();
@@ -214,7 +216,7 @@
     var t = this.t;
     var errors = {};
     if (values.author_email && !EMAIL.test(values.author_email)) errors.author_email = t.invalidEmail;
-    if (values.author_url && !/^https?:\/\/[^\s]+$/i.test(values.author_url)) errors.author_url = t.invalidUrl;
+    if (values.author_url && !/^https?:\/\/\S+$/i.test(values.author_url)) errors.author_url = t.invalidUrl;
     for (var name in values) {
       if (!values[name] && this.fields[name].input.required) errors[name] = t.required;
       if (values[name].length > LIMITS[name]) errors[name] = fmt(t.tooLong, { n: LIMITS[name] });
@@ -244,7 +246,7 @@
     if (this.submit.busy) return;
     this.status.textContent = "";
     if (this.showErrors(this.check(values))) return;
-    var payload = { page: this.page, page_url: location.href.split("#")[0], page_title: document.title, parent_id: this.parentId || null };
+    var payload = { page: this.page, page_url: this.fullUrl ? location.href.split("#")[0] : location.origin + location.pathname, page_title: document.title, parent_id: this.parentId || null };
     for (name in values) payload[name] = values[name] || null;
     // The same comment sent again (after a network failure) keeps its Idempotency-Key.
     var content = JSON.stringify(payload);
@@ -331,7 +333,7 @@
         el("ol", { class: "csv-replies" }),
       ]);
       // One formatter per widget: toLocaleString() builds a new one on every call.
-      this.exact = window.Intl ? new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short" }) : null;
+      this.exact = new Intl.DateTimeFormat(this.lang, { dateStyle: "medium", timeStyle: "short" });
     }
     var node = this.skeleton.cloneNode(true);
     // By class, not by position: the skeleton may gain elements.
@@ -345,7 +347,7 @@
       : el("span", { class: "csv-author", text: comment.author_name }), time);
     var exact = new Date(comment.created_at);
     time.setAttribute("datetime", comment.created_at);
-    time.title = this.exact ? this.exact.format(exact) : exact.toString();
+    time.title = this.exact.format(exact);
     time.textContent = this.relativeTime(exact);
     node.querySelector(".csv-reply").setAttribute("aria-label", fmt(t.replyTo, { name: comment.author_name }));
     node.querySelector(".csv-body").appendChild(safeBody(comment.body_html));
@@ -361,7 +363,7 @@
     var self = this;
     var url = this.base + "/comments?page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     setBusy(this.more, true);
-    request(url, { headers: { Accept: "application/json" } }).then(function (result) {
+    request(url).then(function (result) {
       if (result.status !== 200) throw result;
       var data = result.data;
       var batch = document.createDocumentFragment();
@@ -388,9 +390,9 @@
   };
 
   function fillCounts() {
-    var nodes = [].slice.call(document.querySelectorAll("[data-comment-count]"));
+    var nodes = document.querySelectorAll("[data-comment-count]");
     if (!nodes.length) return;
-    var site = attr("site", nodes[0].closest("[data-site]")) || attr("site", null);
+    var site = attr("site", nodes[0].closest("[data-site]"));
     var t = STRINGS[language(null)];
     var keys = [];
     nodes.forEach(function (node) {
@@ -400,7 +402,7 @@
     for (var start = 0; start < keys.length; start += CONFIG.countsChunk) {
       var chunk = keys.slice(start, start + CONFIG.countsChunk);
       var url = apiBase(null) + encodeURIComponent(site) + "/counts?" + chunk.map(function (key) { return "page=" + encodeURIComponent(key); }).join("&");
-      request(url, { headers: { Accept: "application/json" } }).then(function (result) {
+      request(url).then(function (result) {
         var counts = (result.data && result.data.counts) || {};
         nodes.forEach(function (node) {
           var n = counts[node.getAttribute("data-comment-count")];
@@ -411,8 +413,7 @@
   }
 
   function mountAll() {
-    var containers = document.querySelectorAll("#comments, [data-commentsvc]");
-    [].forEach.call(containers, function (container) {
+    document.querySelectorAll("#comments, [data-commentsvc]").forEach(function (container) {
       if (!container.__commentsvc && attr("site", container)) container.__commentsvc = new Widget(container);
     });
     fillCounts();
@@ -420,4 +421,4 @@
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
   else mountAll();
-})(window, document);
+})();
