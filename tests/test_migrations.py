@@ -52,3 +52,66 @@ def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
         upgrade()
         assert drift() == []
         db.engine.dispose()
+
+
+def test_0004_keeps_page_urls_on_the_site_and_drops_the_others(tmp_path: Path) -> None:
+    """Before 0004 the first comment of a page set its URL and title, unchecked: a page
+    keeps them only when the URL is on its site's origins and an approved comment is there;
+    the comments keep the page's URL only when it is on the site's origins."""
+    app = make_app(tmp_path / "pages.db")
+    with app.app_context():
+        upgrade(revision="0003_abuse_protection")
+        with db.engine.begin() as connection:
+            run = connection.execute
+            run(
+                sa.text(
+                    "INSERT INTO sites (id, slug, name, origins, settings, created_at)"
+                    " VALUES (1, 'news', 'News', :origins, '{}', CURRENT_TIMESTAMP)"
+                ),
+                {"origins": '["https://news.example"]'},
+            )
+            pages = [
+                (1, "/a", "https://news.example/a", "Article A"),
+                (2, "/b", "https://evil.example/login", "Session expired"),
+                (3, "/c", "https://news.example\\@evil.example/", "Backslash"),
+                (4, "/d", "https://news.example/d", "Only pending"),
+            ]
+            for page_id, key, url, title in pages:
+                run(
+                    sa.text(
+                        "INSERT INTO pages (id, site_id, key, url, title, approved_count,"
+                        " version, created_at)"
+                        " VALUES (:id, 1, :key, :url, :title, 0, 0, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": page_id, "key": key, "url": url, "title": title},
+                )
+                status = "pending" if page_id == 4 else "approved"
+                run(
+                    sa.text(
+                        "INSERT INTO comments (site_id, page_id, body, body_html, author_name,"
+                        " author_email, status, created_at, updated_at, spam_score,"
+                        " spam_reasons)"
+                        " VALUES (1, :page, 'b', '<p>b</p>', 'n', 'n@example.com', :status,"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, '')"
+                    ),
+                    {"page": page_id, "status": status},
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            pages_now = connection.execute(sa.text("SELECT id, url, title FROM pages ORDER BY id"))
+            comments_now = connection.execute(
+                sa.text("SELECT page_id, page_url, page_title FROM comments ORDER BY page_id")
+            )
+            assert pages_now.all() == [
+                (1, "https://news.example/a", "Article A"),
+                (2, None, None),
+                (3, None, None),
+                (4, None, None),  # no approved comment defines it yet
+            ]
+            assert comments_now.all() == [
+                (1, "https://news.example/a", "Article A"),
+                (2, None, None),
+                (3, None, None),
+                (4, "https://news.example/d", "Only pending"),
+            ]
+        db.engine.dispose()

@@ -5,6 +5,10 @@ Revises: 0003_abuse_protection
 Create Date: 2026-11-30 13:05:00.000000
 
 """
+import json
+import re
+from urllib.parse import urlsplit
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -58,6 +62,51 @@ UPDATE pages SET
 """
 
 
+# What browsers and urlsplit may read differently: such a URL names no origin here.
+_AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+def _origin(url):
+    """The origin of an http(s) URL as the service stored site origins, or None."""
+    if _AMBIGUOUS.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == (80 if parts.scheme == "http" else 443):
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def _forget_off_site_pages():
+    """A page URL off its site's origins came from whoever commented first (nothing checked
+    it before): it and the title sent with it are dropped from the page's comments."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text(
+            "SELECT p.id, p.url, s.origins FROM pages p JOIN sites s ON s.id = p.site_id"
+            " WHERE p.url IS NOT NULL"
+        )
+    ).all()
+    for page_id, url, origins in rows:
+        allowed = json.loads(origins) if isinstance(origins, str) else (origins or [])
+        if _origin(url) not in allowed:
+            bind.execute(
+                sa.text(
+                    "UPDATE comments SET page_url = NULL, page_title = NULL"
+                    " WHERE page_id = :page_id"
+                ),
+                {"page_id": page_id},
+            )
+
+
 def upgrade():
     with op.batch_alter_table('comments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('page_url', sa.String(length=2000), nullable=True))
@@ -69,6 +118,7 @@ def upgrade():
         " page_url = (SELECT p.url FROM pages p WHERE p.id = comments.page_id),"
         " page_title = (SELECT p.title FROM pages p WHERE p.id = comments.page_id)"
     )
+    _forget_off_site_pages()
     op.execute(_PAGES_FROM_APPROVED)
 
     # Throttling state only (the window is minutes long), with clear-text emails in it:
