@@ -68,7 +68,7 @@ COUNT_PAGES = tuple(f"/counts/{number:02d}" for number in range(1, 21))
 QUEUE_PAGES_PER_SITE = 2_000
 
 #: Bump when the seeded data changes, so that cached SQLite files are made again.
-SEED_FORMAT = 3
+SEED_FORMAT = 4
 SEED = 20251129
 BATCH = 20_000
 #: Comments that answer an earlier approved comment of their page.
@@ -101,6 +101,8 @@ COMMENT_COLUMNS = (
     "author_name",
     "author_email",
     "author_url",
+    "page_url",
+    "page_title",
     "status",
     "created_at",
     "updated_at",
@@ -237,18 +239,24 @@ def page_rows(plan: Plan, site_ids: Sequence[int]) -> Iterator[tuple[Any, ...]]:
         approved[page] += status == APPROVED
         moderated[page] += status != PENDING
     for index, (site, key) in enumerate(plan.pages):
-        url = f"https://{plan.sites[site]}.example{key}"
+        url, title = page_description(plan, index)
         # Every moderation bumps the version (the thread's ETag) once.
         yield (
             index + 1,
             site_ids[site],
             key,
             url,
-            f"Article {key}",
+            title,
             approved[index],
             moderated[index],
             EPOCH,
         )
+
+
+def page_description(plan: Plan, page: int) -> tuple[str, str]:
+    """The URL and title every comment of a page was sent with, so the page's too."""
+    site, key = plan.pages[page]
+    return f"https://{plan.sites[site]}.example{key}", f"Article {key}"
 
 
 def comment_rows(
@@ -285,6 +293,7 @@ def comment_rows(
             f"Reader {author}",
             f"reader{author}@example.com",
             author_url,
+            *page_description(plan, page),
             STATUSES[status].value,
             created,
             updated,

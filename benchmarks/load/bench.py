@@ -32,6 +32,8 @@ class Settings:
     retries: int
     #: Seconds one database's run should take at most (seeding included).
     budget: float
+    #: gunicorn's worker class for every server; empty: gunicorn.conf.py's.
+    worker_class: str = ""
 
 
 @dataclass

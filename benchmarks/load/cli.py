@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         default=570.0,
         help="seconds per database (seeding included) after which waits and reruns are skipped",
     )
+    add(
+        "--worker-class",
+        default="",
+        help="gunicorn worker class of every server, e.g. sync (default: gunicorn.conf.py's)",
+    )
     add("--rebuild", action="store_true", help="seed the SQLite cache again")
     add("--list", action="store_true", help="list the workload keys and exit")
     return parser
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         args.quiet_wait,
         args.retries,
         args.budget,
+        args.worker_class,
     )
     dialects = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     sweep = [int(count) for count in args.workers_sweep.split(",") if count]

@@ -36,7 +36,7 @@ def machine_info(
             f"{name} {version(name)}" for name in ("flask", "sqlalchemy", "gunicorn", "psycopg")
         ),
         "database": database_info(dialect, databases.reads_url),
-        "gunicorn": gunicorn_settings(databases.reads_url, workers),
+        "gunicorn": gunicorn_settings(databases.reads_url, workers, settings.worker_class),
         "wrk": (
             f"{wrk_version()}, {settings.threads} thread(s), {settings.connections} connections,"
             f" {settings.duration:g} s per run after {settings.warmup:g} s warm-up, same machine"
@@ -59,9 +59,14 @@ def database_info(dialect: str, url: str) -> str:
     )
 
 
-def gunicorn_settings(database_url: str, workers: int) -> str:
+def gunicorn_settings(database_url: str, workers: int, worker_class: str = "") -> str:
     """The settings gunicorn resolves from gunicorn.conf.py for the benchmark's environment."""
-    env = service_env(database_url, secrets.token_hex(32), COMMENTSVC_LOG_LEVEL="WARNING")
+    env = service_env(
+        database_url,
+        secrets.token_hex(32),
+        COMMENTSVC_LOG_LEVEL="WARNING",
+        **worker_class_variables(worker_class),
+    )
     # Only its command line is used: nothing starts, nothing is logged.
     server = gunicorn_server("wsgi", env, workers, Path(os.devnull))
     result = subprocess.run(
@@ -85,8 +90,13 @@ def gunicorn_settings(database_url: str, workers: int) -> str:
     shown = ", ".join(f"{name}={resolved.get(name, '?')}" for name in names)
     return (
         f"gunicorn -c gunicorn.conf.py ({shown});"
-        " sync workers close each connection after its response"
+        " each connection is closed after its response (keepalive 0, or sync workers)"
     )
+
+
+def worker_class_variables(worker_class: str) -> dict[str, str]:
+    """The environment that makes gunicorn use ``worker_class`` (none for the default)."""
+    return {"GUNICORN_CMD_ARGS": f"--worker-class {worker_class}"} if worker_class else {}
 
 
 def git_commit() -> str:

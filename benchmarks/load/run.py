@@ -17,7 +17,7 @@ from pathlib import Path
 from benchmarks import load_data
 from benchmarks.load import log
 from benchmarks.load.bench import Bench, Measurement, Settings
-from benchmarks.load.machine import machine_info
+from benchmarks.load.machine import machine_info, worker_class_variables
 from benchmarks.load.procstat import Memory, load_average, memory
 from benchmarks.load.profiles import Profile, profile
 from benchmarks.load.server import Server, fetch, redis_pids, serve
@@ -224,6 +224,7 @@ class DatabaseRun:
         if limits == "redis":
             variables["COMMENTSVC_RATELIMIT_STORAGE_URI"] = self.redis_url
             storage_pids = redis_pids(self.redis_url)
+        variables |= worker_class_variables(self.bench.settings.worker_class)
         env = service_env(url or "sqlite://", self.secret_key, **variables)
         log(f"{self.report.dialect}: serving {name} with {self.report.workers} workers")
         return serve(name, app, env, self.report.workers, self.work, url, storage_pids)
