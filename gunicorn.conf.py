@@ -13,9 +13,6 @@ Every value can be changed with an environment variable:
 ``GUNICORN_READ_TIMEOUT``
     Seconds a client has to send a whole request (and to take a whole response) before its
     connection is closed (408); default 15. See ``commentsvc/worker.py``.
-``GUNICORN_THREADS``
-    Threads per worker that run the application; default 1 (the application is CPU-bound:
-    workers, not threads, add capacity). Slow clients never hold one.
 ``GUNICORN_WORKER_CONNECTIONS``
     Client connections one worker holds at most, however slow; default 1000.
 ``GUNICORN_KEEPALIVE``
@@ -73,7 +70,6 @@ workers = worker_count(os.environ)
 # Reads whole requests and writes whole responses in its main loop, so slow clients hold a
 # socket, never a worker: safe without a buffering proxy in front (commentsvc/worker.py).
 worker_class = "commentsvc.worker.BufferingWorker"
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 
 # Below the 10 s that `docker stop` waits before SIGKILL, so in-flight requests finish.

@@ -228,7 +228,15 @@ SETTINGS: tuple[Setting, ...] = (
         "`__Host-commentsvc_device`; `false` (plain-HTTP local use only): `commentsvc_session` "
         "and `commentsvc_device`, not `Secure`.",
     ),
-    _int("MAX_CONTENT_LENGTH", 65536, "Largest request body in bytes (413 above).", minimum=1024),
+    _int(
+        "MAX_CONTENT_LENGTH",
+        65536,
+        "Largest request body in bytes (413 above); at most 1048576, the most the server reads "
+        "ahead of the application.",
+        minimum=1024,
+        maximum=1024 * 1024,
+        maximum_reason="the most the server reads ahead of the application",
+    ),
     _int(
         "MAX_BODY_LENGTH",
         5000,

@@ -6,26 +6,25 @@ its body, or reads its response slowly) holds the whole process, and as many suc
 as there are workers take the service down (slowloris). The usual cure is a buffering
 reverse proxy in front; this worker builds that buffer in, so the image is safe as shipped.
 
-- The main thread reads every request, head and body, without blocking (one selector for
-  all connections) and hands it to the application's thread only once it is complete. A
+- One loop per worker reads every client's request, head and body, without blocking (one
+  selector for all connections), and runs the application only on a complete request. A
   request must be complete within ``GUNICORN_READ_TIMEOUT`` seconds of its first byte (of
   the connection's opening for the first one); otherwise the client gets 408 and the
   connection is closed.
 - The application writes its response into memory; what the client does not take at once
-  is sent from the main thread as the client reads, within the same timeout.
-- So the thread pool (``--threads``, 1 by default: the application is CPU-bound, processes
-  scale it) only ever runs the application, and a worker holds up to
-  ``--worker-connections`` clients (1,000 by default) however slow they are.
-- A request that runs longer than gunicorn's ``timeout`` stops the worker's heartbeat, so
-  the master replaces the worker, as it does a sync one.
+  is sent by the loop as the client reads, within the same timeout.
+- The application runs in the loop itself, as in a sync worker: while it runs, the worker
+  takes no new connection (an idle worker does), and a request that runs longer than
+  gunicorn's ``timeout`` stops the heartbeat, so the master replaces the worker. Between
+  requests the worker holds up to ``--worker-connections`` clients (1,000 by default),
+  however slow they are.
 - gunicorn's own errors (a malformed request line, too many headers) are answered as
   ``application/problem+json`` like every other error of the service.
 
-It extends gunicorn's threaded worker (``gthread``): connections, keep-alive, the pool and
-graceful shutdown are gunicorn's. Requests with a body larger than ``BODY_BUFFER`` bytes
-(over the service's own 64 KiB limit by default) are handed over unbuffered and their
-connection closed after the answer. TLS and HTTP pipelining are left to a proxy: a worker
-started with gunicorn's own TLS settings refuses to start.
+It extends gunicorn's threaded worker (``gthread``) for its connections, keep-alive and
+parsing, but uses no thread pool (``--threads`` is ignored). A body larger than
+``BODY_BUFFER`` is refused with 413 (the service's own limit is 64 KiB by default). TLS
+and HTTP pipelining are left to a proxy: the worker refuses gunicorn's TLS settings.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ import json
 import os
 import selectors
 import socket
-import threading
 import time
 from collections import deque
 from functools import partial
@@ -47,8 +45,9 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 #: The longest request head read ahead (request line and headers); a longer one gets 431.
 HEAD_LIMIT = 64 * 1024
-#: The largest body read ahead; a larger one goes to the application unbuffered.
-BODY_BUFFER = 256 * 1024
+#: The largest body read ahead; a larger one gets 413 (COMMENTSVC_MAX_CONTENT_LENGTH is
+#: at most this).
+BODY_BUFFER = 1024 * 1024
 DEFAULT_READ_TIMEOUT = 15.0
 _RECV_SIZE = 64 * 1024
 
@@ -78,6 +77,7 @@ _TIMED_OUT = _problem(408, "Request Timeout", "The request was not sent in time.
 _HEAD_TOO_LARGE = _problem(
     431, "Request Header Fields Too Large", "The request line and headers are too long."
 )
+_BODY_TOO_LARGE = _problem(413, "Content Too Large", "The request body is too large.")
 
 
 class _Conn(TConn):
@@ -93,8 +93,6 @@ class _Conn(TConn):
         #: Reading a request, or writing a response, against ``deadline``.
         self.reading = False
         self.writing = False
-        #: The request's body was too large to buffer: close the connection after it.
-        self.unbuffered = False
         self.outgoing = bytearray()
         self.keepalive = False
 
@@ -168,8 +166,8 @@ def _chunked_end(data: bytearray, start: int) -> int | None:
 
 
 class BufferingWorker(ThreadWorker):
-    """gunicorn's threaded worker that reads whole requests and writes whole responses
-    in its main loop, so its threads never wait for a client."""
+    """gunicorn's threaded worker without threads: its loop reads whole requests and
+    writes whole responses for every client, and runs the application between."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -177,16 +175,6 @@ class BufferingWorker(ThreadWorker):
         #: Connections reading a request or writing a response, by deadline; an entry
         #: whose deadline is no longer its connection's is stale and skipped.
         self._timed: deque[tuple[float, _Conn]] = deque()
-        #: Monotonic start of the request each pool thread is running.
-        self._running: dict[int, float] = {}
-        #: Requests handed to the pool and not answered yet (the main thread's count).
-        self._requests = 0
-        #: Requests the pool has run, for the main thread to answer; a byte on the pipe
-        #: wakes it up.
-        self._finished: deque[Any] = deque()
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:
@@ -195,31 +183,28 @@ class BufferingWorker(ThreadWorker):
         self.cfg.set("sendfile", False)
         super().init_process()
 
-    # --- the heartbeat ---------------------------------------------------------------
+    def get_thread_pool(self) -> Any:
+        """None: the application runs in the worker's loop."""
+        return None
 
-    def notify(self) -> None:
-        """Beat only while no request has been running for more than a second, as a sync
-        worker (which beats between requests): the master replaces a worker stuck in one
-        request for longer than ``timeout``."""
-        running = list(self._running.values())
-        if running and time.monotonic() - min(running) > 1.0:
-            return
-        super().notify()
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self.alive = False
+        self.cfg.worker_int(self)
+        time.sleep(0.1)
+        raise SystemExit(0)
 
     # --- the main loop ----------------------------------------------------------------
 
     def run(self) -> None:
-        """gunicorn's threaded loop, but a worker whose threads all have a request takes
-        no new connection: like idle sync workers, idle workers take them first."""
+        """Wait for connections and data, serve complete requests, expire late clients."""
         acceptors = []
         for listener in self.sockets:
             listener.setblocking(False)
             acceptors.append((listener, partial(self.accept, listener.getsockname())))
-        self.poller.register(self._wake_read, selectors.EVENT_READ, self._answer_finished)
         listening = False
         while self.alive:
             self.notify()
-            wanted = self.nr_conns < self.worker_connections and self._requests < self.cfg.threads
+            wanted = self.nr_conns < self.worker_connections
             if wanted != listening:
                 with self._lock:
                     for listener, acceptor in acceptors:
@@ -237,7 +222,7 @@ class BufferingWorker(ThreadWorker):
 
     def _stop(self, acceptors: list[tuple[socket.socket, Any]]) -> None:
         """Stop gracefully: take no new connection, close the idle ones, and let the
-        requests being read, run or answered finish within ``graceful_timeout``."""
+        requests being read or answered finish within ``graceful_timeout``."""
         with self._lock:
             for listener, _ in acceptors:
                 self.poller.unregister(listener)
@@ -255,16 +240,13 @@ class BufferingWorker(ThreadWorker):
             for key, _ in self.poller.select(0.1):
                 key.data(key.fileobj)
             self.murder_keepalived()
-        self.tpool.shutdown(False)
         self.poller.close()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
 
     def _busy(self) -> bool:
-        """Whether a request is being read, run or answered."""
-        return self._requests > 0 or any(conn.deadline == at for at, conn in self._timed)
+        """Whether a request is being read or answered."""
+        return any(conn.deadline == at for at, conn in self._timed)
 
-    # --- reading, in the main thread -------------------------------------------------
+    # --- reading ----------------------------------------------------------------------
 
     def accept(self, server: Any, listener: socket.socket) -> None:
         try:
@@ -276,10 +258,8 @@ class BufferingWorker(ThreadWorker):
         conn = _Conn(self.cfg, sock, client, server)
         self.nr_conns += 1
         self._start_reading(conn)
-        with self._lock:
-            self.poller.register(
-                conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
-            )
+        # The request often came with the connection: no need to wait for the selector.
+        self._receive(conn, registered=False)
 
     def _start_reading(self, conn: _Conn) -> None:
         conn.reading = True
@@ -297,28 +277,43 @@ class BufferingWorker(ThreadWorker):
                 except ValueError:
                     return  # closed for idling meanwhile
             self._start_reading(conn)
+        self._receive(conn, registered=True)
+
+    def _receive(self, conn: _Conn, *, registered: bool) -> None:
+        """Read what ``conn`` has sent; serve its request once it is complete."""
         try:
             data = conn.sock.recv(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):
+            if not registered:
+                self._watch(conn, selectors.EVENT_READ, self.on_client_socket_readable)
             return
         except OSError:
             data = b""
         if not data:
-            self._drop(conn)
+            conn.reading = False
+            conn.deadline = None
+            if registered:
+                self._forget(conn)
+            self._close(conn)
             return
         conn.received += data
         ready = self._request_ready(conn)
         if ready is None:
+            if not registered:
+                self._watch(conn, selectors.EVENT_READ, self.on_client_socket_readable)
             return
-        self._stop_reading(conn)
-        if ready is _HEAD_TOO_LARGE:
-            self._refuse(conn, _HEAD_TOO_LARGE)
+        conn.reading = False
+        conn.deadline = None
+        if registered:
+            self._forget(conn)
+        if isinstance(ready, bytes):
+            self._refuse(conn, ready)
         else:
-            self.enqueue_req(conn)
+            self._serve(conn)
 
     def _request_ready(self, conn: _Conn) -> bytes | bool | None:
-        """True when ``conn`` holds a whole request (or one to hand over as it is), a
-        canned answer to refuse it with, None while more is to come."""
+        """True when ``conn`` holds a whole request (or one gunicorn will refuse), a canned
+        answer to refuse it with, None while more is to come."""
         data = conn.received
         head_end = data.find(_HEAD_END, max(conn.scanned - 3, 0))
         if head_end < 0:
@@ -331,15 +326,13 @@ class BufferingWorker(ThreadWorker):
         body_start = head_end + 4
         if body.invalid:
             return True
+        if body.length > BODY_BUFFER or len(data) - body_start > BODY_BUFFER + 4096:
+            return _BODY_TOO_LARGE
         if body.chunked:
-            end = _chunked_end(data, body_start)
-            complete = end is not None
+            complete = _chunked_end(data, body_start) is not None
         else:
             complete = len(data) >= body_start + body.length
         if complete:
-            return True
-        if len(data) - body_start > BODY_BUFFER or body.length > BODY_BUFFER:
-            conn.unbuffered = True
             return True
         if body.expects_continue:
             # Answer the Expect now and drop it, so the application does not answer it too.
@@ -351,10 +344,13 @@ class BufferingWorker(ThreadWorker):
             conn.scanned = len(head)
         return None
 
-    def _stop_reading(self, conn: _Conn) -> None:
-        conn.reading = False
-        conn.deadline = None
+    def _watch(self, conn: _Conn, events: int, callback: Any) -> None:
         with self._lock:
+            self.poller.register(conn.sock, events, partial(callback, conn))
+
+    def _forget(self, conn: _Conn) -> None:
+        """Take ``conn`` out of the selector, if it is there."""
+        with self._lock, contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
 
     def _send_now(self, conn: _Conn, data: bytes) -> None:
@@ -364,17 +360,6 @@ class BufferingWorker(ThreadWorker):
     def _refuse(self, conn: _Conn, answer: bytes) -> None:
         self._send_now(conn, answer)
         self._close(conn)
-
-    def _drop(self, conn: _Conn) -> None:
-        conn.reading = False
-        conn.deadline = None
-        self._forget(conn)
-        self._close(conn)
-
-    def _forget(self, conn: _Conn) -> None:
-        """Take ``conn`` out of the selector, if it is there."""
-        with self._lock, contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(conn.sock)
 
     def _close(self, conn: _Conn) -> None:
         self.nr_conns -= 1
@@ -402,46 +387,26 @@ class BufferingWorker(ThreadWorker):
             else:
                 self._close(conn)
 
-    # --- the application, in a pool thread -------------------------------------------
+    # --- the application --------------------------------------------------------------
 
-    def enqueue_req(self, conn: _Conn) -> None:
+    def _serve(self, conn: _Conn) -> None:
+        """Run the application on ``conn``'s request, then send its answer."""
         conn.init()
+        # Whatever gunicorn's parser reads is in memory already; should it want more, the
+        # socket says so at once (an error) rather than blocking the loop.
+        conn.sock.setblocking(False)
         if conn.received:
             conn.parser.unreader.unread(bytes(conn.received))
             conn.received.clear()
         conn.scanned = 0
-        if conn.unbuffered:
-            # The thread reads the rest of the body itself: never for longer than this.
-            conn.sock.settimeout(self.read_timeout)
-        self._requests += 1
-        fs = self.tpool.submit(self.handle, conn)
-        fs.conn = conn
-        fs.add_done_callback(self._hand_back)
-
-    def _hand_back(self, fs: Any) -> None:
-        """In the pool thread, once a request has run: over to the main thread."""
-        self._finished.append(fs)
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_write, b".")
-
-    def _answer_finished(self, pipe: int) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._wake_read, 4096)
-        while self._finished:
-            self.finish_request(self._finished.popleft())
-
-    def handle(self, conn: _Conn) -> tuple[bool, _Conn]:
-        me = threading.get_ident()
-        self._running[me] = time.monotonic()
         sock = conn.sock
         conn.sock = _Outbox(sock, conn.outgoing)
         try:
-            keepalive, _ = super().handle(conn)
+            keepalive, _ = self.handle(conn)
         finally:
             conn.sock = sock
-            del self._running[me]
-        conn.keepalive = keepalive and not conn.unbuffered
-        return conn.keepalive, conn
+        conn.keepalive = keepalive
+        self._answer(conn)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """gunicorn's own refusals as problem+json, not its HTML page."""
@@ -454,25 +419,15 @@ class BufferingWorker(ThreadWorker):
         with contextlib.suppress(OSError):
             client.sendall(_problem(status, title, str(exc) or title))
 
-    # --- writing, back in the main thread --------------------------------------------
+    # --- writing ----------------------------------------------------------------------
 
-    def finish_request(self, fs: Any) -> None:
-        """In the main thread: send what the application wrote; what the client does not
-        take at once is sent as it reads."""
-        conn: _Conn = fs.conn
-        self._requests -= 1
-        if fs.cancelled():
-            self._close(conn)
-            return
-        try:
-            fs.result()
-        except Exception:
-            conn.keepalive = False
+    def _answer(self, conn: _Conn) -> None:
+        """Send what the application wrote; what the client does not take at once is sent
+        by the loop as it reads."""
         if conn.sock.fileno() < 0:  # gunicorn closed it (a broken request)
             self.nr_conns -= 1
             return
         try:
-            conn.sock.setblocking(False)
             self._flush(conn)
         except OSError:
             self._close(conn)
@@ -480,10 +435,7 @@ class BufferingWorker(ThreadWorker):
         if conn.outgoing:
             conn.writing = True
             self._time(conn)
-            with self._lock:
-                self.poller.register(
-                    conn.sock, selectors.EVENT_WRITE, partial(self._on_writable, conn)
-                )
+            self._watch(conn, selectors.EVENT_WRITE, self._on_writable)
         else:
             self._after_response(conn)
 
@@ -505,8 +457,7 @@ class BufferingWorker(ThreadWorker):
             return
         conn.writing = False
         conn.deadline = None
-        with self._lock:
-            self.poller.unregister(conn.sock)
+        self._forget(conn)
         self._after_response(conn)
 
     def _after_response(self, conn: _Conn) -> None:
@@ -516,9 +467,7 @@ class BufferingWorker(ThreadWorker):
         conn.set_timeout()
         with self._lock:
             self._keep.append(conn)
-            self.poller.register(
-                conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
-            )
+        self._watch(conn, selectors.EVENT_READ, self.on_client_socket_readable)
 
 
 _REFUSALS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str], ...] = (

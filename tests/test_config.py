@@ -12,6 +12,7 @@ from commentsvc import create_app
 from commentsvc.config import SETTINGS, ConfigError, load_config, settings_table
 from commentsvc.models import Comment, Page
 from commentsvc.settings import MAX_BODY_LIMIT, SETTINGS_BY_NAME
+from commentsvc.worker import BODY_BUFFER
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 KEY = "0123456789abcdef0123456789abcdef"
@@ -237,4 +238,15 @@ def test_the_body_length_has_a_maximum(tmp_path: Path) -> None:
     assert load_config(str(tmp_path), environ=environ)["MAX_BODY_LENGTH"] == MAX_BODY_LIMIT
     environ[setting.env_name] = str(MAX_BODY_LIMIT + 1)
     with pytest.raises(ConfigError, match=f"must be at most {MAX_BODY_LIMIT} "):
+        load_config(str(tmp_path), environ=environ)
+
+
+def test_the_largest_request_body_is_what_the_server_reads_ahead(tmp_path: Path) -> None:
+    """The worker refuses a body larger than it reads ahead (a slow client would hold the
+    application while it sent it): the setting cannot allow a larger one."""
+    assert SETTINGS_BY_NAME["MAX_CONTENT_LENGTH"].maximum == BODY_BUFFER
+    environ = {"COMMENTSVC_SECRET_KEY": KEY, "COMMENTSVC_MAX_CONTENT_LENGTH": str(BODY_BUFFER)}
+    assert load_config(str(tmp_path), environ=environ)["MAX_CONTENT_LENGTH"] == BODY_BUFFER
+    environ["COMMENTSVC_MAX_CONTENT_LENGTH"] = str(BODY_BUFFER + 1)
+    with pytest.raises(ConfigError, match=f"MAX_CONTENT_LENGTH must be at most {BODY_BUFFER} "):
         load_config(str(tmp_path), environ=environ)

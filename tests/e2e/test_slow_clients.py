@@ -326,3 +326,15 @@ def test_a_replaced_workers_metrics_are_folded_into_the_archive(
         assert {"counter_archive.db", "histogram_archive.db"} <= set(os.listdir(metrics))
         # Its counts stay in the totals (the scrapes themselves add to them).
         assert requests_total(server) >= before
+
+
+def test_a_body_larger_than_what_is_read_ahead_is_refused_unread(server: Server) -> None:
+    connection = connect(server)
+    connection.sendall(
+        b"POST /api/v1/sites/e2e/comments HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n{"
+    )
+    answer = read_all(connection)
+    connection.close()
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["status"] == 413
