@@ -33,6 +33,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import selectors
 import socket
 import time
@@ -40,6 +41,7 @@ from collections import deque
 from functools import partial
 from typing import Any
 
+from gunicorn import http
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -54,6 +56,8 @@ _RECV_SIZE = 64 * 1024
 _CRLF = b"\r\n"
 _HEAD_END = b"\r\n\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: A header that announces a body (or asks to be told to send one).
+_BODY_HEADER = re.compile(rb"\r\n(?:content-length|transfer-encoding|expect)[ \t]*:", re.I)
 
 
 def read_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
@@ -322,7 +326,10 @@ class BufferingWorker(ThreadWorker):
         if head_end + 4 > HEAD_LIMIT:
             return _HEAD_TOO_LARGE
         conn.scanned = head_end  # found: a later call finds it again at once
-        body = _Body(bytes(data[:head_end]))
+        head = bytes(data[:head_end])
+        if not _BODY_HEADER.search(head):
+            return True  # no body (most requests): the head is the request
+        body = _Body(head)
         body_start = head_end + 4
         if body.invalid:
             return True
@@ -391,10 +398,12 @@ class BufferingWorker(ThreadWorker):
 
     def _serve(self, conn: _Conn) -> None:
         """Run the application on ``conn``'s request, then send its answer."""
-        conn.init()
-        # Whatever gunicorn's parser reads is in memory already; should it want more, the
-        # socket says so at once (an error) rather than blocking the loop.
-        conn.sock.setblocking(False)
+        if conn.parser is None:
+            # The socket stays non-blocking: whatever gunicorn's parser reads is in memory
+            # already; should it want more, the socket says so at once (an error) rather
+            # than blocking the loop.
+            conn.parser = http.RequestParser(self.cfg, conn.sock, conn.client)
+            conn.initialized = True
         if conn.received:
             conn.parser.unreader.unread(bytes(conn.received))
             conn.received.clear()
