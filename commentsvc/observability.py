@@ -90,6 +90,25 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+#: What a request's log line says besides its message, in this order (the JSON format has
+#: them as fields).
+REQUEST_FIELDS = ("request_id", "method", "path", "route", "status", "duration_ms", "remote_addr")
+
+
+class TextFormatter(logging.Formatter):
+    """Plain text for reading by eye: the message, then the request's fields that the record
+    carries as ``name=value``, before any traceback."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = [
+            f"{name}={value}"
+            for name in REQUEST_FIELDS
+            if (value := record.__dict__.get(name)) is not None
+        ]
+        return " ".join([line, *fields])
+
+
 def configure_logging(level: str, fmt: str) -> None:
     """Send every log record to standard error, as JSON lines or as plain text.
 
@@ -107,7 +126,7 @@ def configure_logging(level: str, fmt: str) -> None:
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):

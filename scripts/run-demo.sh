@@ -11,6 +11,9 @@ DEMO_PASSWORD=demo-password
 
 export COMMENTSVC_ENV=${COMMENTSVC_ENV:-development}
 export COMMENTSVC_SESSION_COOKIE_SECURE=${COMMENTSVC_SESSION_COOKIE_SECURE:-false}
+# One line per request, for reading by eye (gunicorn's access log would add the query
+# strings, which the service never logs).
+export COMMENTSVC_LOG_FORMAT=${COMMENTSVC_LOG_FORMAT:-text}
 
 "$BIN/commentsvc" db upgrade
 if ! "$BIN/commentsvc" sites list | grep -q '^demo\b'; then
@@ -49,4 +52,4 @@ INFO
 "$BIN/python" scripts/demo_site.py --host "$HOST" --port "$((PORT + 1))" --api "$BASE" --site demo &
 DEMO_PID=$!
 trap 'kill $DEMO_PID 2>/dev/null' EXIT INT TERM
-"$BIN/gunicorn" --workers 2 --bind "$HOST:$PORT" --access-logfile - wsgi:app
+"$BIN/gunicorn" --workers 2 --bind "$HOST:$PORT" wsgi:app

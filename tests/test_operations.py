@@ -124,6 +124,34 @@ def test_text_log_format_for_reading_by_eye(tmp_path: Path) -> None:
     assert app.config["LOG_FORMAT"] == "text"
 
 
+def test_text_log_lines_keep_every_request_field_and_no_query_string(tmp_path: Path) -> None:
+    """The text format once wrote a request as just ``request``."""
+    app = create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/text.db",
+            "LOG_FORMAT": "text",
+        }
+    )
+    (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == "commentsvc"]
+    lines: list[str] = []
+    capture = logging.Handler()
+    capture.emit = lambda record: lines.append(handler.format(record))  # type: ignore[method-assign]
+    logger = logging.getLogger("commentsvc.request")
+    logger.addHandler(capture)
+    try:
+        app.test_client().get("/healthz?token=secret-in-the-query", headers={"X-Request-ID": "r-1"})
+    finally:
+        logger.removeHandler(capture)
+    (line,) = lines
+    assert "INFO commentsvc.request: request request_id=r-1 method=GET path=/healthz" in line
+    assert re.search(
+        r" route=/healthz status=200 duration_ms=[0-9.]+ remote_addr=127\.0\.0\.1$", line
+    )
+    assert "secret-in-the-query" not in line
+
+
 # --- metrics ----------------------------------------------------------------------------------
 
 
