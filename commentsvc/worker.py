@@ -217,7 +217,7 @@ class BufferingWorker(ThreadWorker):
                         else:
                             self.poller.unregister(listener)
                 listening = wanted
-            for key, _ in self.poller.select(1.0):
+            for key, _ in self.poller.select(self._wait()):
                 key.data(key.fileobj)
             if not self.is_parent_alive():
                 break
@@ -245,6 +245,13 @@ class BufferingWorker(ThreadWorker):
                 key.data(key.fileobj)
             self.murder_keepalived()
         self.poller.close()
+
+    def _wait(self) -> float:
+        """Seconds the selector may wait: at most 1, and no later than the next deadline
+        (which may be stale: then the wait is only shorter than it could be)."""
+        if not self._timed:
+            return 1.0
+        return min(1.0, max(0.0, self._timed[0][0] - time.monotonic()))
 
     def _busy(self) -> bool:
         """Whether a request is being read or answered."""
