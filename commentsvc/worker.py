@@ -94,16 +94,15 @@ class _Conn(TConn):
         self.scanned = 0
         #: Monotonic time by which the request must be complete; None while idle.
         self.deadline: float | None = None
-        #: Reading a request, or writing a response, against ``deadline``.
+        #: Reading a request against ``deadline`` (else, with a deadline, writing a response).
         self.reading = False
-        self.writing = False
         self.outgoing = bytearray()
         self.keepalive = False
 
 
 class _Outbox:
-    """The socket as the application's thread sees it: writes go to memory, the rest to
-    the socket itself."""
+    """The socket as the application sees it: writes go to memory, the rest to the socket
+    itself."""
 
     def __init__(self, sock: socket.socket, buffer: bytearray) -> None:
         self._sock = sock
@@ -210,15 +209,13 @@ class BufferingWorker(ThreadWorker):
             self.notify()
             wanted = self.nr_conns < self.worker_connections
             if wanted != listening:
-                with self._lock:
-                    for listener, acceptor in acceptors:
-                        if wanted:
-                            self.poller.register(listener, selectors.EVENT_READ, acceptor)
-                        else:
-                            self.poller.unregister(listener)
+                for listener, acceptor in acceptors:
+                    if wanted:
+                        self.poller.register(listener, selectors.EVENT_READ, acceptor)
+                    else:
+                        self.poller.unregister(listener)
                 listening = wanted
-            for key, _ in self.poller.select(self._wait()):
-                key.data(key.fileobj)
+            self._dispatch(self._wait())
             if not self.is_parent_alive():
                 break
             self.murder_keepalived()
@@ -227,13 +224,12 @@ class BufferingWorker(ThreadWorker):
     def _stop(self, acceptors: list[tuple[socket.socket, Any]]) -> None:
         """Stop gracefully: take no new connection, close the idle ones, and let the
         requests being read or answered finish within ``graceful_timeout``."""
-        with self._lock:
-            for listener, _ in acceptors:
-                self.poller.unregister(listener)
-            idle = list(self._keep)
-            self._keep.clear()
-            for conn in idle:
-                self.poller.unregister(conn.sock)
+        for listener, _ in acceptors:
+            self.poller.unregister(listener)
+        idle = list(self._keep)
+        self._keep.clear()
+        for conn in idle:
+            self.poller.unregister(conn.sock)
         for listener in self.sockets:
             listener.close()
         for conn in idle:
@@ -241,10 +237,14 @@ class BufferingWorker(ThreadWorker):
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self._busy() and time.monotonic() < deadline:
             self.notify()
-            for key, _ in self.poller.select(0.1):
-                key.data(key.fileobj)
+            self._dispatch(min(0.1, self._wait()))
             self.murder_keepalived()
         self.poller.close()
+
+    def _dispatch(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for sockets to be ready, and handle them."""
+        for key, _ in self.poller.select(timeout):
+            key.data(key.fileobj)
 
     def _wait(self) -> float:
         """Seconds the selector may wait: at most 1, and no later than the next deadline
@@ -282,11 +282,7 @@ class BufferingWorker(ThreadWorker):
 
     def on_client_socket_readable(self, conn: _Conn, client: socket.socket) -> None:
         if not conn.reading:
-            with self._lock:
-                try:
-                    self._keep.remove(conn)  # it was kept alive, idle: now it reads
-                except ValueError:
-                    return  # closed for idling meanwhile
+            self._keep.remove(conn)  # it was kept alive, idle: now it reads
             self._start_reading(conn)
         self._receive(conn, registered=True)
 
@@ -359,12 +355,11 @@ class BufferingWorker(ThreadWorker):
         return None
 
     def _watch(self, conn: _Conn, events: int, callback: Any) -> None:
-        with self._lock:
-            self.poller.register(conn.sock, events, partial(callback, conn))
+        self.poller.register(conn.sock, events, partial(callback, conn))
 
     def _forget(self, conn: _Conn) -> None:
         """Take ``conn`` out of the selector, if it is there."""
-        with self._lock, contextlib.suppress(KeyError, ValueError, OSError):
+        with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
 
     def _send_now(self, conn: _Conn, data: bytes) -> None:
@@ -393,7 +388,7 @@ class BufferingWorker(ThreadWorker):
                 break
             self._timed.popleft()
             late_request = conn.reading
-            conn.reading = conn.writing = False
+            conn.reading = False
             conn.deadline = None
             self._forget(conn)
             if late_request:
@@ -449,7 +444,6 @@ class BufferingWorker(ThreadWorker):
             self._close(conn)
             return
         if conn.outgoing:
-            conn.writing = True
             self._time(conn)
             self._watch(conn, selectors.EVENT_WRITE, self._on_writable)
         else:
@@ -471,7 +465,6 @@ class BufferingWorker(ThreadWorker):
             conn.keepalive = False
         if conn.outgoing:
             return
-        conn.writing = False
         conn.deadline = None
         self._forget(conn)
         self._after_response(conn)
@@ -481,8 +474,7 @@ class BufferingWorker(ThreadWorker):
             self._close(conn)
             return
         conn.set_timeout()
-        with self._lock:
-            self._keep.append(conn)
+        self._keep.append(conn)
         self._watch(conn, selectors.EVENT_READ, self.on_client_socket_readable)
 
 
