@@ -109,7 +109,8 @@ def test_log_lines_written_during_a_request_carry_its_id(
         assert line["request_id"] == g.request_id
 
 
-def test_text_log_format_for_reading_by_eye(tmp_path: Path) -> None:
+def text_logging_app(tmp_path: Path) -> tuple[Flask, logging.Handler]:
+    """An app logging as text, and the handler it installed."""
     app = create_app(
         {
             "ENV": "testing",
@@ -119,6 +120,11 @@ def test_text_log_format_for_reading_by_eye(tmp_path: Path) -> None:
         }
     )
     (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == "commentsvc"]
+    return app, handler
+
+
+def test_text_log_format_for_reading_by_eye(tmp_path: Path) -> None:
+    app, handler = text_logging_app(tmp_path)
     record = logging.LogRecord("commentsvc", logging.INFO, __file__, 1, "hello", None, None)
     assert handler.format(record).endswith("INFO commentsvc: hello")
     assert app.config["LOG_FORMAT"] == "text"
@@ -126,15 +132,7 @@ def test_text_log_format_for_reading_by_eye(tmp_path: Path) -> None:
 
 def test_text_log_lines_keep_every_request_field_and_no_query_string(tmp_path: Path) -> None:
     """The text format once wrote a request as just ``request``."""
-    app = create_app(
-        {
-            "ENV": "testing",
-            "SECRET_KEY": "test-secret",
-            "DATABASE_URL": f"sqlite:///{tmp_path}/text.db",
-            "LOG_FORMAT": "text",
-        }
-    )
-    (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == "commentsvc"]
+    app, handler = text_logging_app(tmp_path)
     lines: list[str] = []
     capture = logging.Handler()
     capture.emit = lambda record: lines.append(handler.format(record))  # type: ignore[method-assign]
