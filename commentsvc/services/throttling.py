@@ -90,6 +90,13 @@ def _redis_options() -> dict[str, Any]:
     }
 
 
+def _retry_after(wait: float, period: timedelta) -> int:
+    """Whole seconds to wait, between one and the limit's period: a comment that another
+    worker stored after this request read the clock is newer than its ``now``, but it
+    cannot hold a later one back for longer than a period from now."""
+    return max(1, min(math.ceil(wait), int(period.total_seconds())))
+
+
 def _too_many(item: RateLimitItem) -> str:
     return (
         f"Too many comments from your address; the limit is {item}. "
@@ -144,15 +151,15 @@ class SubmitLimits:
             # Over a limit of N per period: the N-th newest comment is within the period.
             if len(recent) >= item.amount and recent[item.amount - 1] >= now - period:
                 wait = (recent[item.amount - 1] + period - now).total_seconds()
-                raise Throttled(_too_many(item), retry_after=max(1, math.ceil(wait)))
+                raise Throttled(_too_many(item), retry_after=_retry_after(wait, period))
 
     def _count_in_redis(self, limiter: FixedWindowRateLimiter, site_id: int, client: str) -> None:
         try:
-            for item in self.items:
+            for item, period in zip(self.items, self._periods, strict=True):
                 if not limiter.hit(item, "submit", str(site_id), client):
                     reset = limiter.get_window_stats(item, "submit", str(site_id), client)
                     wait = reset.reset_time - time.time()
-                    raise Throttled(_too_many(item), retry_after=max(1, math.ceil(wait)))
+                    raise Throttled(_too_many(item), retry_after=_retry_after(wait, period))
         except StorageError as error:
             self._storage_failed(error.storage_error)
 

@@ -4,6 +4,7 @@ and what the moderation API shows of the verdicts."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from commentsvc import create_app
 from commentsvc.extensions import db
 from commentsvc.models import Comment, CommentStatus
 from commentsvc.services import sites
+from commentsvc.services.errors import Throttled
 from tests.conftest import ORIGIN, valid_submission
 
 URL = "/api/v1/sites/news/comments"
@@ -195,6 +197,26 @@ def test_over_the_limit_is_a_429_with_retry_after_and_nothing_stored(
     assert "Retry-After" in refused.headers["Access-Control-Expose-Headers"]
     assert comment_count() == 2
     assert from_address(client, "203.0.113.6", 1) == [201]  # another client
+
+
+def test_retry_after_is_at_most_a_period_when_another_worker_stored_later(
+    limited: Flask,
+) -> None:
+    """A request that read the clock before another worker stored the client's comment
+    finds one newer than its ``now``; the wait it answers is still within one period."""
+    client = limited.test_client()
+    assert from_address(client, "203.0.113.7", 2) == [201, 201]
+    oldest, newest = stored(limited)[-2:]
+    with limited.app_context(), db.engine.connect() as connection:
+        limits = limited.extensions["commentsvc.throttling"]
+        with pytest.raises(Throttled) as refused:
+            limits.hit(
+                newest.site_id,
+                newest.client_hash,
+                connection,
+                now=oldest.created_at - timedelta(seconds=5),
+            )
+    assert refused.value.retry_after == 60
 
 
 def test_only_submissions_that_would_be_stored_count(
