@@ -8,14 +8,22 @@ PORT   ?= 8000
 
 .PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench
 
-$(STAMP): pyproject.toml
+# What running needs (make run), and on top of it what the checks need (make test).
+RUN_STAMP := $(VENV)/.installed-run
+
+$(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
 	@touch $(STAMP)
 
 ## Serve the service with a demo site, moderator and token on http://$(HOST):$(PORT)
-run: $(STAMP)
+## (its settings in instance/commentsvc.env, which the commentsvc command reads too)
+run: $(RUN_STAMP)
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) ./scripts/run-demo.sh
 
 ## Lint, format check, type check and the whole test suite

@@ -26,9 +26,23 @@ def _create_app() -> Flask:
     return create_app_or_exit()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+class _Commands(FlaskGroup):
+    """Flask's command group, listing its commands without building the app: ``commentsvc
+    --help`` works before the service is configured (every command is registered here)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(click.Group.list_commands(self, ctx))
+
+
+# Not Flask's .env/.flaskenv loading: the service's settings come from the environment and
+# its own env file (config.environment), never from a .env that happens to be nearby.
+@click.group(cls=_Commands, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
-    """Manage commentsvc: database, sites, moderators and API tokens."""
+    """Manage commentsvc: database, sites, moderators and API tokens.
+
+    Settings come from COMMENTSVC_* variables and the env file (COMMENTSVC_ENV_FILE, or
+    commentsvc.env in the instance folder, where `make run` keeps the demo's).
+    """
 
 
 sites = click.Group("sites", help="Sites that embed the comments.")
@@ -92,11 +106,25 @@ def _rules(settings: dict[str, object]) -> str:
     help="A comment sent from the widget sooner than this after the form opened waits for a "
     "moderator.",
 )
+@click.option(
+    "--add-origin",
+    "added",
+    multiple=True,
+    help="Allow another origin, scheme://host[:port]. Repeatable.",
+)
+@click.option(
+    "--remove-origin", "removed", multiple=True, help="No longer allow an origin. Repeatable."
+)
 @with_appcontext
 def sites_set(
-    slug: str, moderation: str | None, max_links: int | None, min_fill_seconds: int | None
+    slug: str,
+    moderation: str | None,
+    max_links: int | None,
+    min_fill_seconds: int | None,
+    added: tuple[str, ...],
+    removed: tuple[str, ...],
 ) -> None:
-    """Change a site's moderation rules; those not given keep their values."""
+    """Change a site's origins and moderation rules; what is not given stays as it is."""
     changes = {
         name: value
         for name, value in (
@@ -107,10 +135,14 @@ def sites_set(
         if value is not None
     }
     try:
-        rules = site_service.set_rules(slug, **changes)
+        if added or removed:
+            origins = site_service.change_origins(slug, added, removed)
+            click.echo(f"site {slug}: origins {' '.join(origins)}")
+        if changes or not (added or removed):
+            rules = site_service.set_rules(slug, **changes)
+            click.echo(f"site {slug}: {_rules(rules.as_settings())}")
     except ServiceError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"site {slug}: {_rules(rules.as_settings())}")
 
 
 @moderators.command("add")
@@ -186,6 +218,21 @@ def tokens_create(email: str, name: str) -> None:
         f"token {created.token.name!r} for {moderator.email} "
         f"(shown once, store it now): {created.secret}"
     )
+
+
+@tokens.command("check")
+@with_appcontext
+def tokens_check() -> None:
+    """Say whose a token (read from standard input) is; exit status 1 when it is not a
+    valid token of an active moderator (unknown, revoked, or its moderator deactivated)."""
+    from commentsvc.services.tokens import authenticate_token
+
+    secret = sys.stdin.readline().strip()
+    holder = authenticate_token(secret) if secret else None
+    moderator = holder.moderator() if holder is not None else None
+    if moderator is None:
+        raise click.ClickException("not a valid token")
+    click.echo(f"a valid token of {moderator.email}")
 
 
 def _site_id(slug: str | None) -> int | None:
@@ -274,12 +321,15 @@ def db_restore(path: Path, yes: bool) -> None:
     click.echo(f"restored from {path}")
 
 
+# Flask-Migrate's `db` group (upgrade, downgrade, …) gains backup and restore.
+db_group.add_command(db_backup)
+db_group.add_command(db_restore)
+COMMANDS = (db_group, sites, moderators, tokens, blocklist)
+for _group in COMMANDS:
+    main.add_command(_group)
+
+
 def register_commands(app: Flask) -> None:
-    """Add the management command groups to the app's CLI."""
-    # Flask-Migrate's `db` group (upgrade, downgrade, …) gains backup and restore.
-    db_group.add_command(db_backup)
-    db_group.add_command(db_restore)
-    app.cli.add_command(sites)
-    app.cli.add_command(moderators)
-    app.cli.add_command(tokens)
-    app.cli.add_command(blocklist)
+    """Add the management command groups to the app's CLI (``flask --app …`` and tests)."""
+    for group in COMMANDS:
+        app.cli.add_command(group)

@@ -14,11 +14,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from dotenv import dotenv_values
+
 from commentsvc.settings import ENV_PREFIX, SETTINGS, SETTINGS_BY_NAME, ConfigError, Setting
 
 __all__ = ["SETTINGS", "SETTINGS_BY_NAME", "ConfigError", "Setting", "load_config"]
 
 
+#: The env file read from the instance folder when ``COMMENTSVC_ENV_FILE`` names none.
+ENV_FILE_NAME = "commentsvc.env"
 MIN_SECRET_KEY_LENGTH = 16
 #: Values from examples and tutorials that must never sign a production session.
 PLACEHOLDER_SECRETS = frozenset(
@@ -46,13 +50,47 @@ def _development_secret_key(instance_path: str) -> str:
         return file.read().strip()
 
 
+def instance_folder() -> str:
+    """The instance folder Flask gives the app (``instance/`` in a checkout), for code that
+    reads the settings without building an app."""
+    from flask import Flask
+
+    return Flask("commentsvc").instance_path
+
+
+def environment(instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables the settings are read from: those of the env file (``COMMENTSVC_ENV_FILE``,
+    or ``commentsvc.env`` in the instance folder when it exists), then the environment's,
+    which win."""
+    environ = os.environ if environ is None else environ
+    named = environ.get(f"{ENV_PREFIX}ENV_FILE")
+    path = named or os.path.join(instance_path, ENV_FILE_NAME)
+    if not named and not os.path.isfile(path):
+        return dict(environ)
+    try:
+        # Values as written: no ${VAR} expansion, a secret key may hold a '$'.
+        with open(path, encoding="utf-8") as stream:
+            found = dotenv_values(stream=stream, interpolate=False)
+    except OSError as error:
+        raise ConfigError(f"{ENV_PREFIX}ENV_FILE: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    for name in found:
+        setting = SETTINGS_BY_NAME.get(name.removeprefix(ENV_PREFIX))
+        if not name.startswith(ENV_PREFIX) or setting is None or setting.name == "ENV_FILE":
+            raise ConfigError(f"{path}: {name} is not a setting of the service")
+    from_file = {name: value for name, value in found.items() if value is not None}
+    return {**from_file, **environ}
+
+
 def load_config(
     instance_path: str,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the settings: defaults, then ``COMMENTSVC_*`` variables, then ``overrides``."""
-    values = _read(os.environ if environ is None else environ)
+    """Return the settings: defaults, then the env file's and the environment's
+    ``COMMENTSVC_*`` variables (:func:`environment`), then ``overrides``."""
+    values = _read(environment(instance_path, environ))
     values.update(overrides or {})
     for setting in SETTINGS:
         values[setting.name] = setting.check(values[setting.name])
@@ -66,7 +104,7 @@ def load_config(
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """ConfigError for the first setting of the environment that :func:`load_config` would
     refuse; needs no app (gunicorn's master checks before it starts any worker)."""
-    values = _read(os.environ if environ is None else environ)
+    values = _read(environment(instance_folder(), environ))
     for setting in SETTINGS:
         setting.check(values[setting.name])
     _check_secret_key(values["SECRET_KEY"], values["ENV"])
@@ -88,7 +126,7 @@ def _read(environ: Mapping[str, str]) -> dict[str, Any]:
             try:
                 values[setting.name] = setting.parse(raw)
             except ValueError as exc:
-                raise ConfigError(f"{setting.env_name}: {exc}") from None
+                raise ConfigError(f"{setting.env_name} {exc}, not {raw!r}") from None
     return values
 
 

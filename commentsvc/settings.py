@@ -32,11 +32,14 @@ def _parse_bool(raw: str) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
-    raise ValueError(f"expected true or false, got {raw!r}")
+    raise ValueError("must be true or false")
 
 
 def _parse_int(raw: str) -> int:
-    return int(raw.strip())
+    value = raw.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", value):
+        raise ValueError("must be a whole number")
+    return int(value)
 
 
 def _parse_str(raw: str) -> str:
@@ -195,7 +198,26 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy database URL. Default: SQLite file `commentsvc.db` in the instance folder. "
         "PostgreSQL: `postgresql+psycopg://…`.",
     ),
-    _text("SECRET_KEY", None, "Signs sessions. Required outside development."),
+    _text(
+        "SECRET_KEY",
+        None,
+        "Signs sessions and keys the hashes of client addresses. Required outside "
+        "development; keep it the same across restarts and upgrades (a new one logs every "
+        "moderator out and restarts the rate-limit and login counts).",
+    ),
+    _text(
+        "ENV_FILE",
+        None,
+        "A file of `COMMENTSVC_…=value` lines read at start-up by the service and the "
+        "`commentsvc` command; the environment wins over it. Default: `commentsvc.env` in "
+        "the instance folder, when there is one (`make run` keeps the demo's settings there).",
+    ),
+    _flag(
+        "MIGRATE_ON_START",
+        False,
+        "The container image only: `true` runs `commentsvc db upgrade` before gunicorn starts "
+        "(one container; with several replicas migrate once per release instead).",
+    ),
     _flag(
         "RATELIMIT_ENABLED", True, "`false` turns every rate limit off (load tests, benchmarks)."
     ),

@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Migrate, create a demo site, moderator and API token, then serve with gunicorn.
+# Serve the service with a demo site, moderator and API token (`make run`).
+#
+# The demo's settings live in instance/commentsvc.env, which the service and the
+# `commentsvc` command both read: after a first `make run`, `. .venv/bin/activate` and every
+# `commentsvc …` command works on the demo. The API token is kept in instance/demo-token and
+# printed again on each run; a new one is made only when that one no longer works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,24 +13,52 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 DEMO_EMAIL=demo@example.com
 DEMO_PASSWORD=demo-password
+INSTANCE=instance
+ENV_FILE=$INSTANCE/commentsvc.env
+TOKEN_FILE=$INSTANCE/demo-token
 
-export COMMENTSVC_ENV=${COMMENTSVC_ENV:-development}
-export COMMENTSVC_SESSION_COOKIE_SECURE=${COMMENTSVC_SESSION_COOKIE_SECURE:-false}
+mkdir -p "$INSTANCE"
+if [ ! -e "$ENV_FILE" ]; then
+  (
+    umask 077
+    cat >"$ENV_FILE" <<SETTINGS
+# Settings of the demo that \`make run\` serves; read by the service and the commentsvc
+# command (the environment wins). See the configuration table in README.md.
+COMMENTSVC_ENV=development
+COMMENTSVC_SECRET_KEY=$("$BIN/python" -c 'import secrets; print(secrets.token_hex(32))')
+# Plain HTTP on this machine: cookies without Secure.
+COMMENTSVC_SESSION_COOKIE_SECURE=false
 # One line per request, for reading by eye (gunicorn's access log would add the query
 # strings, which the service never logs).
-export COMMENTSVC_LOG_FORMAT=${COMMENTSVC_LOG_FORMAT:-text}
+COMMENTSVC_LOG_FORMAT=text
+SETTINGS
+  )
+  echo "make run: wrote the demo's settings to $ENV_FILE"
+fi
 
 "$BIN/commentsvc" db upgrade
-if ! "$BIN/commentsvc" sites list | grep -q '^demo\b'; then
-  "$BIN/commentsvc" sites add demo --name "Demo site" \
-    --origin "http://$HOST:$PORT" --origin "http://localhost:$PORT" \
-    --origin "http://$HOST:$((PORT + 1))" --origin "http://localhost:$((PORT + 1))"
+# The demo site allows the service's and the demo article's origins, on this PORT too.
+ORIGINS=()
+for port in "$PORT" "$((PORT + 1))"; do
+  ORIGINS+=(--origin "http://$HOST:$port" --origin "http://localhost:$port")
+done
+if "$BIN/commentsvc" sites list | grep -q '^demo\b'; then
+  "$BIN/commentsvc" sites set demo "${ORIGINS[@]/#--origin/--add-origin}" >/dev/null
+else
+  "$BIN/commentsvc" sites add demo --name "Demo site" "${ORIGINS[@]}"
 fi
-if ! "$BIN/commentsvc" moderators list 2>/dev/null | grep -q "^$DEMO_EMAIL\b"; then
+if ! "$BIN/commentsvc" moderators list | grep -q "^$DEMO_EMAIL\b"; then
   printf '%s\n' "$DEMO_PASSWORD" | "$BIN/commentsvc" moderators add "$DEMO_EMAIL" --admin --password-stdin
 fi
-TOKEN=$("$BIN/commentsvc" tokens create "$DEMO_EMAIL" --name "make run" | awk '{print $NF}')
+if [ ! -s "$TOKEN_FILE" ] || ! "$BIN/commentsvc" tokens check <"$TOKEN_FILE" >/dev/null 2>&1; then
+  (
+    umask 077
+    "$BIN/commentsvc" tokens create "$DEMO_EMAIL" --name "make run" | awk '{print $NF}' >"$TOKEN_FILE"
+  )
+fi
+TOKEN=$(cat "$TOKEN_FILE")
 BASE="http://$HOST:$PORT"
+DEMO="http://$HOST:$((PORT + 1))"
 
 cat <<INFO
 
@@ -36,15 +69,19 @@ cat <<INFO
   API token:        $TOKEN
 
   Try it:
-    curl -s -X POST $BASE/api/v1/sites/demo/comments -H 'Content-Type: application/json' \\
+    curl -s -X POST '$BASE/api/v1/sites/demo/comments' -H 'Content-Type: application/json' \\
       -d '{"page": "/hello", "body": "First!", "author_name": "Ada", "author_email": "ada@example.com"}'
-    curl -s -H 'Authorization: Bearer $TOKEN' $BASE/api/v1/moderation/comments?status=pending
+    curl -s -H 'Authorization: Bearer $TOKEN' '$BASE/api/v1/moderation/comments?status=pending'
     curl -s -X PATCH -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' \\
-      -d '{"status": "approved"}' $BASE/api/v1/moderation/comments/1
+      -d '{"status": "approved"}' '$BASE/api/v1/moderation/comments/1'
     curl -s '$BASE/api/v1/sites/demo/comments?page=/hello'
 
-  Demo article (another origin, embeds the widget): http://$HOST:$((PORT + 1))/article.html
-  Demo article list with comment counts:             http://$HOST:$((PORT + 1))/
+  The commentsvc command, in another terminal of this folder:
+    . .venv/bin/activate
+    commentsvc sites list
+
+  Demo article (another origin, embeds the widget): $DEMO/article.html
+  Demo article list with comment counts:             $DEMO/
 
   API description: $BASE/openapi.json     Stop with Ctrl-C.
 

@@ -8,6 +8,7 @@ PostgreSQL run only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,9 @@ from tests.support.databases import URL_VARIABLE, close_run_databases, run_datab
 from tests.support.redis import RedisServer, flush_all, shared_redis_url
 
 ORIGIN = "https://news.example"
+
+# The apps the tests build read no env file: not the one `make run` keeps in instance/.
+os.environ["COMMENTSVC_ENV_FILE"] = os.devnull
 OTHER_ORIGIN = "https://blog.example"
 PASSWORD = "correct horse battery"
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from commentsvc.extensions import db
 from commentsvc.models import ApiToken, Moderator, Site
 from commentsvc.security import hash_token, verify_password
+from tests.conftest import ORIGIN
 from tests.support.panel import PANEL, add_moderator, is_login_redirect, logged_in
 
 
@@ -99,6 +106,21 @@ def test_tokens_create_prints_the_token_once_as_the_last_word(
     assert runner.invoke(args=["tokens", "create", "nobody@example.com"]).exit_code != 0
 
 
+def test_tokens_check_says_whose_a_token_is(app: Flask, runner: FlaskCliRunner) -> None:
+    add_moderator(app, "carol@example.com")
+    created = runner.invoke(args=["tokens", "create", "carol@example.com", "--name", "demo"])
+    token = created.output.split()[-1]
+    valid = runner.invoke(args=["tokens", "check"], input=token + "\n")
+    assert valid.exit_code == 0 and valid.output == "a valid token of carol@example.com\n"
+    for wrong in ("", "x" + token):
+        refused = runner.invoke(args=["tokens", "check"], input=wrong)
+        assert refused.exit_code == 1 and "not a valid token" in refused.output
+    with app.app_context():
+        db.session.execute(sa.update(ApiToken).values(revoked_at=sa.func.now()))
+        db.session.commit()
+    assert runner.invoke(args=["tokens", "check"], input=token).exit_code == 1
+
+
 def test_sites_set_changes_only_the_rules_given(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["sites", "set", "news", "--moderation", "first"])
     assert result.exit_code == 0, result.output
@@ -119,6 +141,53 @@ def test_sites_set_refuses_bad_rules(runner: FlaskCliRunner) -> None:
     assert runner.invoke(args=["sites", "set", "news", "--min-fill-seconds", "x"]).exit_code == 2
     missing = runner.invoke(args=["sites", "set", "nowhere", "--max-links", "1"])
     assert missing.exit_code == 1 and "nowhere" in missing.output
+
+
+def test_sites_set_adds_and_removes_origins(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    page = "/api/v1/sites/news/comments?page=/a"
+    other = "http://127.0.0.1:8303"
+    refused = client.get(page, headers={"Origin": other})
+    assert refused.headers.get("Access-Control-Allow-Origin") != other
+    result = runner.invoke(
+        args=["sites", "set", "news", "--add-origin", other + "/", "--add-origin", ORIGIN]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == f"site news: origins {ORIGIN} {other}\n"  # no rules changed
+    answer = client.get(page, headers={"Origin": other})
+    assert answer.status_code == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == other
+    result = runner.invoke(args=["sites", "set", "news", "--remove-origin", other])
+    assert result.output == f"site news: origins {ORIGIN}\n"
+    with app.app_context():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == "news"))
+        assert site is not None and site.origins == [ORIGIN]
+
+
+def test_sites_set_refuses_bad_origins_and_keeps_one(runner: FlaskCliRunner) -> None:
+    bad = runner.invoke(args=["sites", "set", "news", "--add-origin", "news.example"])
+    assert bad.exit_code == 1 and "'news.example' is not an origin" in bad.output
+    last = runner.invoke(args=["sites", "set", "news", "--remove-origin", ORIGIN])
+    assert last.exit_code == 1 and "at least one origin" in last.output
+    assert ORIGIN in runner.invoke(args=["sites", "list"]).output
+
+
+def test_help_works_before_the_service_is_configured(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMENTSVC_")}
+    env["COMMENTSVC_ENV_FILE"] = os.devnull  # production, no secret key
+    script = Path(sys.executable).with_name("commentsvc")
+    for args in (["--help"], ["sites", "--help"], ["db", "--help"]):
+        result = subprocess.run(
+            [str(script), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Usage: commentsvc" in result.stdout
+    listed = subprocess.run(
+        [str(script), "--help"], env=env, capture_output=True, text=True, timeout=60
+    ).stdout
+    for group in ("db", "sites", "moderators", "tokens", "blocklist"):
+        assert re.search(rf"^  {group} ", listed, re.M), group
 
 
 def test_blocklist_add_list_remove(runner: FlaskCliRunner) -> None:

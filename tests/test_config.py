@@ -45,6 +45,59 @@ def test_environment_overrides_defaults_and_mapping_overrides_environment(tmp_pa
     assert config["MAX_NAME_LENGTH"] == 7
 
 
+def test_the_env_file_in_the_instance_folder_is_read_and_the_environment_wins(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "commentsvc.env").write_text(
+        "# the demo's settings\n"
+        f"COMMENTSVC_SECRET_KEY='{KEY}$x'\n"
+        "export COMMENTSVC_MAX_BODY_LENGTH=300\n"
+        "COMMENTSVC_LOG_FORMAT=text\n",
+        "utf-8",
+    )
+    config = load_config(str(tmp_path), environ={"COMMENTSVC_LOG_FORMAT": "json"})
+    assert config["SECRET_KEY"] == KEY + "$x"  # as written, nothing expanded
+    assert config["MAX_BODY_LENGTH"] == 300
+    assert config["LOG_FORMAT"] == "json"
+
+
+def test_commentsvc_env_file_names_another_file(tmp_path: Path) -> None:
+    (tmp_path / "commentsvc.env").write_text("COMMENTSVC_MAX_BODY_LENGTH=300\n", "utf-8")
+    other = tmp_path / "production.env"
+    other.write_text(f"COMMENTSVC_SECRET_KEY={KEY}\nCOMMENTSVC_MAX_BODY_LENGTH=400\n", "utf-8")
+    config = load_config(str(tmp_path), environ={"COMMENTSVC_ENV_FILE": str(other)})
+    assert config["MAX_BODY_LENGTH"] == 400
+    missing = {"COMMENTSVC_ENV_FILE": str(tmp_path / "nowhere.env")}
+    with pytest.raises(ConfigError, match=r"COMMENTSVC_ENV_FILE: cannot read .*nowhere\.env"):
+        load_config(str(tmp_path), environ=missing)
+
+
+@pytest.mark.parametrize(
+    "line", ["COMMENTSVC_SECRT_KEY=x", "POSTGRES_PASSWORD=x", "COMMENTSVC_ENV_FILE=other.env"]
+)
+def test_the_env_file_names_only_settings(tmp_path: Path, line: str) -> None:
+    (tmp_path / "commentsvc.env").write_text(f"COMMENTSVC_SECRET_KEY={KEY}\n{line}\n", "utf-8")
+    name = line.partition("=")[0]
+    with pytest.raises(ConfigError, match=f"commentsvc.env: {name} is not a setting"):
+        load_config(str(tmp_path), environ={})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("COMMENTSVC_PANEL_PAGE_SIZE", "abc", "must be a whole number, not 'abc'"),
+        ("COMMENTSVC_PANEL_PAGE_SIZE", "2.5", "must be a whole number, not '2.5'"),
+        ("COMMENTSVC_RATELIMIT_ENABLED", "maybe", "must be true or false, not 'maybe'"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_said_in_words(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(tmp_path), environ={"COMMENTSVC_SECRET_KEY": KEY, variable: value})
+    assert str(refused.value) == f"{variable} {message}"
+
+
 def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="COMMENTSVC_SECRET_KEY"):
         load_config(str(tmp_path), environ={})
@@ -183,6 +236,7 @@ def test_a_configuration_error_is_one_line_not_a_traceback(tmp_path: Path) -> No
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMENTSVC_")}
+    env["COMMENTSVC_ENV_FILE"] = os.devnull  # not the demo's, which has a key
     env["COMMENTSVC_DATABASE_URL"] = f"sqlite:///{tmp_path}/a.db"
     script = Path(sys.executable).with_name("commentsvc")
     result = subprocess.run(

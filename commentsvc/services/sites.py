@@ -173,6 +173,22 @@ def update_site(
     return site
 
 
+def change_origins(slug: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
+    """Add origins to a site and remove others (adding one it has, or removing one it has
+    not, changes nothing); Invalid when an origin is malformed or none would be left.
+    Returns the site's origins now."""
+    added = normalize_origins(add) if add else []
+    removed = set(normalize_origins(remove)) if remove else set()
+    with write_transaction():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == slug))
+        if site is None:
+            raise NotFound(f"there is no site {slug!r}")
+        kept = [origin for origin in site.origins if origin not in removed]
+        site.origins = normalize_origins([*kept, *added])
+    forget_sites()
+    return list(site.origins)
+
+
 def set_rules(slug: str, **changes: object) -> SiteRules:
     """Change some of a site's moderation rules (``moderation``, ``max_links``,
     ``min_fill_seconds``); the others keep their values. Returns the rules now in force."""

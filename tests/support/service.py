@@ -31,7 +31,8 @@ def base_env() -> dict[str, str]:
     """This process's environment without any setting of the service, gunicorn or metrics.
 
     Whoever starts the service sets those, so a variable left in the caller's shell cannot
-    change what a test checks or a benchmark measures.
+    change what a test checks or a benchmark measures; nor can the env file that ``make
+    run`` keeps in the instance folder.
     """
     env = {
         name: value
@@ -39,6 +40,7 @@ def base_env() -> dict[str, str]:
         if not name.startswith(SETTING_PREFIXES) and name not in SETTING_NAMES
     }
     env["PYTHONUNBUFFERED"] = "1"
+    env["COMMENTSVC_ENV_FILE"] = os.devnull
     return env
 
 
