@@ -46,7 +46,7 @@ from typing import Any
 
 # The package's __init__ comes along (Flask and Werkzeug, shared by the workers after the
 # fork); nothing it imports may load prometheus_client before on_starting sets its directory.
-from commentsvc.serving import archive_worker_metrics, worker_count
+from commentsvc.serving import archive_worker_metrics, gunicorn_log_config, worker_count
 
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -58,6 +58,17 @@ def _bind() -> list[str]:
     host = os.environ.get("HOST") or "0.0.0.0"
     port = os.environ.get("PORT") or "8000"
     return [f"{host}:{port}"]
+
+
+def _log_format() -> str:
+    """The service's COMMENTSVC_LOG_FORMAT (environment or env file), which gunicorn's own
+    lines follow; a bad setting is said by on_starting, in the one usual way."""
+    from commentsvc.config import ConfigError, environment, instance_folder
+
+    try:
+        return environment(instance_folder()).get("COMMENTSVC_LOG_FORMAT") or "json"
+    except ConfigError:
+        return "json"
 
 
 def _access_log() -> str | None:
@@ -96,9 +107,15 @@ if _SHM:
     worker_tmp_dir = _SHM
 
 accesslog = _access_log()
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(f)s" "%(a)s"'
+# The path without its query string, and no referrer (a page's address with its own):
+# query strings carry tokens, and the service never logs them.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# Writes the access log only when GUNICORN_ACCESS_LOG asks for one.
+logger_class = "commentsvc.worker.Logger"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# With COMMENTSVC_LOG_FORMAT=json (the default) gunicorn's own lines are JSON too.
+logconfig_dict = gunicorn_log_config(_log_format(), loglevel, accesslog)
 
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

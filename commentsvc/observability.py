@@ -40,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from commentsvc.extensions import db
 from commentsvc.models import Comment, CommentStatus
 from commentsvc.services.events import CommentEvent, comment_committed
+from commentsvc.serving import JSON_LOG_FORMAT
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
@@ -118,13 +119,7 @@ def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     if fmt == "json":
-        handler.setFormatter(
-            JsonFormatter(
-                "%(levelname)s %(name)s %(message)s",
-                rename_fields={"levelname": "level", "name": "logger"},
-                timestamp="time",
-            )
-        )
+        handler.setFormatter(JsonFormatter(**JSON_LOG_FORMAT))
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RequestIdFilter())

@@ -8,6 +8,59 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
+
+#: The service's JSON log lines (python-json-logger's JsonFormatter arguments): what
+#: commentsvc.observability writes, and gunicorn's own lines in the same shape.
+JSON_LOG_FORMAT: dict[str, Any] = {
+    "fmt": "%(levelname)s %(name)s %(message)s",
+    "rename_fields": {"levelname": "level", "name": "logger"},
+    "timestamp": "time",
+}
+
+
+def gunicorn_log_config(log_format: str, level: str, access_log: str | None) -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict``: with the JSON log format its own lines (start-up,
+    workers booted and replaced, and the access log when it is on) are JSON lines too, so a
+    log shipper reads one format from the whole stream; empty for gunicorn's plain text.
+
+    Only gunicorn's loggers get handlers; the application's come from its own logging
+    set-up (``configure_logging``), so nothing is written twice."""
+    if log_format.strip().lower() != "json":
+        return {}
+    access = (
+        {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+        if access_log in (None, "-")
+        else {"class": "logging.FileHandler", "filename": access_log}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {
+                "level": level.upper(),
+                "handlers": ["error_console"],
+                "propagate": False,
+                "qualname": "gunicorn.error",
+            },
+            "gunicorn.access": {
+                "level": "INFO",
+                "handlers": ["console"],
+                "propagate": False,
+                "qualname": "gunicorn.access",
+            },
+        },
+        "handlers": {
+            "console": {**access, "formatter": "json"},
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "json",
+            },
+        },
+        "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter", **JSON_LOG_FORMAT}},
+    }
 
 
 def worker_count(environ: Mapping[str, str]) -> int:

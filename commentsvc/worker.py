@@ -41,7 +41,7 @@ from collections import deque
 from functools import partial
 from typing import Any
 
-from gunicorn import http
+from gunicorn import glogging, http
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -507,3 +507,13 @@ def _refusal(exc: BaseException) -> tuple[int | None, str]:
         if isinstance(exc, kinds):
             return status, title
     return None, ""
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger, writing the access log only when one is asked for
+    (``GUNICORN_ACCESS_LOG``): gunicorn's own writes it whenever a logging configuration is
+    given, as it is for the JSON log format (``serving.gunicorn_log_config``)."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if self.cfg.accesslog is not None:
+            super().access(resp, req, environ, request_time)
