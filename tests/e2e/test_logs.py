@@ -57,8 +57,9 @@ def test_the_access_log_when_asked_for_is_json_too(template: Template, tmp_path:
 def test_text_lines_carry_the_request_fields_and_no_query_string_even_in_the_access_log(
     template: Template, tmp_path: Path, access_log: str
 ) -> None:
-    variables = {"COMMENTSVC_LOG_FORMAT": "text", "GUNICORN_ACCESS_LOG": access_log}
-    with serve(template, tmp_path, **variables) as server:
+    with serve(
+        template, tmp_path, COMMENTSVC_LOG_FORMAT="text", GUNICORN_ACCESS_LOG=access_log
+    ) as server:
         _visit(server.base_url)
         gunicorn = server.gunicorn
     text = gunicorn.log_text()
