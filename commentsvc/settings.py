@@ -22,6 +22,19 @@ ENV_PREFIX = "COMMENTSVC_"
 MAX_BODY_LIMIT = 5400
 
 
+#: Each submitted text field and the setting that limits its length: the form checks them,
+#: and the widget's inputs and the served API description say them.
+FIELD_LENGTH_SETTINGS = {
+    "page": "MAX_PAGE_KEY_LENGTH",
+    "page_url": "MAX_URL_LENGTH",
+    "page_title": "MAX_PAGE_TITLE_LENGTH",
+    "body": "MAX_BODY_LENGTH",
+    "author_name": "MAX_NAME_LENGTH",
+    "author_email": "MAX_EMAIL_LENGTH",
+    "author_url": "MAX_URL_LENGTH",
+}
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or has a value the service cannot use."""
 

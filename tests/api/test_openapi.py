@@ -23,6 +23,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.test import TestResponse
 
+from commentsvc import create_app
 from commentsvc.api.openapi import spec
 from commentsvc.extensions import db
 from commentsvc.models import CommentStatus
@@ -163,6 +164,29 @@ def test_served_as_json_and_valid_openapi_3_1(client: FlaskClient) -> None:
     assert document["info"]["title"] == "commentsvc"
     bearer = document["components"]["securitySchemes"]["bearerAuth"]
     assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
+
+
+def test_the_served_lengths_are_this_servers_settings(app: Flask) -> None:
+    limits = {"MAX_BODY_LENGTH": 50, "MAX_NAME_LENGTH": 40, "MAX_URL_LENGTH": 300}
+    configured = create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            **limits,
+        }
+    )
+    document = configured.test_client().get("/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    for name in ("CommentSubmission", "CommentFormSubmission"):
+        properties = schemas[name]["properties"]
+        assert properties["body"]["maxLength"] == 50
+        assert properties["author_name"]["maxLength"] == 40
+        assert properties["author_url"]["maxLength"] == properties["page_url"]["maxLength"] == 300
+        assert properties["author_email"]["maxLength"] == 254  # the default
+    assert schemas["CommentUpdate"]["properties"]["body"]["maxLength"] == 50
+    with configured.app_context():
+        db.engine.dispose()
 
 
 def test_every_route_is_documented_and_every_documented_operation_exists(
