@@ -27,6 +27,7 @@ def init_panel(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "panel.login"
     login_manager.login_message = "Please log in to moderate."
+    login_manager.login_message_category = "info"  # a note, not a success
     # Not "strong": for permanent sessions Flask-Login makes it "basic", which binds nothing.
     login_manager.session_protection = None
     app.register_blueprint(bp)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Locator, Page, Response, expect
+from playwright.sync_api import Browser, Locator, Page, Response, expect
 
 from tests.browser.conftest import (
     ADMIN_EMAIL,
@@ -581,3 +581,42 @@ def test_spam_and_block_this_author_from_the_queue(live: Live, logged_in: Page) 
         page.locator("table.blocklist tbody tr", has_text="block-browser.example")
     ).to_have_count(0)
     assert page.evaluate("window.__cspViolations") == []
+
+
+def test_the_login_note_is_no_success_and_phones_get_no_shortcut_hint(
+    live: Live, browser: Browser
+) -> None:
+    """First-hour review: "Please log in" showed in the green style of a success, and the
+    keyboard hint took room on a phone."""
+    contexts = {
+        "desktop": browser.new_context(base_url=live.base_url),
+        "phone": browser.new_context(
+            base_url=live.base_url,
+            viewport={"width": 360, "height": 740},
+            is_mobile=True,
+            has_touch=True,
+        ),
+    }
+    hints = {}
+    try:
+        for name, context in contexts.items():
+            page = context.new_page()
+            page.goto("/moderation/")
+            note = page.locator(".flash", has_text="Please log in to moderate.")
+            expect(note).to_have_class(re.compile(r"\bflash-info\b"))
+            border = note.evaluate("e => getComputedStyle(e).borderLeftColor")
+            accent = page.evaluate(
+                "getComputedStyle(document.documentElement).getPropertyValue('--accent')"
+            )
+            assert border == page.evaluate(
+                "c => { const e = document.createElement('i'); e.style.color = c;"
+                " document.body.append(e); const v = getComputedStyle(e).color;"
+                " e.remove(); return v; }",
+                accent.strip(),
+            )
+            log_in(page)
+            hints[name] = page.locator(".shortcuts-help").is_visible()
+    finally:
+        for context in contexts.values():
+            context.close()
+    assert hints == {"desktop": True, "phone": False}
