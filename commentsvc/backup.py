@@ -33,6 +33,7 @@ def backup(database_url: str, target: Path, *, overwrite: bool = False) -> Backu
     if target.exists() and not overwrite:
         raise BackupError(f"{target} exists: choose another path or pass --force")
     url = make_url(database_url)
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     try:
@@ -116,8 +117,8 @@ def _run_pg(program: str, url: URL, *args: str) -> None:
     if executable is None:
         raise BackupError(
             f"{program} is not installed: install the PostgreSQL client of the server's major "
-            f"version (Debian: apt-get install postgresql-client), or run it yourself: "
-            f"{program} --format=custom --dbname=postgresql://USER@HOST:PORT/DB …"
+            f"version (Debian: apt-get install postgresql-client), or run it where it is, "
+            f"such as in the postgres container (README: Backups and restores)"
         )
     env = dict(os.environ)
     if url.password is not None:

@@ -311,8 +311,7 @@ def test_backup_then_restore_brings_back_exactly_the_backed_up_rows(
 ) -> None:
     for _ in range(5):
         make_comment()
-    backup = tmp_path / "backups" / "commentsvc-backup.db"
-    backup.parent.mkdir()
+    backup = tmp_path / "backups" / "daily" / "commentsvc-backup.db"  # folders made as needed
     made = runner.invoke(db_group, ["backup", str(backup)])
     assert made.exit_code == 0, made.output
     assert "backup written to" in made.output
