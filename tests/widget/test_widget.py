@@ -9,10 +9,12 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commentsvc.widget import CONFIG_PLACEHOLDER, CSS_PLACEHOLDER, build_widget
+from commentsvc.widget import CONFIG_PLACEHOLDER, CSS_PLACEHOLDER, build_widget, readable_sources
 
-#: The gzipped size budget of widget.js with its CSS (see benchmarks/README.md).
+#: The gzipped size budget of widget.js with its CSS (DESIGN §10; see benchmarks/README.md).
 GZIP_BUDGET = 8 * 1024
+#: A JavaScript string literal in double quotes, as the readable source writes them.
+JS_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 
 
 def test_widget_is_served_cacheable_with_an_etag(client: FlaskClient) -> None:
@@ -40,7 +42,7 @@ def test_widget_takes_its_limits_from_the_servers_configuration(app: Flask) -> N
     app.config.update(MAX_BODY_LENGTH=4321, MAX_NAME_LENGTH=77, MAX_COUNT_PAGES=9)
     text = app.test_client().get("/widget.js").get_data(as_text=True)
     assert CONFIG_PLACEHOLDER not in text
-    written = re.search(r"var CONFIG = (\{.*?\});", text)
+    written = re.search(r"var CONFIG\s*=\s*(\{.*?\});", text)
     assert written, "the widget carries no configuration"
     config = json.loads(written.group(1))
     assert config["limits"]["body"] == 4321
@@ -49,19 +51,34 @@ def test_widget_takes_its_limits_from_the_servers_configuration(app: Flask) -> N
     assert config["countsChunk"] == 9
 
 
-def test_widget_fits_its_gzip_budget(app: Flask) -> None:
-    body = build_widget(app.config).body
+def test_widget_fits_its_gzip_budget(client: FlaskClient) -> None:
+    body = client.get("/widget.js").get_data()
     size = len(gzip.compress(body, compresslevel=9))
     assert size <= GZIP_BUDGET, f"widget.js is {size} bytes gzipped, budget {GZIP_BUDGET}"
 
 
+def test_widget_is_served_minified_with_every_string_intact(client: FlaskClient) -> None:
+    served = client.get("/widget.js").get_data(as_text=True)
+    script, css = readable_sources()
+    assert len(served) < 0.9 * (len(script) + len(css)), "not minified"
+    assert "\n  " not in served, "indentation is served"
+    # Whitespace and comments go; no string the reader sees may change.
+    code = re.sub(r"^\s*//.*$", "", script, flags=re.M)  # comments quote words too
+    literals = set(JS_STRING.findall(code)) - {CSS_PLACEHOLDER, CONFIG_PLACEHOLDER}
+    assert len(literals) > 100
+    missing = sorted(literal for literal in literals if literal not in served)
+    assert missing == []
+
+
 def test_widget_defines_no_global_names(app: Flask) -> None:
     text = build_widget(app.config).body.decode()
-    # One IIFE; nothing assigned to window.* and no top-level var/function/let/const.
-    assert text.lstrip().startswith("/*!")
-    assert re.search(r"^\(function", text, re.M)
+    # One IIFE after the banner; nothing assigned to window.*.
+    banner = re.match(r"/\*!.*?\*/\s*", text, re.S)
+    assert banner, "no /*! banner"
+    code = text[banner.end() :].strip()
+    assert code.startswith("(function(){"), code[:40]
+    assert code.endswith("})();"), code[-40:]
     assert not re.search(r"window\.[A-Za-z_$][\w$]*\s*=[^=]", text)
-    assert not re.search(r"^(var|let|const|function) ", text, re.M)
 
 
 def test_widget_never_uses_inner_html_or_eval(app: Flask) -> None:
@@ -81,11 +98,13 @@ def widget_strings(text: str) -> dict[str, set[str]]:
     }
 
 
-def test_every_language_says_everything_the_widget_says(app: Flask) -> None:
-    strings = widget_strings(build_widget(app.config).body.decode())
+def test_every_language_says_everything_the_widget_says() -> None:
+    strings = widget_strings(readable_sources()[0])
     assert set(strings) >= {"en", "de", "fr"}
     # DESIGN §7's answers to a refused post are among them.
     assert {"tooOften", "duplicate"} <= strings["en"]
+    # A summary of invalid fields, named by the form's labels.
+    assert "invalid" in strings["en"]
     for lang, keys in strings.items():
         assert keys == strings["en"], (
             f"{lang}: missing {strings['en'] - keys}, extra {keys - strings['en']}"

@@ -17,6 +17,7 @@
       loadFailed: "Comments could not be loaded.", justNow: "just now",
       tooOften: "You are posting too often. Please try again {when}.",
       duplicate: "You have already posted this comment.",
+      invalid: "Please check: {fields}.",
     },
     de: {
       heading: "Schreibe einen Kommentar", note: "Deine E-Mail-Adresse wird nicht veröffentlicht. Erforderliche Felder sind mit * markiert",
@@ -31,6 +32,7 @@
       loadFailed: "Die Kommentare konnten nicht geladen werden.", justNow: "gerade eben",
       tooOften: "Du kommentierst zu oft. Bitte versuche es {when} erneut.",
       duplicate: "Diesen Kommentar hast du schon abgeschickt.",
+      invalid: "Bitte prüfe: {fields}.",
     },
     fr: {
       heading: "Laisser un commentaire", note: "Votre adresse e-mail ne sera pas publiée. Les champs obligatoires sont indiqués avec *",
@@ -45,6 +47,7 @@
       loadFailed: "Les commentaires n’ont pas pu être chargés.", justNow: "à l’instant",
       tooOften: "Vous commentez trop souvent. Veuillez réessayer {when}.",
       duplicate: "Vous avez déjà publié ce commentaire.",
+      invalid: "Veuillez vérifier\u00a0: {fields}.",
     },
   };
   // Filled in by the server: its limits.
@@ -55,6 +58,7 @@
   var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
   var CSS = "__WIDGET_CSS__";
   var uid = 0;
+  var warned = false;
 
   function attr(name, container) {
     return (container && container.getAttribute("data-" + name)) || (script && script.getAttribute("data-" + name)) || "";
@@ -83,6 +87,17 @@
     }
     (children || []).forEach(function (child) { if (child) node.appendChild(child); });
     return node;
+  }
+
+  // A 403 or 404 problem is the site's setup (an origin not added, a wrong data-site),
+  // not the reader's: its detail says what to fix, once per page load, to the console.
+  function refused(result) {
+    var detail = (result.status === 403 || result.status === 404) && result.data.detail;
+    if (detail && !warned) {
+      warned = true;
+      console.warn("commentsvc: " + detail);
+    }
+    return !!detail;
   }
 
   function request(url, options) {
@@ -144,11 +159,13 @@
     }
     this.app = el("section", { class: "csv", lang: this.lang, "aria-label": this.t.comments });
     this.heading = el("h2", { text: this.t.comments });
+    // Under the heading (under "Load more" when that failed), not below the form.
+    this.loadError = el("p", { class: "csv-load-error", role: "alert" });
     this.list = el("ol");
     this.more = el("button", { type: "button", class: "csv-more", hidden: true, text: this.t.more });
     this.status = el("p", { class: "csv-status", role: "status", "aria-live": "polite" });
     this.form = this.buildForm();
-    this.app.append(this.heading, this.list, this.more, this.form, this.status);
+    this.app.append(this.heading, this.loadError, this.list, this.more, this.form, this.status);
     this.root.appendChild(this.app);
     var self = this;
     this.more.addEventListener("click", function () { if (!self.more.busy) self.load(self.cursor); });
@@ -174,7 +191,7 @@
         el("label", { for: id }, [document.createTextNode(label), required && el("span", { class: "csv-required", "aria-hidden": "true", text: " *" })]),
         input, error,
       ]),
-      input: input, error: error,
+      input: input, error: error, label: label,
     };
   };
 
@@ -224,8 +241,10 @@
     return errors;
   };
 
+  // The labels of the fields in error, in the form's order ("" when none is).
   Widget.prototype.showErrors = function (errors) {
     var first = null;
+    var labels = [];
     for (var name in this.fields) {
       var field = this.fields[name];
       var message = errors[name] ? [].concat(errors[name])[0] : "";
@@ -233,9 +252,10 @@
       field.error.hidden = !message;
       field.input.setAttribute("aria-invalid", !!message);
       first = first || (message && field.input);
+      if (message) labels.push(field.label);
     }
     if (first) first.focus();
-    return !!first;
+    return labels.join(", ");
   };
 
   Widget.prototype.post = function () {
@@ -276,8 +296,11 @@
       if (result.status === 429 && wait > 0 && self.rtf) {
         return fmt(t.tooOften, { when: self.rtf.format(Math.ceil(wait < 60 ? wait : wait / 60), wait < 60 ? "second" : "minute") });
       }
-      self.showErrors(data.errors || {});
-      return data.detail || t.failed;
+      // The reader's words: the form's labels, not the API's field names.
+      var wrong = self.showErrors(data.errors || {});
+      if (wrong) return fmt(t.invalid, { fields: wrong });
+      // Closed comments are the reader's news; a refused origin or site is the site's.
+      return refused(result) && data.title !== "Comments closed" ? t.failed : data.detail || t.failed;
     }, function () {
       return t.failed;
     }).then(function (message) {
@@ -364,7 +387,10 @@
     var url = this.base + "/comments?page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     setBusy(this.more, true);
     request(url).then(function (result) {
-      if (result.status !== 200) throw result;
+      if (result.status !== 200) {
+        refused(result);
+        throw result;
+      }
       var data = result.data;
       var batch = document.createDocumentFragment();
       var first = null;
@@ -381,11 +407,13 @@
         first.focus();
       }
       self.more.hidden = !data.next_cursor;
+      self.loadError.textContent = "";
       var n = data.total;
       self.heading.textContent = n === 0 ? self.t.none : n === 1 ? self.t.one : fmt(self.t.many, { n: n });
     }).catch(function () {
       setBusy(self.more, false);
-      self.status.textContent = self.t.loadFailed;
+      (cursor ? self.more : self.heading).after(self.loadError);
+      self.loadError.textContent = self.t.loadFailed;
     });
   };
 
@@ -403,6 +431,7 @@
       var chunk = keys.slice(start, start + CONFIG.countsChunk);
       var url = apiBase(null) + encodeURIComponent(site) + "/counts?" + chunk.map(function (key) { return "page=" + encodeURIComponent(key); }).join("&");
       request(url).then(function (result) {
+        refused(result);
         var counts = (result.data && result.data.counts) || {};
         nodes.forEach(function (node) {
           var n = counts[node.getAttribute("data-comment-count")];
