@@ -138,6 +138,7 @@ class NormalizedEmail:
 def _text(
     limit_setting: str,
     *,
+    label: str | None = None,
     required: bool = True,
     multiline: bool = False,
     extra: tuple[Callable[[Form, Field], None], ...] = (),
@@ -146,6 +147,7 @@ def _text(
     """A trimmed text field: required or optional, no control characters, limited length."""
     field_class = TextAreaField if multiline else StringField
     return field_class(
+        label,
         filters=[*filters, strip],
         validators=[
             DataRequired() if required else Optional(),
@@ -157,16 +159,22 @@ def _text(
 
 
 class CommentForm(Form):
-    """A comment submission, from JSON or from the plain HTML form."""
+    """A comment submission, from JSON or from the plain HTML form.
 
-    page = _text("MAX_PAGE_KEY_LENGTH")
-    page_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
-    page_title = _text("MAX_PAGE_TITLE_LENGTH", required=False)
-    parent_id = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
-    body = _text("MAX_BODY_LENGTH", multiline=True, extra=(VisibleText(),))
-    author_name = _text("MAX_NAME_LENGTH", extra=(VisibleText(),), filters=(remove_bidi_controls,))
-    author_email = _text("MAX_EMAIL_LENGTH", extra=(NormalizedEmail(),))
-    author_url = _text("MAX_URL_LENGTH", required=False, extra=(HttpUrl(),))
+    Its labels are the reader's form's (README, "Without JavaScript"): the no-JavaScript
+    error page names fields by them.
+    """
+
+    page = _text("MAX_PAGE_KEY_LENGTH", label="Page")
+    page_url = _text("MAX_URL_LENGTH", label="Page address", required=False, extra=(HttpUrl(),))
+    page_title = _text("MAX_PAGE_TITLE_LENGTH", label="Page title", required=False)
+    parent_id = IntegerField("Reply to", validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
+    body = _text("MAX_BODY_LENGTH", label="Comment", multiline=True, extra=(VisibleText(),))
+    author_name = _text(
+        "MAX_NAME_LENGTH", label="Name", extra=(VisibleText(),), filters=(remove_bidi_controls,)
+    )
+    author_email = _text("MAX_EMAIL_LENGTH", label="Email", extra=(NormalizedEmail(),))
+    author_url = _text("MAX_URL_LENGTH", label="Website", required=False, extra=(HttpUrl(),))
     #: The honeypot (DESIGN §7): hidden from people, so whatever is in it came from a bot.
     #: Never refused, whatever it holds: the answer must not tell a bot it was caught.
     subject = StringField(filters=[strip])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass, replace
 
 from flask import (
     Blueprint,
@@ -16,17 +17,24 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
-from jinja2 import Environment
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from commentsvc.api.serializers import public_comment_json, public_thread_json, submitted_comment
 from commentsvc.args import page_args, required_arg
-from commentsvc.errors import PROBLEM_JSON, ApiError, from_service_error
+from commentsvc.errors import (
+    PROBLEM_JSON,
+    ApiError,
+    from_service_error,
+    handle_api_error,
+    handle_http_exception,
+    handle_service_error,
+)
 from commentsvc.forms import CommentForm, OnOrigins, json_to_formdata, validated
 from commentsvc.paths import PUBLIC_API_PREFIX, in_public_api
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul
-from commentsvc.security import anonymize_ip, origin_of_url, web_url
+from commentsvc.security import anonymize_ip, normalize_origin, origin_of_url, web_url
 from commentsvc.services import idempotency, sites, submissions, threads
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.sites import PublicSite
@@ -39,6 +47,7 @@ PREFLIGHT_MAX_AGE = "86400"
 #: The stylesheet the no-JavaScript form's pages carry inline (public/base.html).
 PAGE_STYLE = "public/page.css"
 _PAGE_HEADERS = "commentsvc.public_page_headers"
+_PAGE_STYLE_TEXT = "commentsvc.public_page_style"
 
 
 @bp.url_value_preprocessor
@@ -47,7 +56,15 @@ def load_site(endpoint: str | None, values: dict[str, object] | None) -> None:
     slug = str((values or {}).pop("site_slug", ""))
     site = sites.get_site(slug)
     if site is None:
-        raise ApiError(404, f"There is no site {slug!r}.", title="Unknown site")
+        detail = f"There is no site {slug!r}."
+        origin = normalize_origin(_request_origin() or "")
+        if origin is not None:
+            # Said to the page's console by the widget: what its data-site should be.
+            detail += (
+                f" The page at {origin} names it in data-site; `commentsvc sites list` shows"
+                " the sites there are."
+            )
+        raise ApiError(404, detail, title="Unknown site")
     g.site = site
 
 
@@ -59,14 +76,58 @@ def _origin_allowed(site: PublicSite, origin: str | None) -> bool:
     return origin is not None and origin_of_url(origin) in site.origins
 
 
+#: What a browser sends as ``Origin`` when it hides the page's origin (a form posted from
+#: a page with ``Referrer-Policy: no-referrer``, a sandboxed frame, a local file).
+NULL_ORIGIN = "null"
+
+
+def _is_form_post() -> bool:
+    return request.method == "POST" and request.mimetype == FORM
+
+
+def refused_origin(site: PublicSite, origin: str) -> ApiError:
+    """403 for a request from an ``Origin`` that is not one of the site's, saying how to
+    add it; never kept by a cache (the same URL answers the site's own origins)."""
+    detail = f"The origin {origin} is not one of the origins of site {site.slug!r}."
+    addable = normalize_origin(origin)
+    if addable is not None:
+        detail += (
+            f" Add it with: commentsvc sites set {site.slug} --add-origin {addable}"
+            " (or on the moderation panel's Sites page)."
+        )
+    elif origin == NULL_ORIGIN:
+        detail += (
+            " Browsers send Origin: null from pages that hide their origin (Referrer-Policy:"
+            " no-referrer); only the no-JavaScript form, with a return_to on one of the"
+            " site's origins, is taken from them."
+        )
+    return ApiError(403, detail, title="Origin not allowed", headers={"Cache-Control": "no-store"})
+
+
 @bp.before_request
-def answer_preflight() -> Response | None:
-    if request.method != "OPTIONS":
-        return None
+def check_origin() -> Response | None:
+    """Answer a preflight; refuse a request whose ``Origin`` is not one of the site's.
+
+    A preflight from any origin is answered 204 (it grants nothing: the request itself is
+    checked here), so that a refused origin's POST gets this readable 403, not a bare CORS
+    failure. Requests without ``Origin`` (curl, servers) are not browsers': no check. A
+    form post with ``Origin: null`` is left to :func:`submit`, which needs its return_to.
+    """
+    site: PublicSite = g.site
     origin = _request_origin()
-    if not _origin_allowed(g.site, origin):
-        raise ApiError(403, "This origin may not use this site's comments.", title="Forbidden")
+    allowed = _origin_allowed(site, origin)
+    if request.method == "OPTIONS":
+        if origin is None:
+            raise ApiError(403, "A preflight request needs an Origin header.", title="Forbidden")
+        return _preflight(origin if allowed else "*")
+    if origin is None or allowed or (origin == NULL_ORIGIN and _is_form_post()):
+        return None
+    raise refused_origin(site, origin)
+
+
+def _preflight(allow_origin: str) -> Response:
     response = current_app.response_class(status=204)
+    response.headers["Access-Control-Allow-Origin"] = allow_origin
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = (
         "Content-Type, If-None-Match, Idempotency-Key"
@@ -75,27 +136,45 @@ def answer_preflight() -> Response | None:
     return response
 
 
-@bp.after_request
+#: The response headers the widget reads (none of them is CORS-safelisted).
+EXPOSED_HEADERS = "ETag, Location, Retry-After"
+
+
+@bp.after_app_request
 def add_cors_headers(response: Response) -> Response:
+    """CORS on every public API answer, errors of paths no route matches included.
+
+    The site's own origins get their exact origin back; an error answer to any other
+    ``Origin`` gets ``*`` (no credentials: it holds no data, only why the request failed),
+    so that the widget can read and log it. An answer that varies by ``Origin`` says so.
+    """
+    if not in_public_api(request.path):
+        return response
     response.vary.add("Origin")
-    site = g.get("site")
     origin = _request_origin()
+    if origin is None or "Access-Control-Allow-Origin" in response.headers:  # a preflight
+        return response
+    site = g.get("site")
     if site is not None and _origin_allowed(site, origin):
-        response.headers["Access-Control-Allow-Origin"] = origin or ""
-        response.headers["Access-Control-Expose-Headers"] = "ETag, Location, Retry-After"
+        response.headers["Access-Control-Allow-Origin"] = origin
+    elif response.status_code >= 400:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    else:
+        return response
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     return response
 
 
-def page_headers(templates: Environment) -> dict[str, str]:
+def page_headers(style: str, form_action: str = "'none'") -> dict[str, str]:
     """The headers of the no-JavaScript form's HTML pages: no script, no framing, nothing
-    loaded; their one inline stylesheet is allowed by its hash."""
-    style = templates.get_template(PAGE_STYLE).render()
+    loaded; their one inline stylesheet, ``style``, is allowed by its hash. Forms may post
+    to ``form_action`` (a CSP source list; browsers check the redirects after it too)."""
     digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode("ascii")
     policy = [
         "default-src 'none'",
         f"style-src 'sha256-{digest}'",
         "base-uri 'none'",
-        "form-action 'none'",
+        f"form-action {form_action}",
         "frame-ancestors 'none'",
     ]
     return {
@@ -107,12 +186,15 @@ def page_headers(templates: Environment) -> dict[str, str]:
 
 @bp.record_once
 def _make_page_headers(state: BlueprintSetupState) -> None:
-    state.app.extensions[_PAGE_HEADERS] = page_headers(state.app.jinja_env)
+    style = state.app.jinja_env.get_template(PAGE_STYLE).render()
+    state.app.extensions[_PAGE_STYLE_TEXT] = style
+    state.app.extensions[_PAGE_HEADERS] = page_headers(style)
 
 
 @bp.after_app_request
 def add_security_headers(response: Response) -> Response:
-    """Every public API answer: no content sniffing; its HTML pages also :func:`page_headers`.
+    """Every public API answer: no content sniffing; its HTML pages also :func:`page_headers`
+    (unless the page set its own, as the error page with a form does).
 
     On the app, not the blueprint, so that errors of paths no route matches get it too. It
     only sets headers: it runs on every thread and counts read, the hot path.
@@ -120,7 +202,8 @@ def add_security_headers(response: Response) -> Response:
     if in_public_api(request.path):
         response.headers["X-Content-Type-Options"] = "nosniff"
         if response.mimetype == "text/html":
-            response.headers.update(current_app.extensions[_PAGE_HEADERS])
+            for name, value in current_app.extensions[_PAGE_HEADERS].items():
+                response.headers.setdefault(name, value)
     return response
 
 
@@ -157,9 +240,6 @@ def _return_to(site: PublicSite, data: MultiDict[str, str]) -> str | None:
 @bp.post("/comments")
 def submit() -> BaseResponse:
     site: PublicSite = g.site
-    origin = _request_origin()
-    if origin is not None and not _origin_allowed(site, origin):
-        raise ApiError(403, "This origin may not post comments to this site.", title="Forbidden")
     if request.mimetype == JSON:
         key = _idempotency_key()
         data, type_errors = json_to_formdata(read_json_object(request))
@@ -245,20 +325,107 @@ def _submit_form(site: PublicSite, data: MultiDict[str, str]) -> BaseResponse:
     """The no-JavaScript form: 303 back to the page, or an HTML page listing the errors."""
     back = _page_url_on_site(site, data)
     try:
-        back = _return_to(site, data) or back
+        return_to = _return_to(site, data)
+        if return_to is None and _request_origin() == NULL_ORIGIN:
+            # Only a return_to on the site's origins ties a post from a page that hides
+            # its origin to the site (DESIGN §4).
+            raise refused_origin(site, NULL_ORIGIN)
+        back = return_to or back
         _store(site, _comment_form(site, data, {}))
     except (ApiError, ServiceError) as failure:
         if _wants_problem_json():
             raise
         error = from_service_error(failure) if isinstance(failure, ServiceError) else failure
-        body = render_template("public/form_error.html", error=error, back=back)
-        page = current_app.response_class(body, status=error.status, mimetype="text/html")
-        page.headers.update(error.headers)  # Retry-After
-        return page
+        return _form_error_page(error, FormAgain(site, data, back) if back else None)
     if back:
         return current_app.redirect(back, code=303)
     body = render_template("public/form_thanks.html")
     return current_app.response_class(body, status=201, mimetype="text/html")
+
+
+#: The fields the reader fills in (README, "Without JavaScript"), in the form's order; the
+#: page's own fields (the form's hidden ones) come before them.
+READER_FIELDS = ("body", "author_name", "author_email", "author_url")
+PAGE_FIELDS = ("page", "page_url", "page_title", "parent_id")
+#: Other fields a refusal may name, as the error page calls them.
+_OTHER_LABELS = {"return_to": "Return address"}
+#: Refusals the reader can put right by posting again: corrected, or a little later.
+_POST_AGAIN = frozenset({422, 429, 503})
+
+
+@dataclass(frozen=True)
+class FormAgain:
+    """What the error page needs to show the form again: the site, what was posted, and
+    the checked URL on the site's origins to come back to (the new post's return_to)."""
+
+    site: PublicSite
+    data: MultiDict[str, str]
+    back: str
+
+
+def _form_error_page(error: ApiError, again: FormAgain | None = None) -> Response:
+    """The no-JavaScript form's error page: what went wrong, named as the reader's form
+    names it; when posting again can succeed, the form again with what was typed (every
+    value escaped by the template: it is the reader's, or anyone's)."""
+    labels = {field.name: field.label.text for field in CommentForm()}
+    labels.update(_OTHER_LABELS)
+    order = {name: index for index, name in enumerate((*PAGE_FIELDS, *READER_FIELDS))}
+    fields = sorted(error.errors, key=lambda name: (order.get(name, len(order)), name))
+    show_form = (
+        again is not None
+        and error.status in _POST_AGAIN
+        and set(error.errors) <= set(READER_FIELDS)
+    )
+    back = web_url(again.back) if again is not None else None
+    body = render_template(
+        "public/form_error.html",
+        error=error,
+        fields=fields,
+        labels=labels,
+        reader_fields=READER_FIELDS,
+        page_fields=PAGE_FIELDS,
+        again=again if show_form else None,
+        # The article, not where a success lands (return_to#comment-pending says "thank you").
+        article=str(replace(back, fragment=None)) if back is not None else None,
+    )
+    page = current_app.response_class(body, status=error.status, mimetype="text/html")
+    page.headers.update(error.headers)  # Retry-After
+    if show_form and back is not None:
+        # The form posts here, and its success redirects to the article's origin.
+        target = web_url(back.ascii())  # an internationalized host as xn--, for a header
+        sources = "'self'" + (f" {target.origin}" if target is not None else "")
+        style = current_app.extensions[_PAGE_STYLE_TEXT]
+        page.headers.update(page_headers(style, form_action=sources))
+    return page
+
+
+@bp.errorhandler(ApiError)
+def _refused(error: ApiError) -> Response:
+    """A form post refused before its form was read (unknown site, another origin, bad
+    encoding) answers with the form's HTML page too, unless the client asks for JSON."""
+    if _is_form_post() and not _wants_problem_json():
+        return _form_error_page(error)
+    return handle_api_error(error)
+
+
+@bp.errorhandler(ServiceError)
+def _refused_by_service(error: ServiceError) -> Response:
+    if _is_form_post() and not _wants_problem_json():
+        return _form_error_page(from_service_error(error))
+    return handle_service_error(error)
+
+
+#: What the form's page says for HTTP errors whose own description is for developers.
+_FORM_HTTP_DETAILS = {413: "What you sent is too large to be taken. Please shorten your comment."}
+
+
+@bp.errorhandler(HTTPException)
+def _refused_by_http(error: HTTPException) -> Response | HTTPException:
+    status = error.code or 500
+    if _is_form_post() and not _wants_problem_json() and 400 <= status < 500:
+        detail = _FORM_HTTP_DETAILS.get(status, error.description or "")
+        return _form_error_page(ApiError(status, detail))
+    return handle_http_exception(error)
 
 
 def _page_url_on_site(site: PublicSite, data: MultiDict[str, str]) -> str | None:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from commentsvc.models import CommentStatus
+from commentsvc.services import sites
 from tests.conftest import ORIGIN, valid_submission
 from tests.support.html import html
 
@@ -96,6 +97,9 @@ def _form_pages(client: FlaskClient) -> dict[str, TestResponse]:
         "refused return_to": client.post(
             SUBMIT, data=valid_submission(return_to="https://evil.example/")
         ),
+        "refused origin": client.post(
+            SUBMIT, data=valid_submission(), headers={"Origin": "https://evil.example"}
+        ),
         "thanks": client.post(SUBMIT, data=valid_submission(page_url="")),
     }
 
@@ -105,6 +109,7 @@ def test_the_no_javascript_forms_pages_get_the_panels_protections(client: FlaskC
     assert {name: page.status_code for name, page in pages.items()} == {
         "error": 422,
         "refused return_to": 400,
+        "refused origin": 403,
         "thanks": 201,
     }
     for name, page in pages.items():
@@ -114,11 +119,29 @@ def test_the_no_javascript_forms_pages_get_the_panels_protections(client: FlaskC
         assert "script-src" not in policy, name  # so no script at all, by default-src
         assert policy["frame-ancestors"] == ["'none'"], name
         assert policy["base-uri"] == ["'none'"], name
-        assert policy["form-action"] == ["'none'"], name
         assert "'unsafe-inline'" not in page.headers["Content-Security-Policy"], name
         assert page.headers["X-Frame-Options"] == "DENY", name
         assert page.headers["X-Content-Type-Options"] == "nosniff", name
         assert page.headers["Referrer-Policy"] == "no-referrer", name
+    # Only the page that shows the form again may post, to this service and, through the
+    # 303 of a success, to the article's origin.
+    assert policy_of(pages["error"])["form-action"] == ["'self'", ORIGIN]
+    for name in ("refused return_to", "refused origin", "thanks"):
+        assert policy_of(pages[name])["form-action"] == ["'none'"], name
+
+
+def test_an_internationalized_article_origin_is_allowed_in_ascii(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A header is ASCII: the host of the form-action source is written as xn--."""
+    with app.app_context():
+        site = sites.get_site("news")
+        assert site is not None
+        sites.update_site(site.id, "News", ["https://bücher.example"], True)
+    sent = valid_submission(page_url="", body="", return_to="https://bücher.example/a")
+    response = client.post(SUBMIT, data=sent)
+    assert response.status_code == 422
+    assert policy_of(response)["form-action"] == ["'self'", "https://xn--bcher-kva.example"]
 
 
 def test_the_pages_style_is_allowed_by_its_hash_and_nothing_else_is_inline(

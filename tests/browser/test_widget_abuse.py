@@ -590,7 +590,10 @@ def test_the_no_javascript_form_hides_its_honeypot_from_readers(
     form.get_by_role("textbox", name="Email").fill("ada@example.com")
     with page.expect_navigation():
         form.get_by_role("button", name="Post Comment").click()
-    assert page.url == f"{host.origin}/article.html", page.url
+    assert page.url == f"{host.origin}/article.html#comment-pending", page.url
+    expect(page.get_by_role("status")).to_have_text(
+        "Thank you! Your comment is awaiting moderation."
+    )
 
     [mine] = [c for c in stored(live, DEMO_PAGE_KEY) if c["body"] == body]
     assert mine["status"] == "pending"
@@ -610,7 +613,7 @@ def test_a_bot_filling_the_no_javascript_form_is_stored_as_spam(
         field.evaluate("(e, value) => { e.value = value; }", value)
     with page.expect_navigation():
         form.get_by_role("button", name="Post Comment").click()
-    assert page.url == f"{host.origin}/article.html", page.url
+    assert page.url == f"{host.origin}/article.html#comment-pending", page.url
 
     [caught] = [c for c in stored(live, DEMO_PAGE_KEY) if c["body"] == body]
     assert caught["status"] == "spam"

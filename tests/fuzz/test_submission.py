@@ -473,8 +473,8 @@ def submit_form(
     else:
         assert response.status_code >= 400, response.status
         if wants_json or response.mimetype != "text/html":
-            # Errors found before the form is read (its encoding, size, origin) are always
-            # problem+json; the form's own errors are too when the client asks for JSON.
+            # A problem+json when the client asks for JSON; else every refusal of a form
+            # post, before or after the form is read, is the HTML page.
             assert_problem(response)
         else:
             assert "was not posted" in response.get_data(as_text=True)
