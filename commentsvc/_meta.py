@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+#: The release (CHANGELOG.md, git tag ``v<version>``).
+__version__ = "0.2.0"
 
 #: The source checkout (``migrations/`` lives beside the package).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -13,11 +13,11 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 DEMO_EMAIL=demo@example.com
 DEMO_PASSWORD=demo-password
-INSTANCE=instance
-ENV_FILE=$INSTANCE/commentsvc.env
-TOKEN_FILE=$INSTANCE/demo-token
+# The settings file the service reads by default, unless COMMENTSVC_ENV_FILE names another.
+ENV_FILE=${COMMENTSVC_ENV_FILE:-instance/commentsvc.env}
+TOKEN_FILE=$(dirname "$ENV_FILE")/demo-token
 
-mkdir -p "$INSTANCE"
+mkdir -p "$(dirname "$ENV_FILE")"
 if [ ! -e "$ENV_FILE" ]; then
   (
     umask 077
