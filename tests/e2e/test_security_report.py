@@ -747,7 +747,7 @@ def test_l6_page_url_with_a_backslash_is_refused_and_never_linked(site: Server) 
         assert response.status_code == 422, response.status_code
         assert "Location" not in response.headers
         assert "evil.example" not in response.text
-        assert "<strong>page url</strong>" in response.text
+        assert "<strong>Page address</strong> (page_url)" in response.text
     assert as_json.status_code == 422
     assert "page_url" in field_errors(as_json)
     assert site.comments_on(page) == {}
