@@ -115,7 +115,7 @@ def check_origin() -> Response | None:
     """
     site: PublicSite = g.site
     origin = _request_origin()
-    allowed = _origin_allowed(site, origin)
+    allowed = g.origin_allowed = _origin_allowed(site, origin)  # for add_cors_headers
     if request.method == "OPTIONS":
         if origin is None:
             raise ApiError(403, "A preflight request needs an Origin header.", title="Forbidden")
@@ -154,8 +154,11 @@ def add_cors_headers(response: Response) -> Response:
     origin = _request_origin()
     if origin is None or "Access-Control-Allow-Origin" in response.headers:  # a preflight
         return response
-    site = g.get("site")
-    if site is not None and _origin_allowed(site, origin):
+    allowed = g.get("origin_allowed")
+    if allowed is None:  # check_origin did not run: no site, or refused before it
+        site = g.get("site")
+        allowed = site is not None and _origin_allowed(site, origin)
+    if allowed:
         response.headers["Access-Control-Allow-Origin"] = origin
     elif response.status_code >= 400:
         response.headers["Access-Control-Allow-Origin"] = "*"
