@@ -14,7 +14,7 @@ RUN_STAMP := $(VENV)/.installed-run
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
 	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)

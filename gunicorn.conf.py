@@ -46,7 +46,13 @@ from typing import Any
 
 # The package's __init__ comes along (Flask and Werkzeug, shared by the workers after the
 # fork); nothing it imports may load prometheus_client before on_starting sets its directory.
-from commentsvc.serving import archive_worker_metrics, gunicorn_log_config, worker_count
+from commentsvc.serving import (
+    EmbeddedWorker,
+    archive_worker_metrics,
+    gunicorn_log_config,
+    run_worker_setting,
+    worker_count,
+)
 
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -164,13 +170,30 @@ def child_exit(server: Any, worker: Any) -> None:
                 server.log.warning("metrics of worker %s not archived: %s", worker.pid, error)
 
 
+def when_ready(server: Any) -> None:
+    """With COMMENTSVC_RUN_WORKER=true, the master also runs a `commentsvc worker` (one
+    container that serves and delivers; see commentsvc.serving.EmbeddedWorker)."""
+    from commentsvc.config import ConfigError, environment, instance_folder
+
+    try:
+        settings = environment(instance_folder())
+    except ConfigError:
+        return  # on_starting has said what is wrong
+    if run_worker_setting(settings):
+        server.commentsvc_worker = EmbeddedWorker(server.log).start()
+
+
 def post_worker_init(worker: Any) -> None:
     """Say when a worker has loaded the application and takes connections."""
     worker.log.info("Worker %s ready", worker.pid)
 
 
 def on_exit(server: Any) -> None:
-    """The server stops: remove the metrics directory that ``on_starting`` made."""
+    """The server stops: stop the embedded worker, remove the metrics directory that
+    ``on_starting`` made."""
+    embedded = getattr(server, "commentsvc_worker", None)
+    if embedded is not None:
+        embedded.stop()
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     made_here = os.path.dirname(directory) == (_SHM or tempfile.gettempdir())
     if made_here and os.path.basename(directory).startswith(_METRICS_DIR_PREFIX):

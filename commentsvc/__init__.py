@@ -70,6 +70,7 @@ def register_observability(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from commentsvc.extensions import configure_sqlite, db, migrate
+    from commentsvc.services import outbox  # noqa: F401  every change writes its outbox event
     from commentsvc.services.throttling import init_throttling
 
     db.init_app(app)
@@ -85,6 +86,8 @@ def register_blueprints(app: Flask) -> None:
     from commentsvc import health, widget
     from commentsvc.api import moderation, openapi, public
     from commentsvc.extensions import csrf
+    from commentsvc.notifications import links as mail_links
+    from commentsvc.notifications import pages as notification_pages
     from commentsvc.panel import init_panel
 
     app.register_blueprint(public.bp)
@@ -92,9 +95,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
+    app.register_blueprint(notification_pages.bp)
     init_panel(app)
-    # The APIs authenticate with tokens or are public; only the panel's forms carry CSRF.
-    for blueprint in (public.bp, moderation.bp):
+    # Under the panel's prefix: its look, its security headers.
+    app.register_blueprint(mail_links.bp)
+    # The APIs authenticate with tokens or are public, the one-click links of moderators'
+    # mails and of reply mails with the signed token in their URL; only the panel's forms
+    # carry CSRF.
+    for blueprint in (public.bp, moderation.bp, mail_links.bp, notification_pages.bp):
         csrf.exempt(blueprint)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The release (CHANGELOG.md, git tag ``v<version>``).
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: The source checkout (``migrations/`` lives beside the package).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

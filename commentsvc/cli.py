@@ -1,5 +1,5 @@
 """The ``commentsvc`` command: a Flask CLI group (``db``, ``sites``, ``moderators``,
-``tokens``, ``blocklist``)."""
+``tokens``, ``blocklist``, ``webhooks``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from flask_migrate.cli import db as db_group
 
 from commentsvc import backup as backups
 from commentsvc.extensions import db
-from commentsvc.models import BLOCKLIST_KINDS
+from commentsvc.models import BLOCKLIST_KINDS, NotifyMode
 from commentsvc.services import accounts
 from commentsvc.services import blocklist as block_service
 from commentsvc.services import sites as site_service
+from commentsvc.services import webhooks as webhook_service
 from commentsvc.services.errors import ServiceError
 
 
@@ -47,8 +48,15 @@ def main() -> None:
 
 sites = click.Group("sites", help="Sites that embed the comments.")
 moderators = click.Group("moderators", help="People who moderate comments.")
+#: What ``--notify`` chooses (DESIGN §8), for ``moderators add`` and ``moderators set``.
+_NOTIFY_HELP = (
+    "Mails of new comments awaiting them: each (one per comment, past "
+    "COMMENTSVC_NOTIFY_MAX_PER_HOUR an hour folded into a digest), digest (one mail per "
+    "COMMENTSVC_NOTIFY_DIGEST_MINUTES at most) or off."
+)
 tokens = click.Group("tokens", help="API tokens for the moderation API.")
 blocklist = click.Group("blocklist", help="Authors, domains, addresses and words stored as spam.")
+webhooks = click.Group("webhooks", help="Signed calls to your own URLs when comments change.")
 
 
 @sites.command("add")
@@ -74,9 +82,10 @@ def sites_add(slug: str, origins: tuple[str, ...], name: str | None) -> None:
 @sites.command("list")
 @with_appcontext
 def sites_list() -> None:
-    """List the sites: slug, name, origins, moderation rules."""
+    """List the sites: slug, name, origins, moderation rules, feeds."""
     for site in site_service.all_sites():
-        click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}\t{_rules(site.settings)}")
+        settings = f"{_rules(site.settings)} {_feeds(site_service.feeds_on(site.settings))}"
+        click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}\t{settings}")
 
 
 def _rules(settings: dict[str, object]) -> str:
@@ -85,6 +94,10 @@ def _rules(settings: dict[str, object]) -> str:
         f"moderation={rules.moderation} max_links={rules.max_links} "
         f"min_fill_seconds={rules.min_fill_seconds}"
     )
+
+
+def _feeds(on: bool) -> str:
+    return f"feeds={'on' if on else 'off'}"
 
 
 @sites.command("set")
@@ -107,6 +120,11 @@ def _rules(settings: dict[str, object]) -> str:
     "moderator.",
 )
 @click.option(
+    "--feeds/--no-feeds",
+    default=None,
+    help="Publish the site's Atom feeds of approved comments (the default), or not.",
+)
+@click.option(
     "--add-origin",
     "added",
     multiple=True,
@@ -121,10 +139,11 @@ def sites_set(
     moderation: str | None,
     max_links: int | None,
     min_fill_seconds: int | None,
+    feeds: bool | None,
     added: tuple[str, ...],
     removed: tuple[str, ...],
 ) -> None:
-    """Change a site's origins and moderation rules; what is not given stays as it is."""
+    """Change a site's origins, moderation rules and feeds; what is not given stays as it is."""
     changes = {
         name: value
         for name, value in (
@@ -138,7 +157,9 @@ def sites_set(
         if added or removed:
             origins = site_service.change_origins(slug, added, removed)
             click.echo(f"site {slug}: origins {' '.join(origins)}")
-        if changes or not (added or removed):
+        if feeds is not None:
+            click.echo(f"site {slug}: {_feeds(site_service.set_feeds(slug, feeds))}")
+        if changes or not (added or removed or feeds is not None):
             rules = site_service.set_rules(slug, **changes)
             click.echo(f"site {slug}: {_rules(rules.as_settings())}")
     except ServiceError as error:
@@ -155,9 +176,16 @@ def sites_set(
     multiple=True,
     help="Limit to this site (repeatable). Default: every site.",
 )
+@click.option(
+    "--notify",
+    type=click.Choice([mode.value for mode in NotifyMode]),
+    default=NotifyMode.EACH.value,
+    show_default=True,
+    help=_NOTIFY_HELP,
+)
 @with_appcontext
 def moderators_add(
-    email: str, password_stdin: bool, admin: bool, site_slugs: tuple[str, ...]
+    email: str, password_stdin: bool, admin: bool, site_slugs: tuple[str, ...], notify: str
 ) -> None:
     """Add a moderator."""
     if password_stdin:
@@ -166,18 +194,40 @@ def moderators_add(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         moderator = accounts.create_moderator(
-            email, password, admin=admin, sites=site_service.sites_by_slug(site_slugs)
+            email,
+            password,
+            admin=admin,
+            sites=site_service.sites_by_slug(site_slugs),
+            notify=NotifyMode(notify),
         )
     except ServiceError as error:
         raise click.ClickException(str(error)) from None
     scope = ", ".join(site.slug for site in moderator.sites) or "all sites"
-    click.echo(f"added moderator {moderator.email} ({scope}{', admin' if admin else ''})")
+    click.echo(
+        f"added moderator {moderator.email} ({scope}{', admin' if admin else ''}) "
+        f"notify={moderator.notify.value}"
+    )
+
+
+@moderators.command("set")
+@click.argument("email")
+@click.option("--notify", type=click.Choice([mode.value for mode in NotifyMode]), help=_NOTIFY_HELP)
+@with_appcontext
+def moderators_set(email: str, notify: str | None) -> None:
+    """Change a moderator's settings; what is not given stays as it is (nothing given:
+    print them)."""
+    moderator = accounts.find_moderator(email)
+    if moderator is None:
+        raise click.ClickException(f"there is no moderator {email}")
+    if notify is not None:
+        moderator = accounts.set_notify(moderator.id, NotifyMode(notify))
+    click.echo(f"moderator {moderator.email}: notify={moderator.notify.value}")
 
 
 @moderators.command("list")
 @with_appcontext
 def moderators_list() -> None:
-    """List the moderators."""
+    """List the moderators: email, sites, notify mode, flags (admin, inactive)."""
     for moderator in accounts.all_moderators():
         slugs = ",".join(site.slug for site in moderator.sites) or "no site"
         scope = "all sites" if moderator.all_sites else slugs
@@ -186,7 +236,8 @@ def moderators_list() -> None:
             for flag, on in (("admin", moderator.is_admin), ("inactive", not moderator.is_active))
             if on
         )
-        click.echo(f"{moderator.email}\t{scope}\t{flags}".rstrip())
+        notify = f"notify={moderator.notify.value}"
+        click.echo(f"{moderator.email}\t{scope}\t{notify}\t{flags}".rstrip())
 
 
 @moderators.command("logout")
@@ -218,6 +269,29 @@ def tokens_create(email: str, name: str) -> None:
         f"token {created.token.name!r} for {moderator.email} "
         f"(shown once, store it now): {created.secret}"
     )
+
+
+@click.command("worker")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Do not deliver: print the queue and the workers' heartbeats; exit 1 unless a "
+    "worker beat within COMMENTSVC_WORKER_STALE_SECONDS (a container health check).",
+)
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@with_appcontext
+def worker(check: bool, once: bool) -> None:
+    """Deliver mails and webhooks from the outbox until stopped (SIGTERM: finish, exit)."""
+    from commentsvc.delivery import Worker, describe_workers, drain
+
+    if check:
+        alive, lines = describe_workers()
+        click.echo("\n".join(lines))
+        sys.exit(0 if alive else 1)
+    if once:
+        drain(current_app._get_current_object())  # type: ignore[attr-defined]
+        return
+    Worker(current_app._get_current_object()).run()  # type: ignore[attr-defined]
 
 
 @tokens.command("check")
@@ -284,6 +358,84 @@ def blocklist_remove(entry_id: int) -> None:
     click.echo(f"removed {entry.id}\t{entry.kind.value}\t{entry.value}")
 
 
+@webhooks.command("add")
+@click.argument("site")
+@click.argument("url")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    help=f"Only this event (repeatable): {', '.join(webhook_service.EVENT_TYPES)}. "
+    "Default: every event.",
+)
+@with_appcontext
+def webhooks_add(site: str, url: str, events: tuple[str, ...]) -> None:
+    """Add a webhook to SITE that POSTs to URL; its signing secret is printed once, as the
+    last word of the output."""
+    try:
+        webhook, secret = webhook_service.add_webhook(site, url, events, "cli")
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"added webhook {webhook.id} of {site}: {webhook.url} ({_events(webhook.events)}); "
+        f"its signing secret (shown once, store it now): {secret}"
+    )
+
+
+def _events(events: list[str]) -> str:
+    return ",".join(events) or "all"
+
+
+@webhooks.command("list")
+@click.option("--site", "slug", help="Only the webhooks of this site.")
+@with_appcontext
+def webhooks_list(slug: str | None) -> None:
+    """List the webhooks: id, site, URL, events (or all), active, and the state and status
+    code of the last delivery."""
+    try:
+        found = webhook_service.list_webhooks(slug)
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    last = webhook_service.last_deliveries(webhook.id for webhook in found)
+    for webhook in found:
+        delivery = last.get(webhook.id)
+        if delivery is None:
+            called = "never called"
+        else:
+            code = f" {delivery.last_code}" if delivery.last_code is not None else ""
+            called = f"last {delivery.state.value}{code}"
+        active = "active" if webhook.active else "inactive"
+        fields = (str(webhook.id), webhook.site.slug, webhook.url, _events(webhook.events))
+        click.echo("\t".join((*fields, active, called)))
+
+
+@webhooks.command("remove")
+@click.argument("webhook_id", type=click.IntRange(1))
+@with_appcontext
+def webhooks_remove(webhook_id: int) -> None:
+    """Remove the webhook WEBHOOK_ID (see `webhooks list`) and its deliveries."""
+    try:
+        webhook = webhook_service.remove_webhook(webhook_id)
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"removed webhook {webhook.id}: {webhook.url}")
+
+
+@webhooks.command("test")
+@click.argument("webhook_id", type=click.IntRange(1))
+@with_appcontext
+def webhooks_test(webhook_id: int) -> None:
+    """Queue a webhook.test event for the webhook WEBHOOK_ID; the worker sends it."""
+    try:
+        webhook = webhook_service.send_test(webhook_id)
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"queued a test event for webhook {webhook.id} ({webhook.url}); "
+        "`commentsvc webhooks list` shows how it went"
+    )
+
+
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
@@ -324,7 +476,7 @@ def db_restore(path: Path, yes: bool) -> None:
 # Flask-Migrate's `db` group (upgrade, downgrade, …) gains backup and restore.
 db_group.add_command(db_backup)
 db_group.add_command(db_restore)
-COMMANDS = (db_group, sites, moderators, tokens, blocklist)
+COMMANDS = (db_group, sites, moderators, tokens, blocklist, webhooks, worker)
 for _group in COMMANDS:
     main.add_command(_group)
 

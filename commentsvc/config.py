@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -95,6 +96,11 @@ def load_config(
     for setting in SETTINGS:
         values[setting.name] = setting.check(values[setting.name])
     values["SECRET_KEY"] = _secret_key(values["SECRET_KEY"], values["ENV"], instance_path)
+    _check_mail(values)
+    if values["PUBLIC_URL"]:
+        values["PUBLIC_URL"] = values["PUBLIC_URL"].rstrip("/")
+        if not values["MAIL_FROM"]:
+            values["MAIL_FROM"] = "commentsvc@" + str(urlsplit(values["PUBLIC_URL"]).hostname)
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "commentsvc.db")
     values.update(_flask_settings(values))
@@ -108,6 +114,17 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
     for setting in SETTINGS:
         setting.check(values[setting.name])
     _check_secret_key(values["SECRET_KEY"], values["ENV"])
+    _check_mail(values)
+
+
+def _check_mail(values: Mapping[str, Any]) -> None:
+    """Mail needs the service's public address: every mail links to it."""
+    if values["SMTP_URL"] and not values["PUBLIC_URL"]:
+        raise ConfigError(
+            f"{ENV_PREFIX}SMTP_URL is set but {ENV_PREFIX}PUBLIC_URL is not: set it to the "
+            "service's external address (such as https://comments.example.com), which the "
+            "links in mails use"
+        )
 
 
 def exit_for(error: ConfigError, status: int) -> NoReturn:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from werkzeug.datastructures import MultiDict
-from wtforms import Field, Form, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, Field, Form, IntegerField, StringField, TextAreaField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import AnyOf, DataRequired, NumberRange, Optional, StopValidation
 from wtforms.validators import ValidationError as FieldError
@@ -158,6 +158,22 @@ def _text(
     )
 
 
+class Checkbox(BooleanField):
+    """A checkbox as browsers send it: ticked is ``on`` (or the ``value`` a form gave it,
+    ``1`` or ``true``), not ticked is absent (or ``0``, ``false``, ``off``, blank). Any
+    other value is refused, not guessed: a consent is not read into a typo."""
+
+    TICKED = frozenset({"on", "1", "true"})
+    UNTICKED = frozenset({"", "0", "false", "off"})
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        # The last value: forms that send a hidden "0" before the box mean the box's value.
+        value = str(valuelist[-1]).strip().lower() if valuelist else ""
+        self.data = value in self.TICKED
+        if value not in self.TICKED | self.UNTICKED:
+            raise ValueError("Must be ticked (on, 1 or true) or left out.")
+
+
 class CommentForm(Form):
     """A comment submission, from JSON or from the plain HTML form.
 
@@ -181,6 +197,9 @@ class CommentForm(Form):
     #: How long the widget's form was open before it was sent, in milliseconds (a tab open
     #: for weeks sends a large number: no upper bound, it is only compared).
     fill_ms = IntegerField(validators=[Optional(), NumberRange(min=0)])
+    #: Its author asks to hear of replies by email (DESIGN §8): nothing is mailed before a
+    #: moderator approves the comment, and then only after the address is confirmed.
+    notify_replies = Checkbox("Notify me of follow-up comments by email.")
 
 
 class Sent:
@@ -240,12 +259,27 @@ class BlocklistEntryForm(Form):
 _JSON_TYPES: dict[type[Form], dict[str, type]] = {}
 
 
+#: What a JSON value of the wrong type is told, by the type its field takes.
+_TYPE_ERRORS = {
+    int: "Must be an integer.",
+    bool: "Must be true or false.",
+    str: "Must be a string.",
+}
+
+
+def _json_type(field_class: type[Field]) -> type:
+    """The JSON type a field takes: int for integer fields, bool for checkboxes, else str."""
+    if issubclass(field_class, IntegerField):
+        return int
+    return bool if issubclass(field_class, BooleanField) else str
+
+
 def _json_types(form_class: type[Form]) -> dict[str, type]:
-    """The JSON type each field of ``form_class`` takes: int for integer fields, else str."""
+    """The JSON type each field of ``form_class`` takes (see :func:`_json_type`)."""
     types = _JSON_TYPES.get(form_class)
     if types is None:
         types = _JSON_TYPES[form_class] = {
-            name: int if issubclass(unbound.field_class, IntegerField) else str
+            name: _json_type(unbound.field_class)
             for name, unbound in vars(form_class).items()
             if isinstance(unbound, UnboundField)
         }
@@ -267,10 +301,12 @@ def json_to_formdata(
         wanted = types.get(name)
         if value is None or wanted is None:
             continue
-        if isinstance(value, wanted) and not isinstance(value, bool):
+        if wanted is bool and isinstance(value, bool):
+            data[name] = "true" if value else "false"
+        elif isinstance(value, wanted) and not isinstance(value, bool):
             data[name] = str(value)
         else:
-            errors[name] = ["Must be an integer." if wanted is int else "Must be a string."]
+            errors[name] = [_TYPE_ERRORS[wanted]]
     return data, errors
 
 

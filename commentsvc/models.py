@@ -82,6 +82,16 @@ def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
     )
 
 
+class NotifyMode(enum.StrEnum):
+    """How a moderator hears of new comments awaiting them."""
+
+    #: A mail per comment, folded into a digest past the hourly cap.
+    EACH = "each"
+    #: One mail an hour at most, listing the comments that came in.
+    DIGEST = "digest"
+    OFF = "off"
+
+
 moderator_sites = sa.Table(
     "moderator_sites",
     Base.metadata,
@@ -148,6 +158,11 @@ class Moderator(Base):
     #: Panel sessions carry this number; bumping it (logout) ends every session at once,
     #: although the session itself is a signed cookie the server cannot delete.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    #: Which mails of new comments this moderator gets (DESIGN §8).
+    notify: Mapped[NotifyMode] = mapped_column(
+        _enum(NotifyMode, "notify_mode"), default=NotifyMode.EACH, server_default="each"
+    )
 
     sites: Mapped[list[Site]] = relationship(secondary=moderator_sites)
 
@@ -245,6 +260,8 @@ class Comment(Base):
     client_hash: Mapped[str | None] = mapped_column(sa.String(32))
     #: The ``Idempotency-Key`` it was sent with, if any: a retry gets this comment again.
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    #: Its author asked to hear of replies by email (DESIGN §8): acted on once it is approved.
+    notify_replies: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     site: Mapped[Site] = relationship()
     page: Mapped[Page] = relationship()
@@ -355,3 +372,186 @@ class Generation(Base):
 
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
+
+
+class OutboxEvent(Base):
+    """A change worth telling someone about, written in the transaction of the change
+    (DESIGN §8); the worker turns it into deliveries once (``dispatched_at``)."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_events_undispatched",
+            "id",
+            postgresql_where=sa.text("dispatched_at IS NULL"),
+            sqlite_where=sa.text("dispatched_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``comment.submitted``, ``comment.approved``, … (:class:`.events.EventType`).
+    type: Mapped[str] = mapped_column(sa.String(32))
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    #: No foreign key: the event outlives the comment (``comment.deleted``).
+    comment_id: Mapped[int | None]
+    #: A moderator's email, ``system``, or None for the commenter.
+    actor: Mapped[str | None] = mapped_column(sa.String(254))
+    #: The comment as the moderation API showed it right after the change.
+    data: Mapped[dict[str, object]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryState(enum.StrEnum):
+    #: Waiting for its next attempt (``next_attempt_at``).
+    PENDING = "pending"
+    #: Kept back for a moderator's digest (notify ``digest``, or past the hourly cap).
+    HELD = "held"
+    DELIVERED = "delivered"
+    #: Given up: a permanent refusal, or retried for as long as the channel retries.
+    FAILED = "failed"
+    #: Not sent, on purpose (the comment was moderated meanwhile, a cap, folded in a digest).
+    SKIPPED = "skipped"
+
+
+class Delivery(Base):
+    """One message to one recipient (a mail, a webhook call), retried until it is delivered
+    or given up; the worker leases it (``lease_until``) while it sends."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("state = 'pending'"),
+            sqlite_where=sa.text("state = 'pending'"),
+        ),
+        sa.Index("ix_deliveries_webhook_id", "webhook_id", "id"),
+        sa.Index("ix_deliveries_recipient", "recipient", "kind", "created_at"),
+        sa.Index("ix_deliveries_moderator", "moderator_id", "state", "created_at"),
+        sa.Index("ix_deliveries_event_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("outbox_events.id", ondelete="SET NULL")
+    )
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    #: ``mail`` or ``webhook``.
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    #: What it is: ``moderator_comment``, ``moderator_digest``, ``reply``, ``confirm``,
+    #: ``webhook``, …; the worker sends each kind with its own function.
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    webhook_id: Mapped[int | None] = mapped_column(sa.ForeignKey("webhooks.id", ondelete="CASCADE"))
+    moderator_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("moderators.id", ondelete="CASCADE")
+    )
+    #: The address a mail goes to (normalized), for the per-address caps.
+    recipient: Mapped[str | None] = mapped_column(sa.String(320))
+    comment_id: Mapped[int | None]
+    #: What the sender needs besides the event (the comments of a digest, a subscription).
+    payload: Mapped[dict[str, object]] = mapped_column(sa.JSON, default=dict)
+    state: Mapped[DeliveryState] = mapped_column(
+        _enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: While a worker sends it, no other worker takes it (until then, or until that
+    #: worker's heartbeat goes stale).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The worker holding the lease (its heartbeat's ``name``).
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
+    #: The last attempt: the HTTP status (webhooks) or SMTP reply code, and what went wrong
+    #: (a short excerpt, never a whole response body).
+    last_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Webhook(Base):
+    """An endpoint of a site that hears of its comments' events (DESIGN §8)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    #: The event types it hears of; empty: every one.
+    events: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    #: ``whsec_`` and base64 of the signing key (Standard Webhooks); shown once.
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(sa.String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    site: Mapped[Site] = relationship()
+
+
+class Subscriber(Base):
+    """An address that asked for reply mails on a site (DESIGN §8): confirmed once per site
+    (a confirmation mail after its first approved comment that asked), or unsubscribed from
+    every reply mail of the site."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (sa.UniqueConstraint("site_id", "email", name="uq_subscribers_site_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    #: As the comments store it (normalized by email-validator).
+    email: Mapped[str] = mapped_column(sa.String(320))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscription(Base):
+    """The replies to one comment, mailed to its author (a :class:`Subscriber`) once the
+    address is confirmed, until unsubscribed."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        sa.UniqueConstraint("comment_id", "subscriber_id", name="uq_subscriptions_comment"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    comment_id: Mapped[int] = mapped_column(sa.ForeignKey("comments.id", ondelete="CASCADE"))
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship()
+
+
+class MailLink(Base):
+    """A one-click moderation link of a mail: one moderator, one comment, one action; it
+    expires and works once (DESIGN §8). The link itself carries a signature of its id."""
+
+    __tablename__ = "mail_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("moderators.id", ondelete="CASCADE"), index=True
+    )
+    #: No foreign key: the link must still say what became of a deleted comment.
+    comment_id: Mapped[int] = mapped_column(index=True)
+    action: Mapped[ModerationAction] = mapped_column(_enum(ModerationAction, "mail_link_action"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WorkerHeartbeat(Base):
+    """A running ``commentsvc worker``: when it last beat, and what it has done since it
+    started (for ``/metrics`` and ``commentsvc worker --check``)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    #: ``host:pid``.
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Deliveries since it started, by ``channel:outcome``.
+    counts: Mapped[dict[str, int]] = mapped_column(sa.JSON, default=dict)

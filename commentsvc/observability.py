@@ -31,14 +31,14 @@ from prometheus_client import (
     Histogram,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.exc import SQLAlchemyError
 
 from commentsvc.extensions import db
-from commentsvc.models import Comment, CommentStatus
+from commentsvc.models import Comment, CommentStatus, utcnow
 from commentsvc.services.events import CommentEvent, comment_committed
 from commentsvc.serving import JSON_LOG_FORMAT
 
@@ -236,6 +236,53 @@ class CommentsCollector(Collector):
         yield family
 
 
+class OutboxCollector(Collector):
+    """The outbox and its workers (DESIGN §8), read from the database when scraped: the
+    queue's depth, its oldest waiting item's age, and each live worker's deliveries by
+    outcome since it started (a counter per worker; it restarts from 0 with the worker)."""
+
+    def collect(self) -> Iterator[Metric]:
+        from commentsvc.services import outbox
+
+        try:
+            state = outbox.queue_state()
+        except SQLAlchemyError:
+            db.session.rollback()
+            current_app.logger.warning("metrics: outbox state unavailable", exc_info=True)
+            return
+        depth = GaugeMetricFamily(
+            "commentsvc_outbox_queue",
+            "Outbox work waiting: events not yet planned, deliveries not yet finished.",
+            labels=["kind"],
+        )
+        depth.add_metric(["events"], state.undispatched)
+        depth.add_metric(["deliveries"], state.pending)
+        yield depth
+        yield GaugeMetricFamily(
+            "commentsvc_outbox_oldest_seconds",
+            "Age of the oldest event or delivery still waiting (0 when none waits).",
+            value=state.oldest_seconds,
+        )
+        now = utcnow()
+        beats = GaugeMetricFamily(
+            "commentsvc_worker_last_beat_seconds",
+            "Seconds since each worker's last heartbeat.",
+            labels=["worker"],
+        )
+        delivered = CounterMetricFamily(
+            "commentsvc_worker_deliveries",
+            "Delivery attempts by outcome (delivered, retry, failed, skipped) since each "
+            "worker started.",
+            labels=["worker", "outcome"],
+        )
+        for beat in state.workers:
+            beats.add_metric([beat.name], (now - beat.beat_at).total_seconds())
+            for outcome, count in sorted(beat.counts.items()):
+                delivered.add_metric([beat.name, outcome], count)
+        yield beats
+        yield delivered
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus metrics of every worker, plus comments by status."""
@@ -251,6 +298,7 @@ def metrics() -> Response:
         registry = CollectorRegistry()
         registry.register(_ProcessMetrics())
     registry.register(CommentsCollector())
+    registry.register(OutboxCollector())
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     response = Response(encode(registry), content_type=content_type)
     response.headers["Cache-Control"] = "no-store"

@@ -112,3 +112,71 @@ def archive_worker_metrics(directory: str, pid: int) -> None:
             merged.close()
         os.replace(written, archive)
         os.remove(dead)
+
+
+class EmbeddedWorker:
+    """One ``commentsvc worker`` run by gunicorn's master (``COMMENTSVC_RUN_WORKER=true``):
+    started when the server is ready, started again (after a pause) whenever it stops, and
+    sent SIGTERM when the server exits, so that one container serves and delivers.
+
+    gunicorn's master reaps every child that exits, this one too: a thread watches the
+    process with ``poll`` (which then reads the exit as 0) rather than waiting on it.
+    """
+
+    #: Pause before starting a worker that stopped, so a failing one does not spin.
+    RESTART_PAUSE = 5.0
+
+    def __init__(self, log: Any, command: list[str] | None = None) -> None:
+        import sys
+        import threading
+
+        self.log = log
+        self.command = command or [sys.executable, "-m", "commentsvc", "worker"]
+        self.stopping = threading.Event()
+        self.process: Any = None
+        self._thread = threading.Thread(target=self._watch, name="embedded-worker", daemon=True)
+
+    def start(self) -> EmbeddedWorker:
+        self._spawn()
+        self._thread.start()
+        return self
+
+    def _spawn(self) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(self.command)
+        self.log.info("commentsvc worker started (pid %s)", self.process.pid)
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            if self.process.poll() is None:
+                continue
+            self.log.warning(
+                "commentsvc worker (pid %s) stopped; starting another in %.0f s",
+                self.process.pid,
+                self.RESTART_PAUSE,
+            )
+            if self.stopping.wait(self.RESTART_PAUSE):
+                return
+            self._spawn()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the worker and wait for it to finish what it is sending."""
+        import subprocess
+
+        self.stopping.set()
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        except ChildProcessError:
+            pass
+
+
+def run_worker_setting(environ: Mapping[str, str]) -> bool:
+    """Whether ``COMMENTSVC_RUN_WORKER`` (from the environment or env file) is on."""
+    value = environ.get("COMMENTSVC_RUN_WORKER", "").strip().lower()
+    return value in {"1", "true", "yes", "on"}

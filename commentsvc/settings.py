@@ -126,6 +126,29 @@ def _check_storage_uri(value: str) -> None:
     check_storage_uri(value)
 
 
+def _check_smtp_url(value: str) -> None:
+    from commentsvc.mail import parse_smtp_url
+
+    parse_smtp_url(value)
+
+
+def _check_mail_from(value: str) -> None:
+    from commentsvc.mail import parse_mail_from
+
+    parse_mail_from(value)
+
+
+def _check_public_url(value: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+        raise ValueError(
+            f"{value!r} is not a base URL such as https://comments.example.com "
+            "(http or https, a host, maybe a path; no query)"
+        )
+
+
 #: A host name or IPv4 address as Werkzeug compares it; a leading dot: its subdomains too.
 _HOST_NAME = re.compile(r"\.?[a-z0-9-]+(?:\.[a-z0-9-]+)*")
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
@@ -407,6 +430,91 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "When set, `/metrics` asks for `Authorization: Bearer <token>`; unset, it is open (keep "
         "it off the public internet at the proxy).",
+    ),
+    Setting(
+        name="SMTP_URL",
+        default=None,
+        help="Where mail is sent: `smtp://[user:password@]host[:port]` (port 25), "
+        "`smtp+starttls://…` (587, STARTTLS required) or `smtps://…` (465, TLS); user and "
+        "password percent-encoded. Unset: no mail is sent (moderator mails, reply "
+        "notifications). Needs `PUBLIC_URL`.",
+        checker=_check_smtp_url,
+    ),
+    Setting(
+        name="MAIL_FROM",
+        default=None,
+        help="The `From` of every mail, `comments@example.com` or `Example comments "
+        "<comments@example.com>`. Default: `commentsvc@` the host of `PUBLIC_URL`.",
+        checker=_check_mail_from,
+    ),
+    Setting(
+        name="PUBLIC_URL",
+        default=None,
+        help="The service's external base URL, such as `https://comments.example.com`, for "
+        "the links in mails (required with `SMTP_URL`).",
+        checker=_check_public_url,
+    ),
+    _int(
+        "NOTIFY_MAX_PER_HOUR",
+        30,
+        "Mails of new comments one moderator (notify `each`) gets in an hour; the comments "
+        "past it come in one digest.",
+    ),
+    _int(
+        "NOTIFY_DIGEST_MINUTES",
+        60,
+        "How long a digest collects: a moderator with notify `digest` (or past the hourly "
+        "cap) gets one this long after the first comment it lists.",
+    ),
+    _int(
+        "MAIL_LINK_HOURS",
+        72,
+        "How long the approve / reject / spam links of a moderator's mail work (each once).",
+    ),
+    _int(
+        "REPLY_MAILS_PER_HOUR",
+        10,
+        "Reply notifications one address gets in an hour at most; the rest are not sent.",
+    ),
+    _flag(
+        "WEBHOOK_ALLOW_PRIVATE",
+        False,
+        "`true` lets webhooks call loopback, private and link-local addresses (a receiver "
+        "on the same host or network); by default such URLs are refused.",
+    ),
+    _flag(
+        "RUN_WORKER",
+        False,
+        "`true`: gunicorn's master also runs one `commentsvc worker`, started again if it "
+        "stops: one container serves and delivers. Otherwise run `commentsvc worker` as its "
+        "own process or container (several at once are safe).",
+    ),
+    _int(
+        "WORKER_THREADS",
+        4,
+        "Deliveries one `commentsvc worker` sends at the same time (a slow webhook holds one).",
+        maximum=64,
+        maximum_reason="more would only hold more database connections",
+    ),
+    _int(
+        "WORKER_POLL_MS",
+        500,
+        "How often an idle worker looks for new events and due deliveries, in milliseconds.",
+        minimum=10,
+    ),
+    _int(
+        "WORKER_STALE_SECONDS",
+        30,
+        "A worker whose heartbeat is older than this is taken for dead: what it was sending "
+        "goes to another worker, and `commentsvc worker --check` fails. Workers beat six "
+        "times in this time.",
+        minimum=2,
+    ),
+    _int(
+        "DELIVERY_RETENTION_DAYS",
+        30,
+        "How long finished deliveries (sent, failed, skipped) and delivered events are kept "
+        "for the panel's history before the worker deletes them.",
     ),
     _text(
         "MIGRATIONS_DIR",

@@ -60,6 +60,26 @@ TOKEN=$(cat "$TOKEN_FILE")
 BASE="http://$HOST:$PORT"
 DEMO="http://$HOST:$((PORT + 1))"
 
+# Mail and webhooks end to end: the demo site catches the service's mail (an SMTP server on
+# PORT + 2) and receives the demo site's webhooks; gunicorn runs the outbox worker itself.
+export COMMENTSVC_SMTP_URL="smtp://$HOST:$((PORT + 2))"
+export COMMENTSVC_PUBLIC_URL="$BASE"
+export COMMENTSVC_MAIL_FROM="Demo comments <comments@example.com>"
+export COMMENTSVC_WEBHOOK_ALLOW_PRIVATE=true
+export COMMENTSVC_RUN_WORKER=true
+HOOK_URL="$DEMO/webhook"
+SECRET_FILE=$(dirname "$ENV_FILE")/demo-webhook-secret
+if [ ! -s "$SECRET_FILE" ] || ! "$BIN/commentsvc" webhooks list --site demo | grep -qF "$HOOK_URL"; then
+  # The demo's webhooks of earlier runs (other ports) go; one to this run's demo site comes.
+  "$BIN/commentsvc" webhooks list --site demo | awk -v host="http://$HOST:" \
+    'index($3, host) == 1 && $3 ~ /\/webhook$/ {print $1}' |
+    while read -r old; do "$BIN/commentsvc" webhooks remove "$old" >/dev/null; done
+  (
+    umask 077
+    "$BIN/commentsvc" webhooks add demo "$HOOK_URL" | awk '{print $NF}' >"$SECRET_FILE"
+  )
+fi
+
 cat <<INFO
 
   commentsvc is starting on $BASE
@@ -82,11 +102,14 @@ cat <<INFO
 
   Demo article (another origin, embeds the widget): $DEMO/article.html
   Demo article list with comment counts:             $DEMO/
+  Mail the service sends (moderators, replies):      $DEMO/mail/
+  Webhook calls of the demo site:                    $DEMO/webhooks/
 
   API description: $BASE/openapi.json     Stop with Ctrl-C.
 
 INFO
-"$BIN/python" scripts/demo_site.py --host "$HOST" --port "$((PORT + 1))" --api "$BASE" --site demo &
+"$BIN/python" scripts/demo_site.py --host "$HOST" --port "$((PORT + 1))" --api "$BASE" --site demo \
+  --smtp-port "$((PORT + 2))" --webhook-secret-file "$SECRET_FILE" &
 DEMO_PID=$!
 trap 'kill $DEMO_PID 2>/dev/null' EXIT INT TERM
 "$BIN/gunicorn" --workers 2 --bind "$HOST:$PORT" wsgi:app

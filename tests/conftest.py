@@ -21,12 +21,15 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
 from commentsvc import create_app
+from commentsvc.delivery import drain
 from commentsvc.extensions import db
 from commentsvc.models import ApiToken, Comment, CommentStatus, Moderator, Page, Site
 from commentsvc.security import hash_password, hash_token
 from commentsvc.text import render_body
 from tests.support.databases import URL_VARIABLE, close_run_databases, run_databases
+from tests.support.receiver import WebhookReceiver
 from tests.support.redis import RedisServer, flush_all, shared_redis_url
+from tests.support.smtp import SmtpServer
 
 ORIGIN = "https://news.example"
 
@@ -199,6 +202,46 @@ def make_comment(app: Flask) -> Callable[..., int]:
             return comment.id
 
     return make
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, for this test."""
+    with SmtpServer() as server:
+        yield server
+
+
+#: The service's external address in the tests' mails.
+PUBLIC_URL = "https://comments.example.test"
+
+
+@pytest.fixture
+def mail_app(app: Flask, smtp_server: SmtpServer) -> Flask:
+    """``app`` sending mail to ``smtp_server``, linking to :data:`PUBLIC_URL`."""
+    app.config.update(
+        SMTP_URL=smtp_server.url,
+        PUBLIC_URL=PUBLIC_URL,
+        MAIL_FROM="Comments <comments@example.test>",
+    )
+    return app
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP receiver of webhooks on a free loopback port, for this test."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def deliver(app: Flask) -> Callable[[], None]:
+    """Run the outbox worker in this thread until nothing is due now."""
+
+    def run() -> None:
+        with app.app_context():
+            drain(app)
+
+    return run
 
 
 @cache

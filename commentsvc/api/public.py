@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from commentsvc.api.serializers import public_comment_json, public_thread_json, submitted_comment
-from commentsvc.args import page_args, required_arg
+from commentsvc.args import page_args, required_arg, text_arg
 from commentsvc.errors import (
     PROBLEM_JSON,
     ApiError,
@@ -35,7 +35,7 @@ from commentsvc.forms import CommentForm, OnOrigins, json_to_formdata, validated
 from commentsvc.paths import PUBLIC_API_PREFIX, in_public_api
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul
 from commentsvc.security import anonymize_ip, normalize_origin, origin_of_url, web_url
-from commentsvc.services import idempotency, sites, submissions, threads
+from commentsvc.services import feeds, idempotency, sites, submissions, threads
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.sites import PublicSite
 
@@ -305,6 +305,7 @@ def _store(
         parent_id=form.parent_id.data,
         honeypot=form.subject.data or "",
         fill_ms=form.fill_ms.data,
+        notify_replies=form.notify_replies.data,
     )
     address = request.remote_addr
     client = submissions.ClientInfo(anonymize_ip(address), user_agent, address)
@@ -477,5 +478,24 @@ def counts() -> Response:
             errors={"page": [f"At most {maximum} pages."]},
         )
     response = jsonify({"counts": threads.approved_counts(site.id, keys)})
+    response.cache_control.no_cache = True
+    return response
+
+
+@bp.get("/feed.atom")
+def feed() -> Response:
+    """The site's Atom feed, or one page's with ``?page=KEY`` (DESIGN §8)."""
+    site: PublicSite = g.site
+    if not site.feeds:
+        raise ApiError(404, f"Site {site.slug!r} has its Atom feeds turned off.", title="Feeds off")
+    key = text_arg("page", limit="MAX_PAGE_KEY_LENGTH")
+    self_url = url_for(".feed", site_slug=site.slug, page=key, _external=True)
+    found = feeds.atom_feed(feeds.FeedRequest(site, key, self_url))
+    if request.if_none_match.contains_weak(found.tag):
+        response = current_app.response_class(status=304)
+    else:
+        response = current_app.response_class(found.body, content_type=feeds.ATOM)
+    response.set_etag(found.tag)
+    response.cache_control.public = True
     response.cache_control.no_cache = True
     return response

@@ -10,7 +10,14 @@ from commentsvc.panel.blueprint import PanelSessionInterface, bp, security_heade
 
 def init_panel(app: Flask) -> None:
     """Register the panel; bind CSRF (only the panel's forms use it) and logins."""
-    from commentsvc.panel import admin, auth, blocklist, views  # noqa: F401  (routes on bp)
+    from commentsvc.panel import (  # noqa: F401  (routes on bp)
+        admin,
+        auth,
+        blocklist,
+        my_settings,
+        views,
+        webhooks,
+    )
     from commentsvc.panel.helpers import (
         ACTION_WORDS,
         BLOCK_WHAT,

@@ -79,6 +79,7 @@ def site(site_id: int) -> Page:
             "moderation": rules.moderation,
             "max_links": rules.max_links,
             "min_fill_seconds": rules.min_fill_seconds,
+            "feeds": site_service.feeds_on(found.settings),
         }
     )
 
@@ -92,7 +93,14 @@ def site(site_id: int) -> Page:
             if form.min_fill_seconds.data is None
             else form.min_fill_seconds.data,
         )
-        site_service.update_site(found.id, form.name.data or "", origins, open_, rules=chosen)
+        site_service.update_site(
+            found.id,
+            form.name.data or "",
+            origins,
+            open_,
+            rules=chosen,
+            feeds=bool(form.feeds.data),
+        )
         return f"Saved site {found.slug}."
 
     return form_page(

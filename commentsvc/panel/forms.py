@@ -13,13 +13,16 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
+    URLField,
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from commentsvc.models import BLOCKLIST_KINDS, ApiToken, Moderator, Site
+from commentsvc.models import BLOCKLIST_KINDS, ApiToken, Moderator, NotifyMode, Site, Webhook
 from commentsvc.services.accounts import MIN_PASSWORD_LENGTH
 from commentsvc.services.blocklist import MAX_VALUE_LENGTH
 from commentsvc.services.sites import MAX_FILL_SECONDS, MAX_LINKS_LIMIT, MODERATION_MODES
+from commentsvc.services.webhooks import EVENT_TYPES
 
 EMAIL_LENGTH = Length(max=Moderator.email.type.length)
 #: Long enough for any passphrase; a bound so nobody makes the server hash megabytes.
@@ -52,7 +55,8 @@ assert set(MODERATION_EXPLAINED) == set(MODERATION_MODES)
 
 
 class SiteSettingsForm(SiteForm):
-    """A site's edit form: its name and origins, and its graded pre-moderation (DESIGN §7).
+    """A site's edit form: its name and origins, its graded pre-moderation (DESIGN §7) and
+    its Atom feeds (§8).
 
     The ranges are the service's (:meth:`SiteRules.checked` names each setting out of
     bounds); a setting a request does not send keeps the value the form was given.
@@ -71,6 +75,8 @@ class SiteSettingsForm(SiteForm):
         "Fewest seconds a person takes to write a comment (faster posts are held)",
         render_kw={"min": 0, "max": MAX_FILL_SECONDS, "inputmode": "numeric"},
     )
+    #: The site's Atom feeds of approved comments (DESIGN §8), on unless turned off.
+    feeds = BooleanField("Publish Atom feeds", default=True)
 
 
 ALL_SITES_LABEL = "All sites, including sites added later"
@@ -93,6 +99,15 @@ class ModeratorUpdateForm(FlaskForm):
     admin = BooleanField("Administrator")
     all_sites = BooleanField(ALL_SITES_LABEL)
     sites = SelectMultipleField(SITES_LABEL, coerce=str)
+
+
+class MySettingsForm(FlaskForm):
+    """A moderator's own settings: which mails of new comments they get (DESIGN §8)."""
+
+    notify = RadioField(
+        "Mail me about new comments",
+        choices=lambda: [(mode.value, mode.value.capitalize()) for mode in NotifyMode],
+    )
 
 
 class TokenForm(FlaskForm):
@@ -119,3 +134,19 @@ class BlocklistForm(FlaskForm):
     kind = SelectField("Kind", choices=lambda: list(BLOCKLIST_KIND_LABELS.items()))
     value = StringField("Value", validators=[DataRequired(), Length(max=MAX_VALUE_LENGTH)])
     site = SelectField("Site", coerce=str)
+
+
+class WebhookForm(FlaskForm):
+    """A webhook to add (DESIGN §8): where it is called, and which events it hears of (none
+    chosen: every one). The rules are the service's (:func:`webhooks.check_url`)."""
+
+    url = URLField(
+        "Receiver URL (http or https)",
+        validators=[DataRequired(), Length(max=Webhook.url.type.length)],
+    )
+    events = SelectMultipleField(
+        "Events",
+        choices=lambda: [(event, event) for event in EVENT_TYPES],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )

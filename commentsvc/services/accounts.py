@@ -18,6 +18,7 @@ from commentsvc.models import (
     LoginAttempt,
     LoginAttemptOutcome,
     Moderator,
+    NotifyMode,
     Site,
     utcnow,
 )
@@ -41,9 +42,11 @@ def create_moderator(
     admin: bool = False,
     sites: Sequence[Site] = (),
     all_sites: bool | None = None,
+    notify: NotifyMode = NotifyMode.EACH,
 ) -> Moderator:
     """Add a moderator of every site (``all_sites``), or of the given sites; when
-    ``all_sites`` is not given, of every site if no sites are given."""
+    ``all_sites`` is not given, of every site if no sites are given. ``notify``: which mails
+    of new comments they get (DESIGN §8)."""
     email = email.strip().lower()
     if "@" not in email or len(email) > MAX_EMAIL_LENGTH:
         raise Invalid.on("email", "not an email address")
@@ -61,6 +64,7 @@ def create_moderator(
         is_admin=admin,
         all_sites=all_sites,
         sites=[] if all_sites else list(sites),
+        notify=notify,
     )
     insert_unique(moderator, Moderator.email == email, "email", f"moderator {email} already exists")
     return moderator
@@ -103,6 +107,20 @@ def update_moderator(
         moderator.all_sites = all_sites
         moderator.sites = [] if all_sites else list(sites)
     return ModeratorUpdate(moderator, revoked)
+
+
+def set_notify(moderator_id: int, notify: NotifyMode) -> Moderator:
+    """Change which mails of new comments a moderator gets (each, digest, off).
+
+    Turned off, none of the mails planned for them before is sent either (the senders and
+    the digest job read the choice again).
+    """
+    with write_transaction():
+        moderator = db.session.get(Moderator, moderator_id)
+        if moderator is None:
+            raise NotFound("there is no such moderator")
+        moderator.notify = notify
+    return moderator
 
 
 def all_moderators() -> Sequence[Moderator]:

@@ -10,8 +10,10 @@ a change that was rolled back.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from blinker import Namespace
 from sqlalchemy import event
@@ -55,8 +57,8 @@ STATUS_EVENT = {
 
 @dataclass(frozen=True)
 class CommentEvent:
-    """One change to one comment; ``actor`` is a moderator's email or ``system``;
-    ``reasons``: the abuse rules that held or refused a submission (DESIGN §7)."""
+    """One change to one comment; ``actor`` is a moderator's email, ``system``, or None for
+    the commenter; ``reasons``: the abuse rules that held or refused a submission (DESIGN §7)."""
 
     type: EventType
     comment_id: int
@@ -66,6 +68,9 @@ class CommentEvent:
     actor: str | None
     at: datetime
     reasons: tuple[str, ...] = ()
+    #: The comment as it was, for a change after which it is gone (``comment.deleted``):
+    #: the moderation API's view of it, taken before the delete.
+    data: Mapping[str, Any] | None = None
 
 
 def announce(change: CommentEvent) -> None:

@@ -140,6 +140,14 @@ LISTING_COLUMNS = (
     sa.func.coalesce(Page.title, Comment.page_title).label("page_title"),
     Moderator.email.label("moderated_by_email"),
 )
+#: One comment as a listing row, whatever its status (the outbox's record of a change).
+ONE_COMMENT = (
+    sa.select(*LISTING_COLUMNS)
+    .join(Page, Page.id == Comment.page_id)
+    .join(Site, Site.id == Comment.site_id)
+    .outerjoin(Moderator, Moderator.id == Comment.moderated_by_id)
+    .where(Comment.id == sa.bindparam("comment_id"))
+)
 #: What the panel shows of the comment a listed one replies to.
 _PARENTS = sa.select(Comment.id, Comment.author_name, Comment.body).where(
     Comment.id.in_(sa.bindparam("ids", expanding=True))

@@ -30,7 +30,7 @@ from commentsvc.models import (
     is_row_id,
     utcnow,
 )
-from commentsvc.services import pages
+from commentsvc.services import outbox, pages
 from commentsvc.services.blocklist import add_in_transaction, can_manage, described
 from commentsvc.services.errors import Invalid, NotFound
 from commentsvc.services.events import (
@@ -86,7 +86,9 @@ class _Changes:
         self.approved_delta[comment.page_id] += delta
         if to_status != comment.status and approved in (to_status, comment.status):
             self.approved_changed.add(comment.page_id)
+        data = None
         if to_status is None:
+            data = outbox.snapshot(comment.id)  # what the event tells of it once it is gone
             # Replies keep existing; the foreign key turns their parent_id into NULL.
             db.session.execute(sa.delete(Comment).where(Comment.id == comment.id))
             kind = EventType.DELETED
@@ -99,7 +101,14 @@ class _Changes:
             comment.moderated_by = self.moderator
             kind = STATUS_EVENT[to_status]
         change = CommentEvent(
-            kind, comment.id, comment.site_id, comment.page_id, to_status, self.actor, self.now
+            kind,
+            comment.id,
+            comment.site_id,
+            comment.page_id,
+            to_status,
+            self.actor,
+            self.now,
+            data=data,
         )
         announce(change)
 
@@ -200,6 +209,23 @@ def update_comment(
         if status is not None:
             changes.set_status(comment, status, note)
         changes.finish()
+
+
+def decide_pending(moderator: Moderator, comment_id: int, status: CommentStatus, note: str) -> bool:
+    """Inside the caller's write transaction, move a comment that is still pending to
+    ``status``, recording it; False (nothing done) when it is gone, out of the moderator's
+    scope or no longer pending.
+
+    For a use case that decides under a lock of its own too (a one-click mail link, which
+    must be used once): it locks its rows first, then this locks the comment.
+    """
+    comment = _locked(moderator, [comment_id]).get(comment_id)
+    if comment is None or comment.status != CommentStatus.PENDING:
+        return False
+    changes = _Changes(moderator)
+    changes.set_status(comment, status, note)
+    changes.finish()
+    return True
 
 
 def delete_comment(moderator: Moderator, comment_id: int) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import InstrumentedAttribute
 
-from commentsvc.models import Comment, CommentStatus, Page
+from commentsvc.models import Comment, Page
+from commentsvc.services.visibility import PUBLISHED
 
 
 def _newest_approved(column: InstrumentedAttribute[str | None]) -> sa.ScalarSelect[Any]:
@@ -24,7 +25,7 @@ def _newest_approved(column: InstrumentedAttribute[str | None]) -> sa.ScalarSele
         sa.select(column)
         .where(
             Comment.page_id == Page.id,
-            Comment.status == CommentStatus.APPROVED,
+            PUBLISHED,
             column.is_not(None),
         )
         .order_by(Comment.id.desc())

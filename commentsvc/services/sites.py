@@ -73,6 +73,11 @@ class SiteRules:
         }
 
 
+def feeds_on(settings: Mapping[str, object] | None) -> bool:
+    """Whether a site with these settings publishes Atom feeds (DESIGN §8; the default)."""
+    return bool((settings or {}).get("feeds", True))
+
+
 @dataclass(frozen=True)
 class PublicSite:
     """What the public API needs of a site; cached for ``SITE_CACHE_SECONDS`` per worker."""
@@ -82,6 +87,7 @@ class PublicSite:
     origins: tuple[str, ...]
     comments_open: bool
     rules: SiteRules = SiteRules()
+    feeds: bool = True
 
 
 _SITE_BY_SLUG = sa.select(Site.id, Site.slug, Site.origins, Site.settings).where(
@@ -114,6 +120,7 @@ def get_site(slug: str) -> PublicSite | None:
         tuple(row.origins or ()),
         Site.open_for_comments(row.settings),
         SiteRules.of(row.settings),
+        feeds_on(row.settings),
     )
     if cache is not None:
         cache[slug] = found
@@ -155,13 +162,16 @@ def update_site(
     origins: Iterable[str],
     comments_open: bool,
     rules: SiteRules | None = None,
+    feeds: bool | None = None,
 ) -> Site:
     """Change a site's name, origins, whether it accepts comments and (when given) its
-    moderation rules."""
+    moderation rules and whether it publishes feeds."""
     normalized = normalize_origins(origins)
     settings: dict[str, object] = {"comments_open": comments_open}
     if rules is not None:
         settings.update(rules.checked().as_settings())
+    if feeds is not None:
+        settings["feeds"] = feeds
     with write_transaction():
         site = db.session.get(Site, site_id)
         if site is None:
@@ -201,6 +211,17 @@ def set_rules(slug: str, **changes: object) -> SiteRules:
         site.settings = {**site.settings, **rules.as_settings()}
     forget_sites()
     return rules
+
+
+def set_feeds(slug: str, on: bool) -> bool:
+    """Turn a site's Atom feeds on or off (DESIGN §8); returns whether they are on now."""
+    with write_transaction():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == slug))
+        if site is None:
+            raise NotFound(f"there is no site {slug!r}")
+        site.settings = {**site.settings, "feeds": on}
+    forget_sites()
+    return on
 
 
 def all_sites() -> Sequence[Site]:

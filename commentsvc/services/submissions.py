@@ -51,6 +51,8 @@ class Submission:
     honeypot: str = ""
     #: How long the widget's form was open, in milliseconds; None: not sent.
     fill_ms: int | None = None
+    #: The author asks to hear of replies by email (DESIGN §8); acted on after approval.
+    notify_replies: bool = False
 
 
 @dataclass(frozen=True)
@@ -395,4 +397,5 @@ def _comment_row(
         "updated_at": now,
         "ip_prefix": client.ip_prefix,
         "user_agent": client.user_agent,
+        "notify_replies": submission.notify_replies,
     }

@@ -14,20 +14,10 @@ from cachetools import LRUCache
 from commentsvc._meta import __version__
 from commentsvc.caching import worker_cache
 from commentsvc.extensions import db, read_connection
-from commentsvc.models import Comment, CommentStatus, Page
+from commentsvc.models import Comment, Page
+from commentsvc.services.visibility import PUBLIC_COLUMNS, PUBLISHED
 
 _CACHE = "threads"
-
-#: What readers see of a comment (never an email or client facts).
-PUBLIC_COLUMNS = (
-    Comment.id,
-    Comment.parent_id,
-    Comment.author_name,
-    Comment.author_url,
-    Comment.body,
-    Comment.body_html,
-    Comment.created_at,
-)
 _PAGE_STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
     Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
 )
@@ -36,7 +26,7 @@ _THREAD = (
     sa.select(*PUBLIC_COLUMNS)
     .where(
         Comment.page_id == sa.bindparam("page_id"),
-        Comment.status == CommentStatus.APPROVED,
+        PUBLISHED,
         Comment.id > sa.bindparam("after_id"),
     )
     .order_by(Comment.id)
@@ -158,7 +148,7 @@ def find_published_comment(site_id: int, comment_id: int) -> sa.Row[Any] | None:
         .where(
             Comment.id == comment_id,
             Comment.site_id == site_id,
-            Comment.status == CommentStatus.APPROVED,
+            PUBLISHED,
         )
     )
     with read_connection() as connection:

@@ -36,8 +36,10 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 #: Flask's names for path variables, where the document uses another.
 PATH_PARAMETER_NAMES = {"site_slug": "site"}
 #: Blueprints that answer HTML, JavaScript or Prometheus text, not JSON: not in the document.
-HTML_ENDPOINTS = {"static", "panel", "widget", "metrics"}
+HTML_ENDPOINTS = {"static", "panel", "widget", "metrics", "notifications", "mail_links"}
 DOCUMENT_URI = "urn:commentsvc:openapi"
+#: What a successful answer with a body may be: JSON, an HTML page, an Atom feed.
+SUCCESS_TYPES = {"application/json", "text/html", "application/atom+xml"}
 
 Document = dict[str, Any]
 
@@ -217,7 +219,7 @@ def test_errors_are_problem_json_and_successes_json(document: Document) -> None:
                     assert "application/problem+json" in types, (path, method, status)
                     assert types <= {"application/problem+json", "text/html"}
                 elif int(status) < 300 and types:
-                    assert types & {"application/json", "text/html"}, (path, method, status)
+                    assert types & SUCCESS_TYPES, (path, method, status)
                     assert "application/problem+json" not in types
 
 

@@ -415,13 +415,16 @@ def textarea_value(element: Element) -> str:
 
 
 def form_fields(page: Element) -> dict[str, str]:
-    """What the page's form would post, as name -> value."""
+    """What the page's form would post, as name -> value (a checkbox only when ticked)."""
     form = page.find("form")
-    fields = {
-        element.attrs["name"]: element.attrs.get("value", "")
-        for element in form.find_all("input")
-        if "name" in element.attrs
-    }
+    fields = {}
+    for element in form.find_all("input"):
+        if "name" not in element.attrs:
+            continue
+        if element.attrs.get("type") != "checkbox":
+            fields[element.attrs["name"]] = element.attrs.get("value", "")
+        elif "checked" in element.attrs:
+            fields[element.attrs["name"]] = element.attrs.get("value", "on")
     fields.update({area.attrs["name"]: textarea_value(area) for area in form.find_all("textarea")})
     return fields
 

@@ -158,7 +158,7 @@ def test_a_post_comes_back_to_the_article_saying_it_awaits_moderation(
     note = page.locator("#comment-pending")
     expect(note).to_be_hidden()  # not before posting
     body = "Posted without JavaScript."
-    page.get_by_label("Comment").fill(body)
+    page.get_by_role("textbox", name="Comment").fill(body)
     page.get_by_label("Name").fill("Ada Lovelace")
     page.get_by_label("Email").fill("ada@example.com")
 
@@ -178,7 +178,7 @@ def test_an_invalid_post_can_be_corrected_on_the_error_page(
     page_log.expect_console_error(r"status of 422")
     page = open_article(pages, origin)
     body = "A long comment the reader\nwould hate to type again."
-    page.get_by_label("Comment").fill(body)
+    page.get_by_role("textbox", name="Comment").fill(body)
     page.get_by_label("Name").fill("Ada Lovelace")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Website").fill("ftp://ada.example")  # a URL, but not http(s)
@@ -188,7 +188,7 @@ def test_an_invalid_post_can_be_corrected_on_the_error_page(
     assert page.url == live.url(f"/api/v1/sites/{SITE}/comments")
     expect(page.get_by_role("heading", name="Your comment was not posted")).to_be_visible()
     expect(page.locator("li")).to_have_text(["Website: Must start with http:// or https://."])
-    expect(page.get_by_label("Comment")).to_have_value(body)
+    expect(page.get_by_role("textbox", name="Comment")).to_have_value(body)
     expect(page.get_by_label("Website")).to_have_value("ftp://ada.example")
     message = "Must start with http:// or https://."
     expect(page.locator("#author_url-error")).to_have_text(message)

@@ -48,6 +48,7 @@ HTTP_STATUS_ERROR = r"Failed to load resource: the server responded with a statu
 HEADING = "Leave a Comment"
 NOTE = "Your email address will not be published. Required fields are marked *"
 SAVE = "Save my name, email, and website in this browser for the next time I comment."
+NOTIFY = "Notify me of follow-up comments by email."
 POST = "Post Comment"
 AWAITING = "Your comment is awaiting moderation."
 LOADED = re.compile(r"^(No comments yet\.|1 comment|\d+ comments)$")
@@ -265,7 +266,7 @@ def test_the_demo_article_shows_every_field_of_the_form(page: Page, host: HostSi
     expect(container.get_by_role("heading", level=3)).to_have_text(HEADING)
     expect(container.get_by_text(NOTE, exact=True)).to_be_visible()
     labels = container.locator("form label")
-    expect(labels).to_have_text(["Comment *", "Name *", "Email *", "Website", SAVE])
+    expect(labels).to_have_text(["Comment *", "Name *", "Email *", "Website", SAVE, NOTIFY])
     fields = [("Comment", "textarea", True), ("Name", "text", True)]
     fields += [("Email", "email", True), ("Website", "url", False)]
     for label, kind, required in fields:
@@ -427,7 +428,10 @@ def test_save_my_details_prefills_the_form_until_unchecked(
         "author_url",
         "subject",
         "fill_ms",
+        "notify_replies",
     }
+    # Reply mails are a choice of their own, unticked by default.
+    assert (response.request.post_data_json or {})["notify_replies"] is False
     expect(widget(page).get_by_role("status")).to_have_text(AWAITING)
     assert "ada@example.com" in stored_author(page)
 
@@ -504,7 +508,7 @@ def focus_in_widget(page: Page) -> bool:
 def test_posting_with_the_keyboard_only(live: Live, page: Page, host: HostSite, key: str) -> None:
     open_thread(page, host.url("thread.html", page=key), "No comments yet.")
     order = []
-    for _ in range(7):
+    for _ in range(8):
         page.keyboard.press("Tab")
         order.append(focused(page))
     assert order == [
@@ -514,6 +518,7 @@ def test_posting_with_the_keyboard_only(live: Live, page: Page, host: HostSite, 
         "input author_email",
         "input author_url",
         "input save",
+        "input notify_replies",
         f"button {POST}",
     ], "the tab order"
 
@@ -527,17 +532,21 @@ def test_posting_with_the_keyboard_only(live: Live, page: Page, host: HostSite, 
     page.keyboard.press("Space")
     expect(widget(page).get_by_role("checkbox", name=SAVE)).to_be_checked()
     page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    expect(widget(page).get_by_role("checkbox", name=NOTIFY)).to_be_checked()
+    page.keyboard.press("Tab")
     assert focused(page) == f"button {POST}"
     with page.expect_response(is_submission) as answer:
         page.keyboard.press("Enter")
     assert answer.value.status == 201, answer.value.text()
+    assert answer.value.request.post_data_json["notify_replies"] is True
     expect(widget(page).get_by_role("status")).to_have_text(AWAITING)
     kept_after_enter = focus_in_widget(page)
 
     # A second comment, sent with Space on the button.
     tab_to(page, "textarea body")
     page.keyboard.type("A second one, sent with Space.")
-    tab_to(page, f"button {POST}", limit=5)
+    tab_to(page, f"button {POST}", limit=6)
     with page.expect_response(is_submission) as answer:
         page.keyboard.press("Space")
     assert answer.value.status == 201, answer.value.text()
@@ -732,6 +741,7 @@ class Translation:
     heading: str
     labels: tuple[str, ...]
     save: str
+    notify: str
     button: str
     empty: str
 
@@ -742,6 +752,7 @@ LANGUAGES = {
         labels=("Kommentar *", "Name *", "E-Mail *", "Website"),
         save="Meinen Namen, meine E-Mail-Adresse und meine Website in diesem Browser für die "
         "nächste Kommentierung speichern.",
+        notify="Über weitere Kommentare per E-Mail benachrichtigen.",
         button="Kommentar abschicken",
         empty="Noch keine Kommentare.",
     ),
@@ -750,6 +761,7 @@ LANGUAGES = {
         labels=("Commentaire *", "Nom *", "E-mail *", "Site web"),
         save="Enregistrer mon nom, mon e-mail et mon site dans le navigateur pour mon prochain "
         "commentaire.",
+        notify="Prévenez-moi de tous les nouveaux commentaires par e-mail.",
         button="Laisser un commentaire",
         empty="Aucun commentaire pour l\u2019instant.",
     ),
@@ -767,7 +779,7 @@ def test_data_lang_translates_the_widget(page: Page, host: HostSite, key: str, l
     texts = LANGUAGES[lang]
     container = open_thread(page, host.url("thread.html", page=key, lang=lang), texts.empty)
     expect(container.get_by_role("heading", level=3)).to_have_text(texts.heading)
-    expect(container.locator("form label")).to_have_text([*texts.labels, texts.save])
+    expect(container.locator("form label")).to_have_text([*texts.labels, texts.save, texts.notify])
     expect(container.get_by_role("button", name=texts.button, exact=True)).to_be_visible()
     # The page is in English; the widget's text must be marked as the language it is in
     # (WCAG 3.1.2), or screen readers read German with English pronunciation.

@@ -73,6 +73,9 @@ DUPLICATE = "You have already posted this comment."
 # Chromium logs a connection closed without an answer as a console error.
 LOST_ANSWER = r"Failed to load resource: net::ERR_(EMPTY_RESPONSE|CONNECTION_(CLOSED|RESET))"
 
+#: The reply-notification checkbox of the forms (DESIGN §8).
+NOTIFY = "Notify me of follow-up comments by email."
+
 
 def sent(response: Response) -> dict[str, Any]:
     """The JSON the widget sent in the request that ``response`` answers."""
@@ -581,6 +584,8 @@ def test_the_no_javascript_form_hides_its_honeypot_from_readers(
     expect(form.get_by_role("textbox", include_hidden=True)).to_have_count(5)
     expect(trap).to_have_attribute("autocomplete", "off")
     form.get_by_role("textbox", name="Website").focus()
+    page.keyboard.press("Tab")
+    expect(form.get_by_role("checkbox", name=NOTIFY)).to_be_focused()
     page.keyboard.press("Tab")
     expect(form.get_by_role("button", name="Post Comment")).to_be_focused()
 

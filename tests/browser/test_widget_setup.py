@@ -271,7 +271,7 @@ def test_the_widgets_text_lines_up_with_the_article_column(
         "heading": heading.evaluate(TEXT_LEFT),
         "label": widget(page).locator("label").first.evaluate(TEXT_LEFT),
         "textarea": (textbox(page, "Comment").bounding_box() or {"x": -1.0})["x"],
-        "checkbox": (widget(page).get_by_role("checkbox").bounding_box() or {"x": -1.0})["x"],
+        "checkbox": (widget(page).get_by_role("checkbox").first.bounding_box() or {"x": -1.0})["x"],
     }
     assert starts == pytest.approx(dict.fromkeys(starts, column), abs=0.5)
     # Just left of the column, beside the heading: the widget's own background where it

@@ -303,6 +303,7 @@ def test_edit_site_moderation_settings(app: Flask, admin_client: FlaskClient) ->
         "moderation": "first",
         "max_links": "5",
         "min_fill_seconds": "0",
+        "feeds": "y",
     }
     response = submit(admin_client, path, data)
     assert response.status_code == 303
@@ -313,6 +314,7 @@ def test_edit_site_moderation_settings(app: Flask, admin_client: FlaskClient) ->
         "moderation": "first",
         "max_links": 5,
         "min_fill_seconds": 0,
+        "feeds": True,
     }
     assert ["news", "News", "https://news.example", "open", "first"] in table_rows(
         admin_client.get(f"{PANEL}/sites")

@@ -39,7 +39,7 @@ def test_limited_moderator_sees_only_their_sites(
     # No admin links for a moderator.
     nav = html(response).find("nav", aria_label="Main")
     links = {a.attrs["href"] for a in nav.find_all("a")}
-    assert links == {f"{PANEL}/", f"{PANEL}/audit", f"{PANEL}/blocklist"}
+    assert links == {f"{PANEL}/", f"{PANEL}/audit", f"{PANEL}/blocklist", f"{PANEL}/settings"}
 
 
 def test_limited_moderator_gets_404_for_other_sites_comments(

@@ -11,6 +11,7 @@ import functools
 import html
 import importlib.util
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ def _load_demo_handler() -> type[SimpleHTTPRequestHandler]:
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would (its dataclasses look it up)
     spec.loader.exec_module(module)
     handler: type[SimpleHTTPRequestHandler] = module.DemoHandler
     return handler

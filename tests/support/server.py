@@ -32,6 +32,7 @@ from commentsvc import PROJECT_ROOT
 GUNICORN_CONF = PROJECT_ROOT / "gunicorn.conf.py"
 LOOPBACK = "127.0.0.1"
 #: The line gunicorn.conf.py's ``post_worker_init`` logs once a worker takes connections.
+_EMBEDDED = re.compile(r"commentsvc worker started \(pid (\d+)\)")
 _READY = re.compile(r"Worker (\d+) ready")
 
 
@@ -148,8 +149,10 @@ class GunicornServer:
             time.sleep(0.05)
 
     def worker_pids(self) -> list[int]:
-        """Pids of the live workers (the master's children)."""
-        return child_pids(self.pid)
+        """Pids of the live workers: the master's children, but the outbox worker it runs
+        with COMMENTSVC_RUN_WORKER=true."""
+        embedded = {int(pid) for pid in _EMBEDDED.findall(self.log_text())}
+        return [pid for pid in child_pids(self.pid) if pid not in embedded]
 
     def busy_workers(self) -> list[int]:
         """Workers holding a client connection, so serving a request right now.

@@ -8,6 +8,7 @@
       heading: "Leave a Comment", note: "Your email address will not be published. Required fields are marked *",
       comment: "Comment", name: "Name", email: "Email", website: "Website",
       save: "Save my name, email, and website in this browser for the next time I comment.",
+      notify: "Notify me of follow-up comments by email.",
       post: "Post Comment", posting: "Posting…", reply: "Reply", cancel: "Cancel reply",
       replyTo: "Reply to {name}", awaiting: "Your comment is awaiting moderation.",
       comments: "Comments", one: "1 comment", many: "{n} comments", none: "No comments yet.",
@@ -23,6 +24,7 @@
       heading: "Schreibe einen Kommentar", note: "Deine E-Mail-Adresse wird nicht veröffentlicht. Erforderliche Felder sind mit * markiert",
       comment: "Kommentar", name: "Name", email: "E-Mail", website: "Website",
       save: "Meinen Namen, meine E-Mail-Adresse und meine Website in diesem Browser für die nächste Kommentierung speichern.",
+      notify: "Über weitere Kommentare per E-Mail benachrichtigen.",
       post: "Kommentar abschicken", posting: "Wird gesendet…", reply: "Antworten", cancel: "Antwort abbrechen",
       replyTo: "Antwort an {name}", awaiting: "Dein Kommentar wartet auf Freischaltung.",
       comments: "Kommentare", one: "1 Kommentar", many: "{n} Kommentare", none: "Noch keine Kommentare.",
@@ -38,6 +40,7 @@
       heading: "Laisser un commentaire", note: "Votre adresse e-mail ne sera pas publiée. Les champs obligatoires sont indiqués avec *",
       comment: "Commentaire", name: "Nom", email: "E-mail", website: "Site web",
       save: "Enregistrer mon nom, mon e-mail et mon site dans le navigateur pour mon prochain commentaire.",
+      notify: "Prévenez-moi de tous les nouveaux commentaires par e-mail.",
       post: "Laisser un commentaire", posting: "Envoi…", reply: "Répondre", cancel: "Annuler la réponse",
       replyTo: "Répondre à {name}", awaiting: "Votre commentaire est en attente de modération.",
       comments: "Commentaires", one: "1 commentaire", many: "{n} commentaires", none: "Aucun commentaire pour l’instant.",
@@ -208,6 +211,7 @@
     // keyboards, screen readers and autofill.
     this.trap = el("input", { name: "subject", tabindex: "-1", autocomplete: "off" });
     this.remember = el("input", { type: "checkbox", id: "csv-save-" + (++uid), name: "save" });
+    this.notify = el("input", { type: "checkbox", id: "csv-notify-" + (++uid), name: "notify_replies" });
     this.formTitle = el("h3", { text: t.heading });
     this.cancel = el("button", { type: "button", hidden: true, text: t.cancel });
     this.submit = el("button", { type: "submit", class: "csv-submit", text: t.post });
@@ -221,6 +225,7 @@
     var form = el("form", { class: "csv-form", novalidate: true }, parts.concat(
       el("p", { class: "csv-hp", "aria-hidden": "true", inert: true }, [this.trap]),
       el("p", { class: "csv-save" }, [this.remember, el("label", { for: this.remember.id, text: t.save })]),
+      el("p", { class: "csv-save" }, [this.notify, el("label", { for: this.notify.id, text: t.notify })]),
       el("p", { class: "csv-actions" }, [this.submit, this.cancel])
     ));
     this.shown = performance.now();
@@ -268,6 +273,7 @@
     if (this.showErrors(this.check(values))) return;
     var payload = { page: this.page, page_url: this.fullUrl ? location.href.split("#")[0] : location.origin + location.pathname, page_title: document.title, parent_id: this.parentId || null };
     for (name in values) payload[name] = values[name] || null;
+    payload.notify_replies = this.notify.checked;
     // The same comment sent again (after a network failure) keeps its Idempotency-Key.
     var content = JSON.stringify(payload);
     if (content !== this.sent) {

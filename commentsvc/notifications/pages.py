@@ -1,0 +1,89 @@
+"""The pages of the links in reply mails (DESIGN §8): confirm an address, unsubscribe.
+
+``GET`` shows a page with a button and changes nothing (mail scanners follow links); the
+button ``POST``s and acts. The unsubscribe ``POST`` is also RFC 8058's one-click request,
+which a mail provider sends with the body ``List-Unsubscribe=One-Click``, without cookies
+and without any token of a form: so these POSTs carry no CSRF token and need none. The
+signed token in the URL is the authority, and it reached only the mailbox it was sent to;
+a forged cross-site POST would need that token too, and no session is involved.
+
+The pages load nothing and run no script; they are never framed, cached or sent as a
+referrer (the URL holds the token).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
+
+from commentsvc.api.public import PAGE_STYLE, page_headers
+from commentsvc.notifications import replies
+from commentsvc.services.errors import NotFound
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+
+_HEADERS = "commentsvc.notification_page_headers"
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    style = state.app.jinja_env.get_template(PAGE_STYLE).render()
+    state.app.extensions[_HEADERS] = {
+        **page_headers(style, form_action="'self'"),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    response.headers.update(current_app.extensions[_HEADERS])
+    return response
+
+
+def _page(template: str, status: int = 200, **context: object) -> Response:
+    return current_app.response_class(
+        render_template(template, **context), status=status, mimetype="text/html"
+    )
+
+
+def _link_error(error: NotFound | replies.LinkExpired) -> Response:
+    status = 410 if isinstance(error, replies.LinkExpired) else 404
+    return _page("notifications/link_error.html", status, error=error)
+
+
+@bp.get("/confirm/<token>")
+def confirm_page(token: str) -> Response:
+    try:
+        found = replies.confirmation(token)
+    except (NotFound, replies.LinkExpired) as error:
+        return _link_error(error)
+    return _page("notifications/confirm.html", confirmation=found, posted=False)
+
+
+@bp.post("/confirm/<token>")
+def confirm(token: str) -> Response:
+    try:
+        done = replies.confirm(token)
+    except (NotFound, replies.LinkExpired) as error:
+        return _link_error(error)
+    return _page("notifications/confirm.html", confirmation=done, posted=True)
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> Response:
+    try:
+        found = replies.unsubscription(token)
+    except NotFound as error:
+        return _link_error(error)
+    return _page("notifications/unsubscribe.html", state=found, posted=False)
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe(token: str) -> Response:
+    """The page's buttons, and RFC 8058's one-click POST (which stops this comment's mails)."""
+    try:
+        done = replies.unsubscribe(token, whole_site=request.form.get("scope") == "site")
+    except NotFound as error:
+        return _link_error(error)
+    return _page("notifications/unsubscribe.html", state=done, posted=True)

@@ -1,0 +1,380 @@
+"""The outbox of DESIGN §8: every change of a comment is written as an :class:`OutboxEvent`
+in the change's own transaction; the worker (:mod:`commentsvc.delivery`) plans each event
+into deliveries once, then sends each delivery at least once, with retries.
+
+Three steps, each its own transaction, each safe with several workers at once:
+
+1. :func:`record` (in the web request's transaction): the event, with the comment as the
+   moderation API shows it right after the change.
+2. :func:`dispatch`: undispatched events are taken in id order (on PostgreSQL with
+   ``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time), each planner registered
+   with :func:`planner` says what to send (moderator mails, reply mails, webhook calls), the
+   deliveries are written and the event marked dispatched, together: an event is planned
+   exactly once.
+3. :func:`claim` leases due deliveries to one worker (``lease_until``, ``lease_owner``);
+   the worker sends each with the :func:`sender` of its kind and :func:`finish` records the
+   outcome: delivered, given up, skipped, or another attempt after an exponential backoff.
+   A worker killed while sending leaves its lease and its heartbeat behind; once that
+   heartbeat is stale (or the lease ran out) another worker takes the delivery again: at
+   least once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from commentsvc.extensions import db, read_connection, write_transaction
+from commentsvc.models import (
+    Delivery,
+    DeliveryState,
+    OutboxEvent,
+    WorkerHeartbeat,
+    utcnow,
+)
+from commentsvc.services.events import CommentEvent, comment_changed
+from commentsvc.services.listing import ONE_COMMENT
+
+#: How long a delivery stays with the worker that claimed it (longer than any send takes).
+LEASE = timedelta(minutes=5)
+#: How long a failing delivery is retried before it is given up, per channel.
+RETRY_FOR = {"webhook": timedelta(hours=24), "mail": timedelta(hours=24)}
+#: The first retry's delay; each further one doubles it, up to :data:`MAX_BACKOFF`.
+FIRST_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(hours=4)
+#: Longest error text kept with a delivery (never a whole response body).
+MAX_ERROR = 300
+#: The states a delivery ends in.
+FINISHED = frozenset({DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.SKIPPED})
+
+
+# -- 1. recording ---------------------------------------------------------------------
+
+
+def snapshot(comment_id: int) -> dict[str, Any] | None:
+    """The comment as the moderation API shows it now, in the current transaction."""
+    from commentsvc.api.serializers import moderation_comment  # the API's own allow-list
+
+    row = db.session.execute(ONE_COMMENT, {"comment_id": comment_id}).first()
+    return moderation_comment(row) if row is not None else None
+
+
+@comment_changed.connect
+def record(change: CommentEvent) -> None:
+    """Write the outbox event of ``change`` in the change's transaction."""
+    data = dict(change.data) if change.data is not None else snapshot(change.comment_id)
+    db.session.execute(
+        sa.insert(OutboxEvent),
+        {
+            "type": change.type.value,
+            "site_id": change.site_id,
+            "comment_id": change.comment_id,
+            "actor": change.actor,
+            "data": data or {"id": change.comment_id},
+            "created_at": change.at,
+        },
+    )
+
+
+# -- 2. planning ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Planned:
+    """A delivery a planner wants made (see :class:`~commentsvc.models.Delivery`)."""
+
+    channel: str
+    kind: str
+    recipient: str | None = None
+    moderator_id: int | None = None
+    webhook_id: int | None = None
+    comment_id: int | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    state: DeliveryState = DeliveryState.PENDING
+    #: Why it is not pending (held for a digest, skipped for a cap), kept as its error.
+    reason: str | None = None
+
+
+#: Given an event (in the dispatch transaction), the deliveries it calls for.
+Planner = Callable[[OutboxEvent], Iterable[Planned]]
+_PLANNERS: list[Planner] = []
+
+
+def planner(function: Planner) -> Planner:
+    """Register ``function`` to plan deliveries for every event."""
+    _PLANNERS.append(function)
+    return function
+
+
+def add_deliveries(
+    site_id: int,
+    planned: Iterable[Planned],
+    event_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Write ``planned`` deliveries (in the current transaction); how many."""
+    now = now or utcnow()
+    rows = [
+        {
+            "event_id": event_id,
+            "site_id": site_id,
+            "channel": item.channel,
+            "kind": item.kind,
+            "recipient": item.recipient,
+            "moderator_id": item.moderator_id,
+            "webhook_id": item.webhook_id,
+            "comment_id": item.comment_id,
+            "payload": dict(item.payload),
+            "state": item.state,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "last_error": item.reason,
+            # Planned as finished (a skip): finished now, and pruned in its time.
+            "finished_at": now if item.state in FINISHED else None,
+        }
+        for item in planned
+    ]
+    if rows:
+        db.session.execute(sa.insert(Delivery), rows)
+    return len(rows)
+
+
+_UNDISPATCHED = sa.select(OutboxEvent.id).where(OutboxEvent.dispatched_at.is_(None)).limit(1)
+
+
+def dispatch(limit: int = 100) -> int:
+    """Plan up to ``limit`` undispatched events into deliveries; how many were planned."""
+    with read_connection() as connection:  # idle workers do not take SQLite's write lock
+        if connection.execute(_UNDISPATCHED).first() is None:
+            return 0
+    with write_transaction():
+        events = db.session.scalars(
+            sa.select(OutboxEvent)
+            .where(OutboxEvent.dispatched_at.is_(None))
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        now = utcnow()
+        for event in events:
+            planned = [item for plan in _PLANNERS for item in plan(event)]
+            add_deliveries(event.site_id, planned, event.id, now)
+            event.dispatched_at = now
+        return len(events)
+
+
+# -- 3. sending -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt; ``state`` None: try again later."""
+
+    state: DeliveryState | None
+    code: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def delivered(cls, code: int | None = None) -> Outcome:
+        return cls(DeliveryState.DELIVERED, code)
+
+    @classmethod
+    def retry(cls, error: str, code: int | None = None) -> Outcome:
+        return cls(None, code, error)
+
+    @classmethod
+    def failed(cls, error: str, code: int | None = None) -> Outcome:
+        return cls(DeliveryState.FAILED, code, error)
+
+    @classmethod
+    def skipped(cls, reason: str) -> Outcome:
+        return cls(DeliveryState.SKIPPED, None, reason)
+
+
+#: Sends one delivery (its event, if it has one): the outcome. Called outside any
+#: transaction; it may read and write through ``db.session`` (its own transactions).
+Sender = Callable[[Delivery, OutboxEvent | None], Outcome]
+_SENDERS: dict[str, Sender] = {}
+
+
+def sender(kind: str) -> Callable[[Sender], Sender]:
+    """Register the function that sends deliveries of ``kind``."""
+
+    def register(function: Sender) -> Sender:
+        _SENDERS[kind] = function
+        return function
+
+    return register
+
+
+def _free_lease(now: datetime) -> sa.ColumnElement[bool]:
+    """A delivery nobody holds: never leased, its lease ran out, or the worker holding it
+    is dead (its heartbeat went stale; a worker that stops cleanly removes its heartbeat
+    only after it finished what it held)."""
+    dead = sa.select(WorkerHeartbeat.name).where(WorkerHeartbeat.beat_at < now - stale_after())
+    return sa.or_(
+        Delivery.lease_until.is_(None),
+        Delivery.lease_until < now,
+        Delivery.lease_owner.in_(dead.scalar_subquery()),
+    )
+
+
+_DUE = sa.select(Delivery.id).where(
+    Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= sa.bindparam("now")
+)
+
+
+def claim(owner: str, limit: int) -> list[int]:
+    """Lease up to ``limit`` due deliveries to the worker ``owner``: their ids, oldest due
+    first. Each attempt is counted as it is claimed."""
+    now = utcnow()
+    with read_connection() as connection:
+        if connection.execute(_DUE.limit(1), {"now": now}).first() is None:
+            return []
+    with write_transaction():
+        ids = db.session.scalars(
+            sa.select(Delivery.id)
+            .where(
+                Delivery.state == DeliveryState.PENDING,
+                Delivery.next_attempt_at <= now,
+                _free_lease(now),
+            )
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if ids:
+            db.session.execute(
+                sa.update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(lease_until=now + LEASE, lease_owner=owner, attempts=Delivery.attempts + 1)
+            )
+        return list(ids)
+
+
+def stale_after() -> timedelta:
+    """How old a heartbeat is when its worker is taken for dead (``WORKER_STALE_SECONDS``)."""
+    return timedelta(seconds=int(current_app.config["WORKER_STALE_SECONDS"]))
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: doubling from
+    :data:`FIRST_BACKOFF` up to :data:`MAX_BACKOFF`, with ±20% jitter so that deliveries
+    failing together do not all come back together."""
+    base = min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+    return base * random.uniform(0.8, 1.2)
+
+
+def send(delivery_id: int, owner: str) -> Outcome | None:
+    """Send one delivery this worker leased and record what became of it; None if the
+    lease was lost meanwhile (nothing sent)."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or delivery.lease_owner != owner or delivery.state != DeliveryState.PENDING:
+        db.session.rollback()
+        return None
+    event = db.session.get(OutboxEvent, delivery.event_id) if delivery.event_id else None
+    db.session.rollback()  # no transaction stays open while the sender waits on the network
+    function = _SENDERS.get(delivery.kind)
+    try:
+        if function is None:
+            outcome = Outcome.failed(f"no sender for deliveries of kind {delivery.kind!r}")
+        else:
+            outcome = function(delivery, event)
+    except Exception as error:  # a bug in one sender must not stop the worker
+        current_app.logger.exception("delivery %s (%s) failed", delivery_id, delivery.kind)
+        db.session.rollback()
+        outcome = Outcome.retry(f"internal error: {type(error).__name__}")
+    finish(delivery_id, owner, outcome)
+    return outcome
+
+
+def finish(delivery_id: int, owner: str, outcome: Outcome) -> None:
+    """Record ``outcome`` of the attempt ``owner`` made (unless the lease went to another
+    worker meanwhile: then that worker's attempt counts)."""
+    now = utcnow()
+    with write_transaction():
+        delivery = db.session.scalars(
+            sa.select(Delivery).where(Delivery.id == delivery_id).with_for_update()
+        ).first()
+        if delivery is None or delivery.lease_owner != owner:
+            return
+        delivery.last_code = outcome.code
+        delivery.last_error = outcome.error[:MAX_ERROR] if outcome.error else None
+        delivery.lease_until = None
+        delivery.lease_owner = None
+        state = outcome.state
+        if state is None:
+            retry_at = now + backoff(delivery.attempts)
+            if retry_at - delivery.created_at > RETRY_FOR.get(delivery.channel, timedelta(0)):
+                state = DeliveryState.FAILED
+            else:
+                delivery.next_attempt_at = retry_at
+        if state is not None:
+            delivery.state = state
+            delivery.finished_at = now
+
+
+# -- upkeep ---------------------------------------------------------------------------
+
+
+def prune(now: datetime | None = None) -> int:
+    """Delete finished deliveries and dispatched events older than the retention, and the
+    heartbeats of workers dead for an hour; how many rows went."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=int(current_app.config["DELIVERY_RETENTION_DAYS"]))
+    finished = FINISHED
+    with write_transaction():
+        deleted = db.session.execute(
+            sa.delete(Delivery).where(Delivery.state.in_(finished), Delivery.finished_at < cutoff)
+        ).rowcount  # type: ignore[attr-defined]
+        deleted += db.session.execute(
+            sa.delete(OutboxEvent).where(
+                OutboxEvent.dispatched_at < cutoff,
+                ~sa.exists().where(Delivery.event_id == OutboxEvent.id),
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        deleted += db.session.execute(
+            sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.beat_at < now - timedelta(hours=1))
+        ).rowcount  # type: ignore[attr-defined]
+    return int(deleted)
+
+
+@dataclass
+class QueueState:
+    """What ``/metrics`` and ``commentsvc worker --check`` tell of the outbox."""
+
+    undispatched: int
+    pending: int
+    #: Age in seconds of the oldest event not yet dispatched or delivery not yet finished.
+    oldest_seconds: float
+    workers: list[WorkerHeartbeat]
+
+
+def queue_state(now: datetime | None = None) -> QueueState:
+    """The outbox's depth, its oldest waiting item's age, and the workers' heartbeats."""
+    now = now or utcnow()
+    undispatched = sa.select(sa.func.count(), sa.func.min(OutboxEvent.created_at)).where(
+        OutboxEvent.dispatched_at.is_(None)
+    )
+    pending = sa.select(sa.func.count(), sa.func.min(Delivery.created_at)).where(
+        Delivery.state == DeliveryState.PENDING
+    )
+    events, oldest_event = db.session.execute(undispatched).one()
+    deliveries, oldest_delivery = db.session.execute(pending).one()
+    oldest = [moment for moment in (oldest_event, oldest_delivery) if moment is not None]
+    oldest_seconds = max(0.0, (now - min(oldest)).total_seconds()) if oldest else 0.0
+    workers = list(db.session.scalars(sa.select(WorkerHeartbeat).order_by(WorkerHeartbeat.name)))
+    db.session.rollback()
+    return QueueState(int(events), int(deliveries), oldest_seconds, workers)
+
+
+def iter_kinds() -> Iterator[str]:
+    """The kinds of delivery this service can send."""
+    return iter(sorted(_SENDERS))
