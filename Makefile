@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench
+.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker
 
 # What running needs (make run), and on top of it what the checks need (make test).
 RUN_STAMP := $(VENV)/.installed-run
@@ -78,3 +78,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance node_modules .pytest_cache .ruff_cache .mypy_cache
+
+## The outbox worker's deliveries per second and mail delay (benchmarks/README.md)
+bench-worker: $(STAMP)
+	$(BIN)/python -m benchmarks.worker $(BENCH_ARGS)

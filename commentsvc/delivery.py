@@ -18,7 +18,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
@@ -108,6 +108,15 @@ class Worker:
         self.beat()
         return work
 
+    def _pause(self, work: int) -> None:
+        """Between rounds: with every thread sending, until one is free (or the poll
+        interval passed); with nothing found, the poll interval; else not at all."""
+        busy = set(self._in_flight)
+        if len(busy) >= self.threads:
+            wait(busy, timeout=self.poll, return_when=FIRST_COMPLETED)
+        elif not work:
+            self.stopping.wait(self.poll)
+
     def _send_in_context(self, delivery_id: int) -> None:
         with self.app.app_context():
             self._send(delivery_id)
@@ -192,8 +201,7 @@ class Worker:
                         )
                         work = 0
                         self.stopping.wait(max(self.poll, 1.0))
-                    if not work:
-                        self.stopping.wait(self.poll)
+                    self._pause(work)
                 pool.shutdown(wait=True)
             self._close_connections()
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -75,3 +77,22 @@ def test_metrics_tell_the_queue_and_each_workers_outcomes(app: Flask, client: Fl
         line for line in text.splitlines() if line.startswith("commentsvc_outbox_oldest_seconds ")
     )
     assert 0 <= float(oldest.split()[1]) < 60
+
+
+def test_a_busy_worker_waits_for_a_free_thread_not_for_the_poll(app: Flask) -> None:
+    """With every thread sending, the next round starts as soon as one is free: waiting
+    the poll interval instead held the worker to a few deliveries per interval."""
+    app.config["WORKER_POLL_MS"] = 5000
+    worker = Worker(app, name="box:1", threads=2)
+    with ThreadPoolExecutor(2) as pool:
+        worker._in_flight.update({pool.submit(time.sleep, 0.1), pool.submit(time.sleep, 3)})
+        started = time.monotonic()
+        # A round that found nothing because no thread was free to claim with.
+        worker._pause(work=0)
+        assert time.monotonic() - started < 1
+        # Idle (nothing found, threads free): it sleeps the poll interval, unless stopped.
+        worker._in_flight.clear()
+        worker.stopping.set()
+        started = time.monotonic()
+        worker._pause(work=0)
+        assert time.monotonic() - started < 1
