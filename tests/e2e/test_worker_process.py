@@ -95,7 +95,7 @@ def delivered_comments(server: Server) -> set[int]:
     )
     try:
         with engine.connect() as connection:
-            return {int(comment) for comment in connection.scalars(statement)}
+            return {comment for comment in connection.scalars(statement) if comment is not None}
     finally:
         engine.dispose()
 
