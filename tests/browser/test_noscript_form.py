@@ -159,8 +159,8 @@ def test_a_post_comes_back_to_the_article_saying_it_awaits_moderation(
     expect(note).to_be_hidden()  # not before posting
     body = "Posted without JavaScript."
     page.get_by_role("textbox", name="Comment").fill(body)
-    page.get_by_label("Name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_role("textbox", name="Name").fill("Ada Lovelace")
+    page.get_by_role("textbox", name="Email").fill("ada@example.com")
 
     sent = post(page)
 
@@ -179,9 +179,9 @@ def test_an_invalid_post_can_be_corrected_on_the_error_page(
     page = open_article(pages, origin)
     body = "A long comment the reader\nwould hate to type again."
     page.get_by_role("textbox", name="Comment").fill(body)
-    page.get_by_label("Name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Website").fill("ftp://ada.example")  # a URL, but not http(s)
+    page.get_by_role("textbox", name="Name").fill("Ada Lovelace")
+    page.get_by_role("textbox", name="Email").fill("ada@example.com")
+    page.get_by_role("textbox", name="Website").fill("ftp://ada.example")  # a URL, but not http(s)
 
     post(page)
 
@@ -189,14 +189,14 @@ def test_an_invalid_post_can_be_corrected_on_the_error_page(
     expect(page.get_by_role("heading", name="Your comment was not posted")).to_be_visible()
     expect(page.locator("li")).to_have_text(["Website: Must start with http:// or https://."])
     expect(page.get_by_role("textbox", name="Comment")).to_have_value(body)
-    expect(page.get_by_label("Website")).to_have_value("ftp://ada.example")
+    expect(page.get_by_role("textbox", name="Website")).to_have_value("ftp://ada.example")
     message = "Must start with http:// or https://."
     expect(page.locator("#author_url-error")).to_have_text(message)
     back = page.get_by_role("link", name="Back to the article")
     expect(back).to_have_attribute("href", f"{origin}{README_PAGE}")
     assert body not in pending_bodies(live)
 
-    page.get_by_label("Website").fill("https://ada.example/")
+    page.get_by_role("textbox", name="Website").fill("https://ada.example/")
     sent = post(page)
 
     assert sent.header_value("origin") == "null"  # the error page sends no referrer either
