@@ -294,6 +294,89 @@ def worker(check: bool, once: bool) -> None:
     Worker(current_app._get_current_object()).run()  # type: ignore[attr-defined]
 
 
+@click.command("import")
+@click.argument("source_format", metavar="FORMAT")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--site", "slug", required=True, help="The site the comments go to.")
+@click.option(
+    "--dry-run", is_flag=True, help="Read everything, say what would be done, write nothing."
+)
+@click.option(
+    "--map-url",
+    "maps",
+    multiple=True,
+    metavar="FROM=TO",
+    help="Read page URLs starting with FROM as starting with TO (a moved site). Repeatable.",
+)
+@with_appcontext
+def import_comments(
+    source_format: str, path: str, slug: str, dry_run: bool, maps: tuple[str, ...]
+) -> None:
+    """Import the comments of another comment system's export FORMAT at PATH (DESIGN §9).
+
+    FORMAT: wordpress, disqus, isso, remark42, commento or commentsvc (our export). Re-running adds
+    nothing; nothing there is changed; a file that cannot be read changes nothing.
+    """
+    from tqdm import tqdm
+
+    from commentsvc.imports.loader import UrlMap, import_records
+    from commentsvc.imports.readers import FORMATS, reader
+    from commentsvc.imports.records import UnreadableFile
+
+    if source_format not in FORMATS:
+        raise click.BadParameter(f"one of {', '.join(FORMATS)}", param_hint="FORMAT")
+    try:
+        url_maps = [UrlMap.parse(value) for value in maps]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--map-url") from None
+    with tqdm(
+        unit=" records", disable=not sys.stderr.isatty(), file=sys.stderr, leave=False
+    ) as bar:
+        try:
+            summary = import_records(
+                slug,
+                source_format,
+                reader(source_format)(path),
+                dry_run=dry_run,
+                maps=url_maps,
+                progress=lambda _record: bar.update(),
+            )
+        except (UnreadableFile, ServiceError) as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(("dry run: " if dry_run else "") + summary.line())
+
+
+@click.command("export")
+@click.option("--site", "slug", required=True, help="The site whose comments to export.")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: lossless, read back by `commentsvc import commentsvc`.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file (default: standard output).",
+)
+@with_appcontext
+def export_comments(slug: str, export_format: str, output: str | None) -> None:
+    """Export a site's pages and comments (every status, with emails: keep it safe)."""
+    from commentsvc.imports.export import export_jsonl
+
+    try:
+        lines = export_jsonl(slug)
+        first = next(lines)
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    with click.open_file(output or "-", "w", encoding="utf-8", atomic=bool(output)) as target:
+        target.write(first)
+        for line in lines:
+            target.write(line)
+
+
 @tokens.command("check")
 @with_appcontext
 def tokens_check() -> None:
@@ -476,7 +559,17 @@ def db_restore(path: Path, yes: bool) -> None:
 # Flask-Migrate's `db` group (upgrade, downgrade, …) gains backup and restore.
 db_group.add_command(db_backup)
 db_group.add_command(db_restore)
-COMMANDS = (db_group, sites, moderators, tokens, blocklist, webhooks, worker)
+COMMANDS = (
+    db_group,
+    sites,
+    moderators,
+    tokens,
+    blocklist,
+    webhooks,
+    worker,
+    import_comments,
+    export_comments,
+)
 for _group in COMMANDS:
     main.add_command(_group)
 

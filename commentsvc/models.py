@@ -555,3 +555,30 @@ class WorkerHeartbeat(Base):
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Deliveries since it started, by ``channel:outcome``.
     counts: Mapped[dict[str, int]] = mapped_column(sa.JSON, default=dict)
+
+
+class ImportRecord(Base):
+    """A comment brought in from another system (DESIGN §9): its source and id there, so
+    that importing the same file again adds nothing. It outlives the comment (a comment
+    deleted after the import is not imported again)."""
+
+    __tablename__ = "import_records"
+    __table_args__ = (
+        sa.UniqueConstraint("site_id", "source", "source_id", name="uq_import_records_source"),
+        sa.Index("ix_import_records_run", "run"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    #: ``wordpress``, ``disqus``, ``isso``, ``remark42``, ``commento``, ``commentsvc``.
+    source: Mapped[str] = mapped_column(sa.String(32))
+    source_id: Mapped[str] = mapped_column(sa.String(200))
+    #: What the source said it replies to: resolved to ``parent_id`` once the whole file
+    #: is in (sources do not promise parents first).
+    parent_source_id: Mapped[str | None] = mapped_column(sa.String(200))
+    comment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    #: The import that brought it (a random id per run).
+    run: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,8 +5,10 @@ Deployment section, with their flags, against a real PostgreSQL."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,9 @@ from tests.support.databases import run_databases
 from tests.support.service import base_env
 
 README = PROJECT_ROOT / "README.md"
+#: The README's import lines read this file: the tests' WordPress sample, gzipped.
+WORDPRESS_EXPORT = "news.wordpress.2025-10-05.xml.gz"
+SAMPLE_EXPORT = PROJECT_ROOT / "tests" / "imports" / "samples" / "wordpress" / "export.xml"
 BIN = Path(sys.executable).parent
 #: What the lines that ask for something read from standard input.
 ANSWERS = {
@@ -80,6 +85,9 @@ def test_every_commentsvc_line_works_as_printed_on_a_demo_like_install(tmp_path:
         assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
         return done.stdout
 
+    # The WordPress export the import lines read.
+    with SAMPLE_EXPORT.open("rb") as source, gzip.open(tmp_path / WORDPRESS_EXPORT, "wb") as to:
+        shutil.copyfileobj(source, to)
     # What make run has done before a reader gets to the README's commands.
     run("commentsvc db upgrade")
     run("commentsvc sites add demo --origin http://127.0.0.1:8000")

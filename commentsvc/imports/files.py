@@ -1,0 +1,124 @@
+"""Reading source files safely: gzip or not, XML streamed without entities or network, and
+the page key of a source URL."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from commentsvc.imports.records import UnreadableFile
+
+#: Largest file an import reads (after decompression): a guard against a gzip bomb.
+MAX_FILE_BYTES = 4 * 1024**3
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _Capped(io.RawIOBase):
+    """A stream that refuses to read past ``limit`` bytes."""
+
+    def __init__(self, inner: IO[bytes], limit: int, name: str, raw: IO[bytes]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.raw = raw
+        self.left = limit
+        self.name = name
+
+    def close(self) -> None:
+        if not self.closed:
+            self.inner.close()
+            self.raw.close()  # a GzipFile leaves the file it reads open
+        super().close()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(min(len(buffer), self.left + 1))
+        if len(data) > self.left:
+            raise UnreadableFile(f"{self.name}: larger than {MAX_FILE_BYTES:,} bytes unpacked")
+        self.left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def open_source(path: str, limit: int = MAX_FILE_BYTES) -> IO[bytes]:
+    """The file's bytes, gunzipped when it is gzip (by its first bytes, not its name)."""
+    try:
+        raw = Path(path).open("rb")  # noqa: SIM115  the returned stream closes it
+    except OSError as error:
+        raise UnreadableFile(f"{path}: {error.strerror or error}") from None
+    magic = raw.read(2)
+    raw.seek(0)
+    stream: IO[bytes] = (
+        gzip.GzipFile(fileobj=raw) if magic == _GZIP_MAGIC else raw  # type: ignore[assignment]
+    )
+    return io.BufferedReader(_Capped(stream, limit, path, raw), buffer_size=1 << 16)
+
+
+def iter_xml(path: str, tags: set[str]) -> Iterator[etree._Element]:
+    """The elements of ``path`` whose local name is in ``tags``, each complete when yielded
+    and cleared after it (memory stays flat). No DTD is loaded, no entity expanded, nothing
+    fetched; a malformed file raises UnreadableFile naming its line."""
+    stream = open_source(path)
+    parser = etree.iterparse(
+        stream,
+        events=("end",),
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        for _, element in parser:
+            if etree.QName(element).localname in tags:
+                yield element
+                element.clear(keep_tail=False)
+                parent = element.getparent()
+                if parent is not None:
+                    while element.getprevious() is not None:
+                        del parent[0]
+    except etree.XMLSyntaxError as error:
+        message = " ".join(str(error.msg).split())  # libxml2 may quote the bad bytes on a line
+        raise UnreadableFile(f"{path}: line {error.lineno}: {message}") from None
+    except (OSError, EOFError, zlib.error) as error:
+        raise UnreadableFile(f"{path}: {error}") from None
+    finally:
+        stream.close()
+
+
+def entity_declarations(path: str) -> bool:
+    """Whether the file declares entities (``<!ENTITY``) in its first 64 KiB: a billion
+    laughs, or an external entity; such a file is refused, not expanded."""
+    return b"<!ENTITY" in head(path).upper()
+
+
+def head(path: str, size: int = 65536) -> bytes:
+    """The first ``size`` bytes of the file (unpacked); UnreadableFile if it is cut short
+    or not gzip after all."""
+    try:
+        with open_source(path) as stream:
+            return stream.read(size)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise UnreadableFile(f"{path}: {error or 'cut short'}") from None
+
+
+def page_key(url: str) -> str:
+    """A page's key from its URL: the path and query (``/2025/10/talks``, ``/?p=123``)."""
+    parts = urlsplit(url.strip())
+    key = parts.path or "/"
+    return f"{key}?{parts.query}" if parts.query else key
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` as timezone-aware UTC (a naive time is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
