@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
@@ -122,3 +123,37 @@ def page_key(url: str) -> str:
 def utc(moment: datetime) -> datetime:
     """``moment`` as timezone-aware UTC (a naive time is taken as UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# Go writes times as RFC 3339 with one to nine fraction digits (RFC3339Nano); datetime holds
+# six, so the rest is cut off, never rounded (rounding .9999995 would carry into the second).
+# Written out rather than left to fromisoformat, which also takes ISO forms that are not
+# RFC 3339 (no offset, "20251003T0915Z") and whose leniency has changed between releases.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]+))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """An RFC 3339 time (any number of fraction digits: Go writes nine, Python reads six)
+    as aware UTC; ValueError if not one (no offset, a week date, …)."""
+    match = _RFC3339.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(value)
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    offset = timedelta() if zulu else timedelta(hours=int(off_h), minutes=int(off_m))
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone(-offset if sign == "-" else offset),
+        )
+        return utc(moment)
+    except OverflowError:
+        raise ValueError(value) from None

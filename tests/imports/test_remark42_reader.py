@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from commentsvc.imports.readers.remark42 import parse_rfc3339, read
+from commentsvc.imports.files import parse_rfc3339
+from commentsvc.imports.readers.remark42 import read
 from commentsvc.imports.records import (
     BodyFormat,
     Skipped,

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from commentsvc.imports.files import open_source, page_key
-from commentsvc.imports.readers.remark42 import parse_rfc3339
+from commentsvc.imports.files import open_source, page_key, parse_rfc3339
 from commentsvc.imports.records import (
     BodyFormat,
     Record,
