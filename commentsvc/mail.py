@@ -142,6 +142,10 @@ def _text(answer: bytes | str | None) -> str:
 class PermanentMailError(Exception):
     """The server refused the message for good (a 5xx answer): retrying will not help."""
 
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class TemporaryMailError(Exception):
     """The server could not be reached or answered 4xx: try again later."""
@@ -205,14 +209,14 @@ class Mailer:
                 code = error.smtp_code
                 text = _text(error.smtp_error)
                 if 500 <= code < 600:
-                    raise PermanentMailError(f"{code} {text}".strip()) from error
+                    raise PermanentMailError(f"{code} {text}".strip(), code) from error
                 raise TemporaryMailError(f"{code} {text}".strip(), code) from error
             except smtplib.SMTPRecipientsRefused as error:
                 self._reset()
                 code, answer = next(iter(error.recipients.values()))
                 detail = f"{code} {_text(answer)}"
                 if 500 <= code < 600:
-                    raise PermanentMailError(detail) from error
+                    raise PermanentMailError(detail, code) from error
                 raise TemporaryMailError(detail, code) from error
             except (OSError, smtplib.SMTPException) as error:
                 self.close()

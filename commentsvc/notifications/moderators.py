@@ -32,12 +32,9 @@ from flask import current_app
 from commentsvc.delivery import periodic
 from commentsvc.extensions import db, read_connection, write_transaction
 from commentsvc.mail import (
-    PermanentMailError,
-    TemporaryMailError,
     compose,
     header_text,
     mail_enabled,
-    mailer,
     public_url,
 )
 from commentsvc.models import (
@@ -52,6 +49,7 @@ from commentsvc.models import (
     utcnow,
 )
 from commentsvc.notifications.links import link_url
+from commentsvc.notifications.sending import deliver
 from commentsvc.panel.helpers import ascii_url, reason_label, site_url
 from commentsvc.services.events import EventType
 from commentsvc.services.mail_links import comment_rows, create_links
@@ -308,16 +306,7 @@ def _common(moderator: Moderator) -> dict[str, Any]:
 
 def _send(template: str, to: str, context: Mapping[str, Any]) -> Outcome:
     """Compose and send one mail: delivered, retried (4xx, unreachable) or failed (5xx)."""
-    message = compose(template, to, context)
-    try:
-        mailer().send(message)
-    except PermanentMailError as error:
-        text = str(error)
-        code = int(text[:3]) if text[:3].isdigit() else None
-        return Outcome.failed(text, code)
-    except TemporaryMailError as error:
-        return Outcome.retry(str(error), error.code)
-    return Outcome.delivered()
+    return deliver(compose(template, to, context))
 
 
 def _in_scope(moderator: Moderator, site_id: int) -> bool:

@@ -35,12 +35,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from commentsvc.extensions import db, write_transaction
 from commentsvc.mail import (
-    PermanentMailError,
-    TemporaryMailError,
     compose,
     header_text,
     mail_enabled,
-    mailer,
     public_url,
 )
 from commentsvc.models import (
@@ -54,6 +51,7 @@ from commentsvc.models import (
     Subscription,
     utcnow,
 )
+from commentsvc.notifications.sending import deliver
 from commentsvc.services.errors import NotFound, ServiceError
 from commentsvc.services.events import EventType
 from commentsvc.services.outbox import Outcome, Planned, planner, sender
@@ -308,16 +306,6 @@ def plan_reply_notifications(event: OutboxEvent) -> Iterator[Planned]:
 # -- sending --------------------------------------------------------------------------
 
 
-def _deliver(message: EmailMessage) -> Outcome:
-    try:
-        mailer().send(message)
-    except PermanentMailError as error:
-        return Outcome.failed(str(error))
-    except TemporaryMailError as error:
-        return Outcome.retry(str(error), error.code)
-    return Outcome.delivered()
-
-
 def _excerpt(text: str, limit: int = EXCERPT_LENGTH) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -411,7 +399,7 @@ def send_confirmation(delivery: Delivery, event: OutboxEvent | None) -> Outcome:
     db.session.rollback()  # read; no transaction stays open while the server answers
     if isinstance(message, str):
         return Outcome.skipped(message)
-    return _deliver(message)
+    return deliver(message)
 
 
 @sender(REPLY_KIND)
@@ -421,7 +409,7 @@ def send_reply(delivery: Delivery, event: OutboxEvent | None) -> Outcome:
     db.session.rollback()
     if isinstance(message, str):
         return Outcome.skipped(message)
-    return _deliver(message)
+    return deliver(message)
 
 
 # -- the links' use cases -------------------------------------------------------------
