@@ -351,10 +351,11 @@ def import_comments(
 @click.option(
     "--format",
     "export_format",
-    type=click.Choice(["jsonl"]),
+    type=click.Choice(["jsonl", "wxr"]),
     default="jsonl",
     show_default=True,
-    help="jsonl: lossless, read back by `commentsvc import commentsvc`.",
+    help="jsonl: lossless, read back by `commentsvc import commentsvc`. wxr: WordPress's "
+    "WXR 1.2, which WordPress and Disqus import.",
 )
 @click.option(
     "--output",
@@ -364,17 +365,26 @@ def import_comments(
 @with_appcontext
 def export_comments(slug: str, export_format: str, output: str | None) -> None:
     """Export a site's pages and comments (every status, with emails: keep it safe)."""
-    from commentsvc.imports.export import export_jsonl
+    from contextlib import closing
 
-    try:
-        lines = export_jsonl(slug)
-        first = next(lines)
-    except ServiceError as error:
-        raise click.ClickException(str(error)) from None
-    with click.open_file(output or "-", "w", encoding="utf-8", atomic=bool(output)) as target:
-        target.write(first)
-        for line in lines:
-            target.write(line)
+    from commentsvc.imports.export import export_jsonl
+    from commentsvc.imports.wxr import export_wxr
+
+    if export_format == "wxr":
+        chunks = export_wxr(slug)
+    else:
+        chunks = (line.encode("utf-8") for line in export_jsonl(slug))
+    # Closed here, in the app context, even when writing fails (a closed pipe, a full disk):
+    # closing ends the export's read transaction.
+    with closing(chunks):
+        try:
+            first = next(chunks)
+        except ServiceError as error:
+            raise click.ClickException(str(error)) from None
+        with click.open_file(output or "-", "wb", atomic=bool(output)) as target:
+            target.write(first)
+            for chunk in chunks:
+                target.write(chunk)
 
 
 @tokens.command("check")

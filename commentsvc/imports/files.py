@@ -7,7 +7,8 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
@@ -64,14 +65,48 @@ def open_source(path: str, limit: int = MAX_FILE_BYTES) -> IO[bytes]:
     return io.BufferedReader(_Capped(stream, limit, path, raw), buffer_size=1 << 16)
 
 
-def iter_xml(path: str, tags: set[str]) -> Iterator[etree._Element]:
-    """The elements of ``path`` whose local name is in ``tags``, each complete when yielded
-    and cleared after it (memory stays flat). No DTD is loaded, no entity expanded, nothing
-    fetched; a malformed file raises UnreadableFile naming its line."""
+def iter_xml(
+    path: str,
+    tags: Collection[str] | None = None,
+    *,
+    top_level: bool = False,
+    check_root: Callable[[etree._Element], None] | None = None,
+) -> Iterator[etree._Element]:
+    """The elements of ``path`` whose local name is in ``tags`` (None: any name), each
+    complete when yielded and cleared after it (memory stays flat). No DTD is loaded, no
+    entity expanded, nothing fetched; a malformed file raises UnreadableFile naming its line.
+
+    By default an element of those names is taken at any depth. ``top_level`` takes only
+    the root's children (and clears each, taken or not), for formats whose entries hold
+    references of the same name as entries (Disqus's post holds a ``<thread/>``), which
+    clearing at any depth would empty. ``check_root`` sees the root as soon as it opens,
+    before any child is read, so a file of the wrong kind is refused at once.
+    """
+    opened = 0  # elements open at this event (counted only when start events are read)
+    with closing(_parse(path, starts=top_level or check_root is not None)) as events:
+        for event, element in events:
+            if event == "start":
+                opened += 1
+                if opened == 1 and check_root is not None:
+                    check_root(element)
+                continue
+            opened -= 1
+            if top_level and opened != 1:  # not a child of the root (the one still open)
+                continue
+            wanted = tags is None or etree.QName(element).localname in tags
+            if wanted:
+                yield element
+            if wanted or top_level:
+                _release(element)
+
+
+def _parse(path: str, starts: bool) -> Generator[tuple[str, etree._Element], None, None]:
+    """The parse events of ``path`` (``end``, and ``start`` when ``starts``), read with the
+    safe settings; every way the file can fail becomes one UnreadableFile line."""
     stream = open_source(path)
     parser = etree.iterparse(
         stream,
-        events=("end",),
+        events=("start", "end") if starts else ("end",),
         resolve_entities=False,
         load_dtd=False,
         no_network=True,
@@ -80,14 +115,7 @@ def iter_xml(path: str, tags: set[str]) -> Iterator[etree._Element]:
         remove_pis=True,
     )
     try:
-        for _, element in parser:
-            if etree.QName(element).localname in tags:
-                yield element
-                element.clear(keep_tail=False)
-                parent = element.getparent()
-                if parent is not None:
-                    while element.getprevious() is not None:
-                        del parent[0]
+        yield from parser
     except etree.XMLSyntaxError as error:
         message = " ".join(str(error.msg).split())  # libxml2 may quote the bad bytes on a line
         raise UnreadableFile(f"{path}: line {error.lineno}: {message}") from None
@@ -95,6 +123,15 @@ def iter_xml(path: str, tags: set[str]) -> Iterator[etree._Element]:
         raise UnreadableFile(f"{path}: {error}") from None
     finally:
         stream.close()
+
+
+def _release(element: etree._Element) -> None:
+    """Free a yielded element and the siblings read before it."""
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
 
 
 def entity_declarations(path: str) -> bool:

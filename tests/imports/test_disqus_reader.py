@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
+from commentsvc.imports.files import iter_xml
 from commentsvc.imports.readers.disqus import read
 from commentsvc.imports.records import (
     BodyFormat,
@@ -183,6 +185,21 @@ def test_refuses_other_xml_naming_its_root(tmp_path: Path) -> None:
     )
 
 
+def test_refuses_another_kind_of_file_before_reading_past_its_root(tmp_path: Path) -> None:
+    """The root is judged as it opens: a WordPress export cut short (or huge) is named as
+    what it is, not parsed to its end first."""
+    text = (SAMPLES / "wordpress.xml").read_text(encoding="utf-8")
+    cut = tmp_path / "cut.xml"
+    cut.write_text(text[: text.index("<item>") + 20], encoding="utf-8")
+
+    with pytest.raises(UnreadableFile) as refused:
+        list(read(str(cut)))
+
+    assert str(refused.value) == (
+        f"{cut}: a WordPress export (WXR), not a Disqus export; import it as wordpress"
+    )
+
+
 THREAD = """<thread dsq:id="1">
     <link>https://blog.example.com/a/</link><title>A</title>
   </thread>"""
@@ -294,3 +311,23 @@ def test_a_thread_without_a_link_is_keyed_by_its_identifier(tmp_path: Path) -> N
 
     page = SourcePage("post-17", None, "A")
     assert list(read(path)) == [page, _hi("10", page)]
+
+
+def test_the_roots_children_are_read_whole_and_let_go(tmp_path: Path) -> None:
+    """What the reader parses with: only the root's children, a post's own ``<thread/>``
+    reference intact, every entry passed (categories too) cleared and dropped from the
+    root, so of what came before an entry the root keeps one cleared element at most."""
+    category = '<category dsq:id="7"><forum>example</forum><title>General</title></category>'
+    path = _export(tmp_path, category, THREAD, _post(), _post(dsq_id=' dsq:id="11"'))
+    dsq_id = "{http://disqus.com/disqus-internals}id"
+    seen = []
+
+    for entry in iter_xml(path, {"thread", "post"}, top_level=True):
+        before = list(entry.itersiblings(preceding=True))
+        assert len(before) <= 1 and all(len(passed) == 0 for passed in before)
+        reference = entry.findall("{*}thread")
+        seen.append(
+            (etree.QName(entry).localname, entry.get(dsq_id), [r.get(dsq_id) for r in reference])
+        )
+
+    assert seen == [("thread", "1", []), ("post", "10", ["1"]), ("post", "11", ["1"])]

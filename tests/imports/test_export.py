@@ -12,6 +12,7 @@ from flask.testing import FlaskCliRunner
 
 from commentsvc.extensions import db
 from commentsvc.imports import loader
+from commentsvc.imports.export import export_jsonl
 from commentsvc.models import Comment, CommentStatus, Page, Site
 from tests.imports.test_wordpress_import import SAMPLE
 
@@ -93,3 +94,36 @@ def test_small_batches_read_and_write_the_same(
         assert times == sorted(times)  # oldest first, whatever the file's order
         statuses = set(db.session.scalars(sa.select(Comment.status)))
         assert CommentStatus.SPAM in statuses
+
+
+def test_standard_output_gets_the_same_utf_8_lines_as_a_file(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    assert runner.invoke(args=["import", "wordpress", str(SAMPLE), "--site", "news"]).exit_code == 0
+    exported = tmp_path / "news.jsonl"
+    written = runner.invoke(args=["export", "--site", "news", "--output", str(exported)])
+    assert written.exit_code == 0, written.output
+
+    printed = runner.invoke(args=["export", "--site", "news"])
+
+    assert printed.exit_code == 0, printed.output
+    # The header's exported_at differs; every line after it is the same.
+    assert printed.stdout_bytes.splitlines()[1:] == exported.read_bytes().splitlines()[1:]
+    assert "Zoë Ångström".encode() in printed.stdout_bytes
+
+
+def test_an_export_abandoned_halfway_ends_its_read_transaction(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """A closed pipe or a full disk stops the command: closing the lines closes the cursor
+    (on PostgreSQL a server-side one) and ends the transaction they were read in."""
+    assert runner.invoke(args=["import", "wordpress", str(SAMPLE), "--site", "news"]).exit_code == 0
+    with app.app_context():
+        lines = export_jsonl("news")
+        kinds = [json.loads(next(lines)).get("type") for _ in range(4)]
+        assert kinds == [None, "page", "page", "comment"]  # the header, then the rows
+        assert db.session().in_transaction()
+
+        lines.close()
+
+        assert not db.session().in_transaction()

@@ -24,9 +24,9 @@ Decisions:
   makes one for every page its embed loaded on) yield nothing. Threads of one URL (exports
   do hold duplicates) are one page, the first's title kept.
 
-Only the root's children are taken whole: a post carries a ``<thread dsq:id/>`` reference
-of the same local name as the real threads, so :func:`~commentsvc.imports.files.iter_xml`
-(which clears every element of a name, at any depth) would empty the post around it.
+The file is read a root's child at a time (``iter_xml(..., top_level=True)``), not by
+name at any depth: a post holds a ``<thread dsq:id/>`` reference of the same local name as
+the real threads, and clearing that would empty the post around it.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 
 from lxml import etree
 
-from commentsvc.imports.files import entity_declarations, open_source, page_key, utc
+from commentsvc.imports.files import entity_declarations, iter_xml, page_key, utc
 from commentsvc.imports.records import (
     BodyFormat,
     Record,
@@ -52,6 +53,8 @@ from commentsvc.imports.records import (
 DISQUS_NS = "http://disqus.com"
 _DSQ_ID = "{http://disqus.com/disqus-internals}id"
 _WXR_NS = "http://wordpress.org/export/"
+#: The root's children the reader takes (categories are passed over).
+_ENTRIES = frozenset({"thread", "post"})
 
 
 def _check_root(path: str, root: etree._Element) -> None:
@@ -68,47 +71,6 @@ def _check_root(path: str, root: etree._Element) -> None:
     raise UnreadableFile(
         f'{path}: not a Disqus export: the root is <{found}>, not <disqus xmlns="{DISQUS_NS}">'
     )
-
-
-def _entries(path: str) -> Iterator[etree._Element]:
-    """The root's children (threads, posts, categories), each whole when yielded and
-    cleared after it. Parsed like :func:`~commentsvc.imports.files.iter_xml`: no DTD, no
-    entity expansion, no network, no huge text nodes."""
-    stream = open_source(path)
-    parser = etree.iterparse(
-        stream,
-        events=("start", "end"),
-        resolve_entities=False,
-        load_dtd=False,
-        no_network=True,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    depth = 0
-    try:
-        for event, element in parser:
-            if event == "start":
-                if depth == 0:
-                    _check_root(path, element)
-                depth += 1
-                continue
-            depth -= 1
-            if depth != 1:
-                continue
-            yield element
-            element.clear(keep_tail=False)
-            root = element.getparent()
-            while element.getprevious() is not None:
-                del root[0]
-    except etree.XMLSyntaxError as error:
-        # libxml2 may quote the bad bytes on a line of their own: the message stays one line
-        problem = " ".join(str(error.msg).split())
-        raise UnreadableFile(f"{path}: line {error.lineno}: {problem}") from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise UnreadableFile(f"{path}: {error}") from None
-    finally:
-        stream.close()
 
 
 def _text(element: etree._Element, path: str) -> str:
@@ -208,7 +170,8 @@ def read(path: str) -> Iterator[Record]:
     pages: dict[str, SourcePage] = {}  # thread dsq:id → its page
     by_key: dict[str, SourcePage] = {}  # duplicate threads of one URL share the first's page
     shown: set[str] = set()
-    for element in _entries(path):
+    entries = iter_xml(path, _ENTRIES, top_level=True, check_root=partial(_check_root, path))
+    for element in entries:
         kind = etree.QName(element).localname
         if kind == "thread":
             thread_id, page = _thread(element, path)
