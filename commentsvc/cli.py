@@ -1,8 +1,9 @@
 """The ``commentsvc`` command: a Flask CLI group (``db``, ``sites``, ``moderators``,
-``tokens``, ``blocklist``, ``webhooks``)."""
+``tokens``, ``blocklist``, ``webhooks``, ``personal-data``, …)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from commentsvc.extensions import db
 from commentsvc.models import BLOCKLIST_KINDS, NotifyMode
 from commentsvc.services import accounts
 from commentsvc.services import blocklist as block_service
+from commentsvc.services import personal_data as personal_data_service
 from commentsvc.services import sites as site_service
 from commentsvc.services import webhooks as webhook_service
 from commentsvc.services.errors import ServiceError
@@ -57,6 +59,9 @@ _NOTIFY_HELP = (
 tokens = click.Group("tokens", help="API tokens for the moderation API.")
 blocklist = click.Group("blocklist", help="Authors, domains, addresses and words stored as spam.")
 webhooks = click.Group("webhooks", help="Signed calls to your own URLs when comments change.")
+personal_data = click.Group(
+    "personal-data", help="What is stored about one commenter's address: export, erase."
+)
 
 
 @sites.command("add")
@@ -387,6 +392,20 @@ def export_comments(slug: str, export_format: str, output: str | None) -> None:
                 target.write(chunk)
 
 
+@click.command("retention")
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be deleted and cleared; change nothing."
+)
+@with_appcontext
+def retention(dry_run: bool) -> None:
+    """Apply the retention settings now, as the worker does daily: delete spam and rejected
+    comments past COMMENTSVC_RETENTION_SPAM_DAYS and COMMENTSVC_RETENTION_REJECTED_DAYS, clear
+    client facts past COMMENTSVC_RETENTION_CLIENT_FACTS_DAYS (0 keeps)."""
+    from commentsvc.services.retention import apply_retention
+
+    click.echo(apply_retention(dry_run=dry_run).summary())
+
+
 @tokens.command("check")
 @with_appcontext
 def tokens_check() -> None:
@@ -566,6 +585,48 @@ def db_restore(path: Path, yes: bool) -> None:
     click.echo(f"restored from {path}")
 
 
+@personal_data.command("export")
+@click.argument("email")
+@click.option("--site", "slug", help="Only on this site. Default: every site.")
+@with_appcontext
+def personal_data_export(email: str, slug: str | None) -> None:
+    """Print every comment, reply subscription and mail of EMAIL as JSON."""
+    try:
+        document = personal_data_service.export(email, _site_id(slug))
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+@personal_data.command("erase")
+@click.argument("email")
+@click.option(
+    "--delete-comments",
+    is_flag=True,
+    help="Delete the comments of EMAIL (their replies stay). Default: keep them, shown as "
+    "Anonymous, without email, website and client facts.",
+)
+@click.option("--site", "slug", help="Only on this site. Default: every site.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def personal_data_erase(email: str, delete_comments: bool, slug: str | None, yes: bool) -> None:
+    """Erase the name, email, website and client facts of every comment of EMAIL (or the
+    comments), end its reply subscriptions, and keep no trace of the address in mails and
+    events still to be sent. Audit events stay, without personal fields."""
+    site_id = _site_id(slug)
+    if not yes:
+        what = "Delete the comments" if delete_comments else "Erase the personal data"
+        where = f"on {slug}" if slug else "on every site"
+        click.confirm(f"{what} of {email} {where}?", abort=True)
+    try:
+        erased = personal_data_service.erase(
+            email, delete_comments=delete_comments, site_id=site_id, actor="cli"
+        )
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(erased.summary())
+
+
 # Flask-Migrate's `db` group (upgrade, downgrade, …) gains backup and restore.
 db_group.add_command(db_backup)
 db_group.add_command(db_restore)
@@ -579,6 +640,8 @@ COMMANDS = (
     worker,
     import_comments,
     export_comments,
+    retention,
+    personal_data,
 )
 for _group in COMMANDS:
     main.add_command(_group)

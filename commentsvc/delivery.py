@@ -37,7 +37,7 @@ log = logging.getLogger("commentsvc.worker")
 def load_channels() -> None:
     """Import every module that registers planners, senders and periodic jobs."""
     from commentsvc import notifications  # noqa: F401  moderator mails, reply mails
-    from commentsvc.services import webhooks  # noqa: F401
+    from commentsvc.services import retention, webhooks  # noqa: F401
 
 
 @dataclass

@@ -582,3 +582,34 @@ class ImportRecord(Base):
     #: The import that brought it (a random id per run).
     run: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PersonalDataKind(enum.StrEnum):
+    EXPORT = "export"
+    ERASE = "erase"
+
+
+class PersonalDataRequest(Base):
+    """A commenter's own request for their data, or for its erasure (DESIGN §9): mailed as
+    a link to the address it names; the link works until ``expires_at`` (an erasure once).
+
+    The address is kept only while the link can be used: an erasure clears it, and the
+    worker deletes requests a day after they expire.
+    """
+
+    __tablename__ = "personal_data_requests"
+    __table_args__ = (
+        sa.Index("ix_personal_data_requests_email", "site_id", "email", "created_at"),
+        sa.Index("ix_personal_data_requests_client", "site_id", "client_hash", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    #: Normalized as the comments store it; None once the request is used for an erasure.
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    kind: Mapped[PersonalDataKind] = mapped_column(_enum(PersonalDataKind, "personal_data_kind"))
+    #: Who asked, as the rate limits count (:func:`commentsvc.services.throttling.client_hash`).
+    client_hash: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

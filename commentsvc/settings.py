@@ -516,6 +516,40 @@ SETTINGS: tuple[Setting, ...] = (
         "How long finished deliveries (sent, failed, skipped) and delivered events are kept "
         "for the panel's history before the worker deletes them.",
     ),
+    _int(
+        "RETENTION_SPAM_DAYS",
+        30,
+        "Comments marked spam are deleted this many days after they were last moderated "
+        "(or written, when stored as spam on submission) by the worker, daily; `commentsvc "
+        "retention --dry-run` shows what would go. `0` keeps them.",
+        minimum=0,
+    ),
+    _int(
+        "RETENTION_REJECTED_DAYS",
+        90,
+        "Rejected comments are deleted this many days after they were last moderated. "
+        "`0` keeps them.",
+        minimum=0,
+    ),
+    _int(
+        "RETENTION_CLIENT_FACTS_DAYS",
+        90,
+        "A comment's client facts (IP prefix, user agent, the rate limits' client hash) are "
+        "cleared this many days after it was written. `0` keeps them.",
+        minimum=0,
+    ),
+    _int(
+        "PERSONAL_DATA_REQUESTS_PER_DAY",
+        3,
+        "Personal-data requests (export or erasure links) one address, and ten times as "
+        "many one client, may make in a day on a site; more are answered 202 and not mailed "
+        "(address) or refused with 429 (client).",
+    ),
+    _int(
+        "PERSONAL_DATA_LINK_HOURS",
+        24,
+        "How long the link of a personal-data request mail works (once).",
+    ),
     _text(
         "MIGRATIONS_DIR",
         None,

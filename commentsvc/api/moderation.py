@@ -32,7 +32,7 @@ from commentsvc.models import CommentStatus, Moderator, is_row_id
 from commentsvc.pagination import paginate
 from commentsvc.paths import MODERATION_API_PREFIX, in_moderation_api
 from commentsvc.payloads import read_json_object, refuse_nul
-from commentsvc.services import audit, blocklist, listing, moderation, sites
+from commentsvc.services import audit, blocklist, listing, moderation, personal_data, sites
 from commentsvc.services.errors import Invalid
 from commentsvc.services.screening import REASONS
 from commentsvc.services.tokens import TokenHolder, authenticate_token
@@ -220,6 +220,44 @@ def blocklist_entry(entry_id: int) -> Response:
 def remove_blocklist_entry(entry_id: int) -> Response:
     blocklist.remove_entry(entry_id, _moderator().site_scope())
     return current_app.response_class(status=204)
+
+
+def _administrator() -> Moderator:
+    """The administrator the token speaks for; 403 for any other moderator."""
+    moderator = _moderator()
+    if not moderator.is_admin:
+        raise ApiError(
+            403, "Only administrators may read or erase personal data.", title="Forbidden"
+        )
+    return moderator
+
+
+@bp.get("/personal-data")
+def personal_data_export() -> Response:
+    """Every comment, reply subscription and mail of one address (DESIGN §9)."""
+    _administrator()
+    email = request.args.get("email", "")
+    return jsonify(personal_data.export(email))
+
+
+@bp.post("/personal-data/erase")
+def personal_data_erase() -> Response:
+    """Erase one address's personal data on every site, or its comments (DESIGN §9)."""
+    moderator = _administrator()
+    payload = _json_payload()
+    errors: dict[str, list[str]] = {}
+    email = None
+    try:
+        email = personal_data.address(payload.get("email"))
+    except Invalid as error:
+        errors.update(error.errors)
+    delete_comments = payload.get("delete_comments", False)
+    if not isinstance(delete_comments, bool):
+        errors["delete_comments"] = ["Must be true or false."]
+    if errors or email is None:
+        raise Invalid(errors)
+    erased = personal_data.erase(email, delete_comments=delete_comments, moderator=moderator)
+    return jsonify(erased.to_json())
 
 
 def _json_payload() -> dict[str, Any]:

@@ -32,6 +32,7 @@ from commentsvc.errors import (
     handle_service_error,
 )
 from commentsvc.forms import CommentForm, OnOrigins, json_to_formdata, validated
+from commentsvc.notifications import personal_data
 from commentsvc.paths import PUBLIC_API_PREFIX, in_public_api
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul
 from commentsvc.security import anonymize_ip, normalize_origin, origin_of_url, web_url
@@ -460,6 +461,28 @@ def comment(comment_id: int) -> Response:
     if row is None:
         raise ApiError(404, f"There is no published comment {comment_id}.", title="Not Found")
     return jsonify({**public_comment_json(row), "page": row.key})
+
+
+@bp.post("/personal-data-requests")
+def personal_data_request() -> Response:
+    """A commenter asks for their data or its erasure (DESIGN §9): 202 whatever the address;
+    the link goes to the address's mailbox only."""
+    site: PublicSite = g.site
+    if request.mimetype != JSON:
+        raise ApiError(
+            415, f"Send {JSON}.", title="Unsupported Media Type", headers={"Accept-Post": JSON}
+        )
+    payload = read_json_object(request)
+    personal_data.ask(site.id, payload.get("email"), payload.get("kind"), request.remote_addr)
+    response = jsonify(
+        {
+            "detail": "A link to carry out the request is being mailed to that address "
+            "(a few a day at most)."
+        }
+    )
+    response.status_code = 202
+    response.cache_control.no_store = True
+    return response
 
 
 @bp.get("/counts")

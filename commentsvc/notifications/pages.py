@@ -1,4 +1,5 @@
-"""The pages of the links in reply mails (DESIGN §8): confirm an address, unsubscribe.
+"""The pages of the links in mails to commenters: confirm an address, unsubscribe (DESIGN
+§8); export or erase one's personal data (DESIGN §9).
 
 ``GET`` shows a page with a button and changes nothing (mail scanners follow links); the
 button ``POST``s and acts. The unsubscribe ``POST`` is also RFC 8058's one-click request,
@@ -13,11 +14,13 @@ referrer (the URL holds the token).
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
 from commentsvc.api.public import PAGE_STYLE, page_headers
-from commentsvc.notifications import replies
+from commentsvc.notifications import personal_data, replies
 from commentsvc.services.errors import NotFound
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -47,8 +50,8 @@ def _page(template: str, status: int = 200, **context: object) -> Response:
     )
 
 
-def _link_error(error: NotFound | replies.LinkExpired) -> Response:
-    status = 410 if isinstance(error, replies.LinkExpired) else 404
+def _link_error(error: NotFound | replies.LinkExpired | personal_data.LinkExpired) -> Response:
+    status = 410 if isinstance(error, replies.LinkExpired | personal_data.LinkExpired) else 404
     return _page("notifications/link_error.html", status, error=error)
 
 
@@ -87,3 +90,35 @@ def unsubscribe(token: str) -> Response:
     except NotFound as error:
         return _link_error(error)
     return _page("notifications/unsubscribe.html", state=done, posted=True)
+
+
+@bp.get("/personal-data/<token>")
+def personal_data_page(token: str) -> Response:
+    try:
+        link = personal_data.open_link(token)
+    except (NotFound, personal_data.LinkExpired) as error:
+        return _link_error(error)
+    return _page("notifications/personal_data.html", link=link, erased=None)
+
+
+@bp.post("/personal-data/<token>")
+def personal_data_act(token: str) -> Response:
+    """The page's button: the export as a JSON download, or the erasure."""
+    try:
+        link = personal_data.open_link(token)
+        if link.kind == "export":
+            return _download(*personal_data.export_by_link(token))
+        delete_comments = request.form.get("delete_comments") in ("true", "on", "1")
+        erased = personal_data.erase_by_link(token, delete_comments)
+    except (NotFound, personal_data.LinkExpired) as error:
+        return _link_error(error)
+    return _page("notifications/personal_data.html", link=link, erased=erased)
+
+
+def _download(link: personal_data.Link, document: dict[str, object]) -> Response:
+    body = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    response = current_app.response_class(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="personal-data-{link.request_id}.json"'
+    )
+    return response

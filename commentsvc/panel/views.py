@@ -287,9 +287,11 @@ def undo() -> Response:
 def detail(comment_id: int) -> str:
     scope = current_moderator().site_scope()
     comment = listing.find_comment(scope, comment_id)
-    by_author = listing.CommentFilter(author_email=comment.author_email)
-    others = listing.list_comments(scope, by_author, None, SAME_AUTHOR_SHOWN)
-    same_author = [other for other in others if other.id != comment.id][:SAME_AUTHOR_SHOWN]
+    same_author = []
+    if comment.author_email:  # an erased author has none: no one else is "the same"
+        by_author = listing.CommentFilter(author_email=comment.author_email)
+        others = listing.list_comments(scope, by_author, None, SAME_AUTHOR_SHOWN)
+        same_author = [other for other in others if other.id != comment.id][:SAME_AUTHOR_SHOWN]
     return render_template(
         "panel/detail.html",
         comment=comment,

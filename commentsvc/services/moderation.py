@@ -1,6 +1,6 @@
 """Moderation actions shared by the moderation API and the panel: change, delete, bulk, undo.
 
-Every change goes through :meth:`_Changes.apply`, which records the audit event (with the
+Every change goes through :meth:`Changes.apply`, which records the audit event (with the
 status the comment had), then changes the comment, then announces it, all in the same
 transaction, and keeps the page's public counters (approved count, thread version) true,
 and its URL and title those of its approved comments (:mod:`commentsvc.services.pages`).
@@ -58,13 +58,15 @@ def bulk_action(value: object) -> ModerationAction:
     raise Invalid.on("action", f"Must be one of: {', '.join(BULK_ACTIONS)}.")
 
 
-class _Changes:
+class Changes:
     """One moderation transaction: each change recorded, applied and announced in order;
     the pages' counters, URLs and titles updated once at the end."""
 
-    def __init__(self, moderator: Moderator | None) -> None:
+    def __init__(self, moderator: Moderator | None = None, *, actor: str | None = None) -> None:
+        """Changes by ``moderator``; without one, by ``actor`` (an administrator at the
+        command line), or by the system."""
         self.moderator = moderator
-        self.actor = moderator.email if moderator else SYSTEM_ACTOR
+        self.actor = moderator.email if moderator else actor or SYSTEM_ACTOR
         self.now = utcnow()
         self.approved_delta: Counter[int] = Counter()
         #: Pages a comment entered or left ``approved`` on: their description may change
@@ -201,7 +203,7 @@ def update_comment(
     """Change a comment's body and/or status, recording each change."""
     with write_transaction():
         comment = _one(moderator, comment_id)
-        changes = _Changes(moderator)
+        changes = Changes(moderator)
         if body is not None and body != comment.body:
             comment.body = body
             comment.body_html = render_body(body)
@@ -222,7 +224,7 @@ def decide_pending(moderator: Moderator, comment_id: int, status: CommentStatus,
     comment = _locked(moderator, [comment_id]).get(comment_id)
     if comment is None or comment.status != CommentStatus.PENDING:
         return False
-    changes = _Changes(moderator)
+    changes = Changes(moderator)
     changes.set_status(comment, status, note)
     changes.finish()
     return True
@@ -231,7 +233,7 @@ def decide_pending(moderator: Moderator, comment_id: int, status: CommentStatus,
 def delete_comment(moderator: Moderator, comment_id: int) -> None:
     """Delete a comment; its audit events stay."""
     with write_transaction():
-        changes = _Changes(moderator)
+        changes = Changes(moderator)
         changes.apply(_one(moderator, comment_id), ModerationAction.DELETE, None)
         changes.finish()
 
@@ -261,7 +263,7 @@ def spam_and_block(
         where = "every site" if site_id is None else f"site {comment.site.slug}"
         note = f"blocked on {where}: {blocked}"
         before = comment.status
-        changes = _Changes(moderator)
+        changes = Changes(moderator)
         if not changes.set_status(comment, CommentStatus.SPAM, note):
             changes.note(comment, ModerationAction.SPAM, note)
         changes.finish()
@@ -307,7 +309,7 @@ def bulk_moderate(
         if missing:
             unknown = f"Unknown comment ids: {', '.join(map(str, missing))}."
             raise NotFound("Some comments do not exist; nothing was changed.", {"ids": [unknown]})
-        changes = _Changes(moderator)
+        changes = Changes(moderator)
         previous: dict[int, CommentStatus] = {}
         for comment_id in wanted:
             comment = comments[comment_id]
@@ -332,7 +334,7 @@ def undo(moderator: Moderator, done: Undo) -> list[int]:
     expected = ACTION_STATUS[done.action]
     restored: list[int] = []
     with write_transaction():
-        changes = _Changes(moderator)
+        changes = Changes(moderator)
         for comment in _locked(moderator, done.previous).values():
             if comment.status == expected and changes.set_status(
                 comment, done.previous[comment.id], note="undo"

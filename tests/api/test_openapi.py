@@ -408,3 +408,43 @@ def test_health_ready_and_not_ready(app: Flask, client: FlaskClient, document: D
 
 def test_openapi_json_matches_its_own_entry(client: FlaskClient, document: Document) -> None:
     assert_documented(document, client.get("/openapi.json"), "/openapi.json")
+
+
+def test_personal_data_operations(
+    app: Flask,
+    client: FlaskClient,
+    document: Document,
+    make_comment: Callable[..., int],
+    make_token: Callable[..., str],
+) -> None:
+    make_comment(author_email="ada@example.com")
+    token = make_token("admin@example.com")
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE moderators SET is_admin = true"))
+        db.session.commit()
+    admin = {"Authorization": f"Bearer {token}"}
+    export = f"{MODERATION}/personal-data"
+    for response, status in [
+        (client.get(export, query_string={"email": "ada@example.com"}, headers=admin), 200),
+        (client.get(export, headers=admin), 422),
+        (client.get(export), 401),
+    ]:
+        assert response.status_code == status
+        assert_documented(document, response, export)
+    erase = f"{MODERATION}/personal-data/erase"
+    for response, status in [
+        (client.post(erase, json={"email": "ada@example.com"}, headers=admin), 200),
+        (client.post(erase, json={"email": "x", "delete_comments": 1}, headers=admin), 422),
+        (client.post(erase, data="x", content_type="text/plain", headers=admin), 415),
+    ]:
+        assert response.status_code == status
+        assert_documented(document, response, erase, "post")
+    ask = "/api/v1/sites/news/personal-data-requests"
+    path = f"{PUBLIC}/personal-data-requests"
+    for response, status in [
+        (client.post(ask, json={"email": "ada@example.com", "kind": "erase"}), 202),
+        (client.post(ask, json={"email": "ada@example.com", "kind": "all"}), 422),
+        (client.post(ask, json={}, headers={"Origin": "https://x.example"}), 403),
+    ]:
+        assert response.status_code == status
+        assert_documented(document, response, path, "post")

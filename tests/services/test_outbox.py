@@ -110,7 +110,7 @@ def test_a_rolled_back_change_leaves_no_event(
     moderator = make_moderator()
     comment_id = submit()
     with pytest.raises(RuntimeError), write_transaction():
-        moderation._Changes(moderator).set_status(
+        moderation.Changes(moderator).set_status(
             moderation._one(moderator, comment_id), CommentStatus.APPROVED
         )
         raise RuntimeError("the request failed after the change")
