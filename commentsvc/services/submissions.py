@@ -32,6 +32,7 @@ from commentsvc.services.errors import Closed, Conflict, Invalid
 from commentsvc.services.events import SYSTEM_ACTOR, CommentEvent, EventType, announce
 from commentsvc.services.screening import Candidate, Judgement, screen
 from commentsvc.services.sites import PublicSite
+from commentsvc.services.visibility import PUBLISHED
 from commentsvc.text import render_body
 
 
@@ -110,7 +111,7 @@ _PAGE_ONLY = sa.select(Page.id).where(
 _APPROVED_PARENT = sa.select(Comment.id).where(
     Comment.id == sa.bindparam("parent_id"),
     Comment.page_id == sa.bindparam("page_id"),
-    Comment.status == CommentStatus.APPROVED,
+    PUBLISHED,
 )
 _INSERT_COMMENT = sa.insert(Comment).returning(Comment.id)
 _INSERT_EVENT = sa.insert(ModerationEvent)
