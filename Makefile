@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker
+.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker bench-imports
 
 # What running needs (make run), and on top of it what the checks need (make test).
 RUN_STAMP := $(VENV)/.installed-run
@@ -82,3 +82,7 @@ clean:
 ## The outbox worker's deliveries per second and mail delay (benchmarks/README.md)
 bench-worker: $(STAMP)
 	$(BIN)/python -m benchmarks.worker $(BENCH_ARGS)
+
+## WordPress import and JSON Lines export of 10k, 100k and 1M comments (benchmarks/README.md)
+bench-imports: $(STAMP)
+	$(BIN)/python -m benchmarks.imports $(BENCH_ARGS)

@@ -3,12 +3,16 @@
 - **Idempotent.** Each comment gets an :class:`~commentsvc.models.ImportRecord` (site,
   source, source id); one that has a record already is counted as "already there" and left
   alone. Nothing that exists is changed or deleted.
-- **Parents in two passes.** Comments go in as they come, each record keeping the source
-  id of its parent; once the whole file is in, one statement gives every new comment its
-  parent from the records (parents of this run or of an earlier one). A reply whose parent
-  is not there (skipped, never in the file, on another page) stays top-level and is
-  counted as an orphan.
-- **Memory flat.** Records are written in batches; only the site's pages (key → id) are
+- **Oldest first.** Comments are staged in a temporary table as they come; once the whole
+  file is read they are numbered in time order (ids taken as the database would give
+  them, see :meth:`_Run.number`) and moved into the site by two ``INSERT … SELECT``
+  statements, comments and records: a thread lists comments in id order, and a source
+  does not promise to list them in time order.
+- **Parents in two passes.** Each record keeps the source id of its comment's parent; once
+  every comment is in, one statement gives every new comment its parent from the records
+  (parents of this run or of an earlier one). A reply whose parent is not there (skipped,
+  never in the file, on another page) stays top-level and is counted as an orphan.
+- **Memory flat.** Records are staged in batches; only the site's pages (key → id) are
   kept.
 - **Nothing else hears of it.** No outbox event, no moderator mail, no reply mail, no
   webhook: the comments are old news. A reply opt-in from the source is kept on the
@@ -47,7 +51,7 @@ from commentsvc.services import pages as page_descriptions
 from commentsvc.services.errors import NotFound
 from commentsvc.text import render_body
 
-#: Comments written per statement.
+#: Comments staged per statement.
 BATCH = 1000
 _STATUS = {
     SourceStatus.APPROVED: CommentStatus.APPROVED,
@@ -67,9 +71,7 @@ _STAGING = sa.Table(
     *(
         sa.Column(name, Comment.__table__.c[name].type)
         for name in (
-            "site_id",
             "page_id",
-            "parent_id",
             "body",
             "body_html",
             "author_name",
@@ -79,14 +81,24 @@ _STAGING = sa.Table(
             "page_title",
             "status",
             "created_at",
-            "updated_at",
             "notify_replies",
         )
     ),
-    sa.Index("ix_import_staging_time", "created_at", "seq"),
     prefixes=["TEMPORARY"],
 )
 _STAGING_ONLY = {"seq", "source_id", "parent_source_id"}
+#: The staged comments' ids in the site, given in time order once all are staged (another
+#: temporary table): the comments and their records are then moved by joining it.
+_ORDER = sa.Table(
+    "import_order",
+    sa.MetaData(),
+    sa.Column("comment_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+#: Pages updated per statement, each id a parameter: PostgreSQL takes at most 65,535 in
+#: one statement, SQLite 32,766 unless built with more.
+PAGE_BATCH = 500
 
 
 class _DryRun(Exception):
@@ -149,6 +161,17 @@ def map_url(url: str | None, maps: Sequence[UrlMap]) -> str | None:
     return url
 
 
+@dataclass(frozen=True, slots=True)
+class _PageFields:
+    """What every comment of one source page gets: the page's id and key, and the URL and
+    title the comment keeps."""
+
+    page_id: int
+    key: str
+    url: str | None
+    title: str | None
+
+
 class _Run:
     """One import into one site."""
 
@@ -163,6 +186,8 @@ class _Run:
         self.touched_pages: set[int] = set()
         self.batch: list[SourceComment] = []
         self.seq = 0
+        # A source lists a page's comments together: its fields are worked out once.
+        self.last_page: tuple[SourcePage, _PageFields] | None = None
 
     def page(self, page: SourcePage) -> int:
         """The id of the site's page ``page`` names (made when new; never changed)."""
@@ -195,6 +220,22 @@ class _Run:
             return mapped
         return None
 
+    def _page_fields(self, page: SourcePage) -> _PageFields:
+        if self.last_page is not None and self.last_page[0] == page:
+            return self.last_page[1]
+        page_id = self.page(page)
+        self.touched_pages.add(page_id)
+        key = self._key(page)
+        self.summary.pages.add(key)
+        fields = _PageFields(
+            page_id,
+            key,
+            _cut_or_none(self._on_site(page.url), 2000),
+            _cut_or_none(page.title, 300),
+        )
+        self.last_page = (page, fields)
+        return fields
+
     def add(self, comment: SourceComment) -> None:
         self.batch.append(comment)
         if len(self.batch) >= BATCH:
@@ -218,82 +259,106 @@ class _Run:
         known.update(
             db.session.scalars(sa.select(_STAGING.c.source_id).where(_STAGING.c.source_id.in_(ids)))
         )
-        fresh: dict[str, SourceComment] = {}
-        for comment in batch:
-            if comment.source_id in known or comment.source_id in fresh:
-                self.summary.already_there += 1
-            else:
-                fresh[comment.source_id] = comment
-        if not fresh:
-            return
         rows = []
-        for comment in fresh.values():
-            row = self._row(comment)
-            row["source_id"] = comment.source_id
-            row["parent_source_id"] = comment.parent_source_id
+        statuses = self.summary.statuses
+        for comment in batch:
+            if comment.source_id in known:
+                self.summary.already_there += 1
+                continue
+            known.add(comment.source_id)  # the same id twice in one batch
             self.seq += 1
-            row["seq"] = self.seq
-            rows.append(row)
-            self.summary.statuses[_STATUS[comment.status]] += 1
-        db.session.execute(sa.insert(_STAGING), rows)
+            rows.append(self._row(comment, self.seq))
+            statuses[_STATUS[comment.status]] += 1
+        if rows:
+            db.session.execute(sa.insert(_STAGING), rows)
 
     def write(self) -> None:
-        """Move the staged comments into the site, oldest first: a thread lists comments in
-        id order, and a source does not promise to list them in time order."""
-        now = utcnow()
-        after: tuple[Any, int] | None = None
-        columns = [column for column in _STAGING.c if column.name not in _STAGING_ONLY]
-        while True:
-            query = sa.select(_STAGING).order_by(_STAGING.c.created_at, _STAGING.c.seq)
-            if after is not None:
-                moment, seq = after
-                query = query.where(
-                    sa.or_(
-                        _STAGING.c.created_at > moment,
-                        sa.and_(_STAGING.c.created_at == moment, _STAGING.c.seq > seq),
-                    )
-                )
-            chunk = db.session.execute(query.limit(BATCH)).mappings().all()
-            if not chunk:
-                return
-            after = (chunk[-1]["created_at"], chunk[-1]["seq"])
-            rows = [{column.name: row[column.name] for column in columns} for row in chunk]
-            ids = db.session.execute(
-                sa.insert(Comment).returning(Comment.id, sort_by_parameter_order=True), rows
-            ).scalars()
-            records = [
-                {
-                    "site_id": self.site.id,
-                    "source": self.source,
-                    "source_id": row["source_id"],
-                    "parent_source_id": row["parent_source_id"],
-                    "comment_id": comment_id,
-                    "run": self.run,
-                    "created_at": now,
-                }
-                for row, comment_id in zip(chunk, ids, strict=True)
-            ]
-            db.session.execute(sa.insert(ImportRecord), records)
+        """Move the staged comments into the site, oldest first: number them in time order
+        (:meth:`number`), then copy comments and records with one statement each."""
+        if not self.seq:
+            return
+        self.number()
+        staged = _ORDER.join(_STAGING, _STAGING.c.seq == _ORDER.c.seq)
+        comment_of: dict[str, sa.ColumnElement[Any]] = {
+            "id": _ORDER.c.comment_id,
+            "site_id": sa.literal(self.site.id, sa.Integer),
+            **{column.name: column for column in _STAGING.c if column.name not in _STAGING_ONLY},
+            "updated_at": _STAGING.c.created_at,
+        }
+        db.session.execute(
+            sa.insert(Comment).from_select(
+                list(comment_of),
+                sa.select(*comment_of.values()).select_from(staged).order_by(_ORDER.c.comment_id),
+            )
+        )
+        record_of = {
+            "site_id": sa.literal(self.site.id, sa.Integer),
+            "source": sa.literal(self.source, ImportRecord.source.type),
+            "source_id": _STAGING.c.source_id,
+            "parent_source_id": _STAGING.c.parent_source_id,
+            "comment_id": _ORDER.c.comment_id,
+            "run": sa.literal(self.run, ImportRecord.run.type),
+            "created_at": sa.literal(utcnow(), ImportRecord.created_at.type),
+        }
+        db.session.execute(
+            sa.insert(ImportRecord).from_select(
+                list(record_of),
+                sa.select(*record_of.values()).select_from(staged).order_by(_ORDER.c.comment_id),
+            )
+        )
 
-    def _row(self, comment: SourceComment) -> dict[str, Any]:
-        page_id = self.page(comment.page)
-        self.touched_pages.add(page_id)
-        self.summary.pages.add(self._key(comment.page))
+    def number(self) -> None:
+        """Give each staged comment the id it will have, in time order (then staging order),
+        in :data:`_ORDER`.
+
+        On SQLite the ids are the ones after the largest, as SQLite itself would give them;
+        the import's transaction holds the write lock, so nobody else can take them. On
+        PostgreSQL they are taken from the table's sequence (other sessions may take values
+        in between; like any insert, a rolled-back import leaves a gap), then sorted.
+
+        Knowing the ids up front, nothing is read back: an ``INSERT … RETURNING`` with
+        ``sort_by_parameter_order`` (SQLAlchemy 2.0's "insertmanyvalues") is batched on
+        PostgreSQL, but on SQLite, whose RETURNING order is not promised, it falls back to
+        one INSERT per row; and either way every row went through Python twice.
+        """
+        in_time_order = sa.func.row_number().over(order_by=(_STAGING.c.created_at, _STAGING.c.seq))
+        ids: sa.Select[Any]
+        if db.session.get_bind().dialect.name == "sqlite":
+            largest = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(Comment.id), 0)))
+            ids = sa.select((in_time_order + largest).label("comment_id"), _STAGING.c.seq)
+        else:
+            sequence = sa.func.pg_get_serial_sequence(Comment.__tablename__, "id")
+            taken = (
+                sa.select(sa.func.nextval(sequence).label("id"))
+                .select_from(sa.func.generate_series(1, self.seq).table_valued("n"))
+                .cte("taken")
+            )
+            sorted_ids = sa.select(
+                taken.c.id, sa.func.row_number().over(order_by=taken.c.id).label("n")
+            ).subquery("sorted_ids")
+            staged = sa.select(_STAGING.c.seq, in_time_order.label("n")).subquery("staged")
+            ids = sa.select(sorted_ids.c.id, staged.c.seq).join_from(
+                staged, sorted_ids, staged.c.n == sorted_ids.c.n
+            )
+        db.session.execute(sa.insert(_ORDER).from_select(["comment_id", "seq"], ids))
+
+    def _row(self, comment: SourceComment, seq: int) -> dict[str, Any]:
+        page = self._page_fields(comment.page)
         body = site_text(comment.body, comment.body_format)
         return {
-            "site_id": self.site.id,
-            "page_id": page_id,
-            "parent_id": None,
+            "seq": seq,
+            "source_id": comment.source_id,
+            "parent_source_id": comment.parent_source_id,
+            "page_id": page.page_id,
             "body": body,
             "body_html": render_body(body),
             "author_name": _cut(comment.author_name.strip() or "Anonymous", 200),
             "author_email": _cut((comment.author_email or "").strip(), 320),
             "author_url": _web_url(comment.author_url),
-            "page_url": _cut_or_none(self._on_site(comment.page.url), 2000),
-            "page_title": _cut_or_none(comment.page.title, 300),
+            "page_url": page.url,
+            "page_title": page.title,
             "status": _STATUS[comment.status],
             "created_at": comment.created_at,
-            "updated_at": comment.created_at,
             "notify_replies": comment.notify_replies,
         }
 
@@ -322,7 +387,8 @@ class _Run:
                 child.run == self.run,
                 child.parent_source_id.is_not(None),
             )
-            .values(parent_id=found)
+            # updated_at stays the file's time (the column's onupdate would make it now).
+            .values(parent_id=found, updated_at=Comment.updated_at)
             .execution_options(synchronize_session=False)
         )
         self.summary.orphans = int(
@@ -341,21 +407,21 @@ class _Run:
 
     def finish_pages(self) -> None:
         """The touched pages' approved counts, versions, URLs and titles, recomputed."""
-        if not self.touched_pages:
-            return
         ids = sorted(self.touched_pages)
         approved = (
             sa.select(sa.func.count())
             .where(Comment.page_id == Page.id, Comment.status == CommentStatus.APPROVED)
             .scalar_subquery()
         )
-        db.session.execute(
-            sa.update(Page)
-            .where(Page.id.in_(ids))
-            .values(approved_count=approved, version=Page.version + 1)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.execute(page_descriptions.DESCRIBE_PAGES, {"page_ids": ids})
+        for start in range(0, len(ids), PAGE_BATCH):
+            chunk = ids[start : start + PAGE_BATCH]
+            db.session.execute(
+                sa.update(Page)
+                .where(Page.id.in_(chunk))
+                .values(approved_count=approved, version=Page.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.execute(page_descriptions.DESCRIBE_PAGES, {"page_ids": chunk})
 
 
 def _cut(text: str, width: int) -> str:
@@ -391,6 +457,7 @@ def import_records(
     try:
         with write_transaction():
             _STAGING.create(db.session.connection())
+            _ORDER.create(db.session.connection())
             for record in records:
                 if progress is not None:
                     progress(record)
@@ -400,6 +467,7 @@ def import_records(
                     run.summary.skipped[record.reason] += 1
             run.flush()
             run.write()
+            _ORDER.drop(db.session.connection())
             _STAGING.drop(db.session.connection())
             run.link_parents()
             run.finish_pages()

@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from commentsvc.extensions import db
+from commentsvc.imports import loader
 from commentsvc.models import (
     Comment,
     CommentStatus,
@@ -92,6 +93,10 @@ def test_a_wordpress_export_comes_in_with_its_threads_statuses_and_times(
     )
     assert ada.created_at == datetime(2025, 10, 1, 8, 0, tzinfo=UTC)  # GMT, not local
     assert waiting.created_at == datetime(2025, 10, 3, 12, 0, tzinfo=UTC)  # no GMT date
+    # Ids in time order, whatever the file's order; times from the file, replies' too.
+    by_id = sorted(found.values(), key=lambda comment: comment.id)
+    assert by_id == sorted(found.values(), key=lambda comment: comment.created_at)
+    assert all(comment.updated_at == comment.created_at for comment in found.values())
     assert reply.author_name == "Zoë Ångström"
     assert orphan.author_name == "李小龍"
     assert reply.author_url == "https://zoe.example/"
@@ -111,6 +116,63 @@ def test_a_wordpress_export_comes_in_with_its_threads_statuses_and_times(
             2,
         )
         assert db.session.scalar(sa.select(Page.key).where(Page.key == "/?p=20")) == "/?p=20"
+
+
+def test_ids_follow_the_comments_already_there(
+    app: Flask, runner: FlaskCliRunner, news: None
+) -> None:
+    assert runner.invoke(args=["import", "wordpress", str(SAMPLE), "--site", "blog"]).exit_code == 0
+    with app.app_context():
+        before = db.session.scalar(sa.select(sa.func.max(Comment.id)))
+    assert before is not None
+    assert run_import(runner, str(SAMPLE)) == (0, SUMMARY)
+    found = comments(app)
+    with app.app_context():
+        news_id = db.session.scalar(sa.select(Site.id).where(Site.slug == "news"))
+    mine = sorted(c.id for c in found.values() if c.site_id == news_id)
+    assert mine == list(range(before + 1, before + 6))
+    thread = app.test_client().get(
+        "/api/v1/sites/news/comments?page=/2025/10/us-china-talks",
+        headers={"Origin": "https://news.example"},
+    )
+    assert [c["author_name"] for c in thread.get_json()["comments"]] == [
+        "Ada Lovelace",
+        "Zoë Ångström",
+    ]
+
+
+def test_small_batches_give_the_same_import(
+    app: Flask, runner: FlaskCliRunner, news: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "BATCH", 2)
+    monkeypatch.setattr(loader, "PAGE_BATCH", 1)
+    assert run_import(runner, str(SAMPLE)) == (0, SUMMARY)
+    found = comments(app)
+    assert found["103"].parent_id == found["101"].id
+    with app.app_context():
+        rows = db.session.execute(sa.select(Page.key, Page.approved_count)).tuples()
+        counts = {key: count for key, count in rows}
+    assert counts == {"/2025/10/us-china-talks": 2, "/?p=20": 1}
+
+
+@pytest.mark.parametrize("batch", [3, 1000], ids=["in-another-batch", "in-the-same-batch"])
+def test_a_comment_twice_in_the_file_comes_in_once(
+    app: Flask,
+    runner: FlaskCliRunner,
+    news: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch: int,
+) -> None:
+    text = SAMPLE.read_text("utf-8")
+    first = text.index("\t\t<wp:comment>")
+    end = text.index("</wp:comment>", first) + len("</wp:comment>\n")
+    copy = tmp_path / "export.xml"
+    copy.write_text(text.replace("\t</item>", text[first:end] + "\t</item>", 1), "utf-8")
+    monkeypatch.setattr(loader, "BATCH", batch)
+    status, output = run_import(runner, str(copy))
+    assert status == 0, output
+    assert output == SUMMARY.replace("; 0 already there", "; 1 already there")
 
 
 def test_imported_comments_tell_nobody(
@@ -209,6 +271,11 @@ BILLION_LAUGHS = """<?xml version="1.0"?>
             "comment_date_gmt 'yesterday' is not YYYY-MM-DD HH:MM:SS",
             id="a-bad-date",
         ),
+        pytest.param(
+            lambda text: text.replace("2025-10-03 13:00:00", "2025-02-30 13:00:00"),
+            "comment_date_gmt '2025-02-30 13:00:00' is not YYYY-MM-DD HH:MM:SS",
+            id="a-day-that-does-not-exist",
+        ),
     ],
 )
 def test_a_file_that_cannot_be_read_stops_with_one_line_and_writes_nothing(
@@ -228,6 +295,16 @@ def test_a_file_that_cannot_be_read_stops_with_one_line_and_writes_nothing(
     assert len(output.splitlines()) == 1
     assert re.search(message, output), output
     assert dump(app) == before
+
+
+def test_a_date_with_one_digit_fields_is_read_as_strptime_reads_it(
+    app: Flask, runner: FlaskCliRunner, news: None, tmp_path: Path
+) -> None:
+    changed = tmp_path / "export.xml"
+    text = SAMPLE.read_text("utf-8").replace("2025-10-02 09:30:00", "2025-10-2 9:30:0")
+    changed.write_text(text, "utf-8")
+    assert run_import(runner, str(changed)) == (0, SUMMARY)
+    assert comments(app)["103"].created_at == datetime(2025, 10, 2, 9, 30, tzinfo=UTC)
 
 
 def test_an_unknown_site_or_format_is_refused(runner: FlaskCliRunner) -> None:
