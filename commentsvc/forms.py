@@ -202,6 +202,13 @@ class CommentForm(Form):
     notify_replies = Checkbox("Notify me of follow-up comments by email.")
 
 
+class CommentBodyForm(Form):
+    """A comment's new text, as its author edits it (DESIGN §10): the very field of
+    :class:`CommentForm`, so an edit passes every check the text of a submission does."""
+
+    body = CommentForm.body
+
+
 class Sent:
     """Check a field only when it was sent: an absent one stops its validation quietly.
 

@@ -262,6 +262,9 @@ class Comment(Base):
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     #: Its author asked to hear of replies by email (DESIGN §8): acted on once it is approved.
     notify_replies: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: SHA-256 (hex) of the edit token its author was given at submission (DESIGN §10):
+    #: the token itself is shown once and never stored.
+    edit_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
     site: Mapped[Site] = relationship()
     page: Mapped[Page] = relationship()

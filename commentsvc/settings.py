@@ -517,6 +517,13 @@ SETTINGS: tuple[Setting, ...] = (
         "for the panel's history before the worker deletes them.",
     ),
     _int(
+        "EDIT_WINDOW_MINUTES",
+        15,
+        "How long after posting a commenter may edit or delete their comment with the edit "
+        "token its 201 answer carried (the widget keeps it in the browser). `0`: never.",
+        minimum=0,
+    ),
+    _int(
         "RETENTION_SPAM_DAYS",
         30,
         "Comments marked spam are deleted this many days after they were last moderated "

@@ -31,7 +31,13 @@ from commentsvc.errors import (
     handle_http_exception,
     handle_service_error,
 )
-from commentsvc.forms import CommentForm, OnOrigins, json_to_formdata, validated
+from commentsvc.forms import (
+    CommentBodyForm,
+    CommentForm,
+    OnOrigins,
+    json_to_formdata,
+    validated,
+)
 from commentsvc.notifications import personal_data
 from commentsvc.paths import PUBLIC_API_PREFIX, in_public_api
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul
@@ -129,9 +135,9 @@ def check_origin() -> Response | None:
 def _preflight(allow_origin: str) -> Response:
     response = current_app.response_class(status=204)
     response.headers["Access-Control-Allow-Origin"] = allow_origin
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = (
-        "Content-Type, If-None-Match, Idempotency-Key"
+        "Content-Type, If-None-Match, Idempotency-Key, Authorization"
     )
     response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
     return response
@@ -461,6 +467,45 @@ def comment(comment_id: int) -> Response:
     if row is None:
         raise ApiError(404, f"There is no published comment {comment_id}.", title="Not Found")
     return jsonify({**public_comment_json(row), "page": row.key})
+
+
+def _edit_token() -> str:
+    """The request's edit token (``Authorization: Bearer <edit_token>``); 401 without one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "Send the edit token the comment's 201 answer carried, as "
+            "'Authorization: Bearer <edit_token>'.",
+            title="Unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="commentsvc-edit"'},
+        )
+    return token.strip()
+
+
+@bp.patch("/comments/<id:comment_id>")
+def edit_comment(comment_id: int) -> Response:
+    """The author changes the text of their comment (DESIGN §10): the checks of a new
+    submission, then pending again unless the site approves the author at once."""
+    site: PublicSite = g.site
+    token = _edit_token()
+    if request.mimetype != JSON:
+        raise ApiError(
+            415, f"Send {JSON}.", title="Unsupported Media Type", headers={"Accept-Patch": JSON}
+        )
+    data, type_errors = json_to_formdata(read_json_object(request), CommentBodyForm)
+    form = validated(CommentBodyForm, data, type_errors)
+    address = request.remote_addr
+    client = submissions.ClientInfo(anonymize_ip(address), None, address)
+    edited = submissions.edit_own_comment(site, comment_id, token, form.body.data, client)
+    return jsonify(submitted_comment(edited))
+
+
+@bp.delete("/comments/<id:comment_id>")
+def delete_comment(comment_id: int) -> Response:
+    """The author deletes their comment (DESIGN §10); replies to it stay."""
+    submissions.delete_own_comment(g.site, comment_id, _edit_token())
+    return current_app.response_class(status=204)
 
 
 @bp.post("/personal-data-requests")

@@ -48,8 +48,16 @@ def public_thread_json(key: str, rows: ThreadRows) -> bytes:
 
 
 def submitted_comment(comment: StoredComment) -> dict[str, Any]:
-    """The answer to a submission: what the submitter sent, as stored, and its status."""
-    return {**public_comment_json(comment), "status": comment.status.value, "page": comment.page}
+    """The answer to a submission (and to its author's edit): what was sent, as stored, its
+    status, and the edit token (shown once: only the 201 carries it) with its deadline."""
+    until = comment.editable_until
+    return {
+        **public_comment_json(comment),
+        "status": comment.status.value,
+        "page": comment.page,
+        "edit_token": comment.edit_token,
+        "editable_until": isotime(until) if until is not None else None,
+    }
 
 
 def moderation_comment(row: sa.Row[Any]) -> dict[str, Any]:

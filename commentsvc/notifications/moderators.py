@@ -51,7 +51,7 @@ from commentsvc.models import (
 from commentsvc.notifications.links import link_url
 from commentsvc.notifications.sending import deliver
 from commentsvc.panel.helpers import ascii_url, reason_label, site_url
-from commentsvc.services.events import EventType
+from commentsvc.services.events import SYSTEM_ACTOR, EventType
 from commentsvc.services.mail_links import comment_rows, create_links
 from commentsvc.services.outbox import Outcome, Planned, planner, sender
 
@@ -106,11 +106,13 @@ def _mailed_last_hour(moderator_ids: Sequence[int], now: datetime) -> dict[int, 
 
 
 def awaits_moderation(event: OutboxEvent) -> bool:
-    """Whether an event is a new comment a moderator should hear of: submitted and pending
-    (not stored as spam, not approved at once)."""
-    return (
-        event.type == EventType.SUBMITTED.value
-        and event.data.get("status") == CommentStatus.PENDING.value
+    """Whether an event is a comment a moderator should hear of: submitted and pending (not
+    stored as spam, not approved at once), or sent back to pending by the system (its
+    author edited it after it was approved, DESIGN §10)."""
+    if event.data.get("status") != CommentStatus.PENDING.value:
+        return False
+    return event.type == EventType.SUBMITTED.value or (
+        event.type == EventType.REQUEUED.value and event.actor == SYSTEM_ACTOR
     )
 
 

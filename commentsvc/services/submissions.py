@@ -4,12 +4,17 @@ comment (DESIGN §4, §7). The page's URL and title come from its approved comme
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commentsvc.extensions import db, read_connection, write_transaction
@@ -19,6 +24,7 @@ from commentsvc.models import (
     ModerationAction,
     ModerationEvent,
     Page,
+    is_row_id,
     utcnow,
 )
 from commentsvc.services import idempotency, pages, throttling
@@ -28,7 +34,7 @@ from commentsvc.services.blocklist import (
     cached_blocklist,
     current_blocklist,
 )
-from commentsvc.services.errors import Closed, Conflict, Invalid
+from commentsvc.services.errors import Closed, Conflict, Forbidden, Invalid, NotFound
 from commentsvc.services.events import SYSTEM_ACTOR, CommentEvent, EventType, announce
 from commentsvc.services.screening import Candidate, Judgement, screen
 from commentsvc.services.sites import PublicSite
@@ -81,17 +87,68 @@ class StoredComment:
     body_html: str
     status: CommentStatus
     created_at: datetime
+    #: The token its author may edit or delete it with (DESIGN §10), shown once; None when
+    #: editing is off (``EDIT_WINDOW_MINUTES`` 0) or the window has passed.
+    edit_token: str | None = None
+    editable_until: datetime | None = None
 
     @classmethod
-    def told(cls, row: sa.Row[Any]) -> StoredComment:
+    def told(cls, row: sa.Row[Any], edit: EditGrant | None = None) -> StoredComment:
         """A stored comment (a row of its fields and ``page``) as its submitter was told of
-        it: ``approved`` if it is, else ``pending``."""
+        it: ``approved`` if it is, else ``pending``; with a new edit token, if given."""
         status = row.status if row.status == CommentStatus.APPROVED else CommentStatus.PENDING
-        fields = {name: getattr(row, name) for name in _TOLD if name != "status"}
+        fields = {name: getattr(row, name) for name in _TOLD}
+        if edit is not None:
+            fields.update(edit_token=edit.token, editable_until=edit.until)
         return cls(**fields, status=status)
 
 
-_TOLD = [field.name for field in dataclasses.fields(StoredComment)]
+_TOLD = [
+    field.name
+    for field in dataclasses.fields(StoredComment)
+    if field.name not in ("status", "edit_token", "editable_until")
+]
+
+
+@dataclass(frozen=True)
+class EditGrant:
+    """An edit token just made: the token (to tell its author once), its hash (to store)
+    and until when it works."""
+
+    token: str
+    hash: str
+    until: datetime
+
+
+def edit_window() -> timedelta:
+    """How long after posting a comment its author may edit or delete it."""
+    return timedelta(minutes=int(current_app.config["EDIT_WINDOW_MINUTES"]))
+
+
+def token_hash(token: str) -> str:
+    """What is stored of an edit token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def grant_edit(
+    created_at: datetime, now: datetime, site_id: int = 0, idempotency_key: str | None = None
+) -> EditGrant | None:
+    """The edit token of a comment written at ``created_at``; None once its window has
+    passed (or editing is off). Random, unless the submission came with an
+    ``Idempotency-Key``: then a keyed hash of it (HMAC with ``SECRET_KEY``), so that a retry
+    gets the very same answer, token included, and nothing is written again."""
+    until = created_at + edit_window()
+    if until <= now:
+        return None
+    if idempotency_key is None:
+        token = secrets.token_urlsafe(32)
+    else:
+        key = str(current_app.config["SECRET_KEY"]).encode()
+        message = f"edit-token:{site_id}:{idempotency_key}".encode("utf-8", "surrogatepass")
+        digest = hmac.new(key, message, hashlib.sha256).digest()
+        token = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return EditGrant(token, token_hash(token), until)
+
 
 _PAGE_FOR_SUBMIT = sa.select(
     Page.id,
@@ -162,6 +219,7 @@ _APPROVED_NAMES = (
         Comment.author_email == sa.bindparam("email"),
         Comment.site_id == sa.bindparam("site_id"),
         Comment.status == CommentStatus.APPROVED,
+        Comment.id != sa.bindparam("exclude_id"),
     )
     .distinct()
     .limit(50)
@@ -227,7 +285,13 @@ def submit_comment(
             )
         if earlier is None:  # the key was not what collided
             raise taken.__cause__ or taken from None
-        return StoredComment.told(earlier)
+        return _told_again(site.id, idempotency_key, earlier, now)
+
+
+def _told_again(site_id: int, key: str, earlier: sa.Row[Any], now: datetime) -> StoredComment:
+    """The answer to a retry of an earlier submission: that comment as it was told, its
+    edit token made again from the key (while its window lasts)."""
+    return StoredComment.told(earlier, grant_edit(earlier.created_at, now, site_id, key))
 
 
 def _sent(submission: Submission) -> dict[str, Any]:
@@ -260,7 +324,7 @@ def _store(
         if key is not None:  # a retry: the comment stored under its key is its answer
             earlier = idempotency.stored_under(connection, site.id, key, _sent(submission))
             if earlier is not None:
-                return StoredComment.told(earlier)
+                return _told_again(site.id, key, earlier, now)
         raise Conflict(_DUPLICATE, {"body": [_DUPLICATE]})
     generation = page.blocklist_generation if page is not None else None
     status, judgement = _judge(connection, site, submission, traits, generation)
@@ -272,6 +336,8 @@ def _store(
     )
     values["client_hash"] = client_hash
     values["idempotency_key"] = key
+    grant = grant_edit(now, now, site.id, key)
+    values["edit_token_hash"] = grant.hash if grant is not None else None
     # Counted last before the comment is stored: what was refused above is not counted.
     throttling.count_submission(site.id, client_hash, connection, now)
     try:
@@ -299,6 +365,8 @@ def _store(
         # What the submitter is told: a spam verdict stays unsaid.
         status=status if status == CommentStatus.APPROVED else CommentStatus.PENDING,
         created_at=now,
+        edit_token=grant.token if grant is not None else None,
+        editable_until=grant.until if grant is not None else None,
     )
 
 
@@ -308,10 +376,12 @@ def _judge(
     submission: Submission,
     traits: Traits,
     generation: int | None,
+    exclude_id: int = 0,
 ) -> tuple[CommentStatus, Judgement]:
     """The status a submission is stored with, and the rules' judgement of it: the rules
     decide spam or pending; in moderation mode ``first``, a trusted author's comment that
-    no rule held is approved at once."""
+    no rule held is approved at once (its author known by another approved comment than
+    ``exclude_id``, the comment an edit changes)."""
     candidate = Candidate(
         site_id=site.id,
         rules=site.rules,
@@ -326,16 +396,19 @@ def _judge(
         judgement.status == CommentStatus.PENDING
         and not judgement.held
         and site.rules.moderation == "first"
-        and _trusted(connection, site.id, submission)
+        and _trusted(connection, site.id, submission, exclude_id)
     ):
         return CommentStatus.APPROVED, judgement
     return judgement.status, judgement
 
 
-def _trusted(connection: sa.Connection, site_id: int, submission: Submission) -> bool:
+def _trusted(
+    connection: sa.Connection, site_id: int, submission: Submission, exclude_id: int = 0
+) -> bool:
     """Whether the author (same email, same name but for case) has an approved comment on
-    the site. Names compare case-folded here, the same on every database."""
-    parameters = {"email": submission.author_email, "site_id": site_id}
+    the site (other than ``exclude_id``, the comment being edited). Names compare
+    case-folded here, the same on every database."""
+    parameters = {"email": submission.author_email, "site_id": site_id, "exclude_id": exclude_id}
     name = submission.author_name.casefold()
     return any(
         known.casefold() == name for known in connection.scalars(_APPROVED_NAMES, parameters)
@@ -400,3 +473,126 @@ def _comment_row(
         "user_agent": client.user_agent,
         "notify_replies": submission.notify_replies,
     }
+
+
+# -- the author's own changes (DESIGN §10) ----------------------------------------------
+
+#: The audit notes of a commenter's own edit and delete (the actor is ``system``).
+EDITED_NOTE = "edited by author"
+DELETED_NOTE = "deleted by author"
+_APPROVED_REPLY = sa.select(Comment.id).where(
+    Comment.parent_id == sa.bindparam("comment_id"), PUBLISHED
+)
+
+
+def _own_comment(site: PublicSite, comment_id: int, token: str, now: datetime) -> Comment:
+    """The comment ``comment_id`` of the site, locked, if ``token`` may still change it:
+    NotFound, Forbidden (another token, or past the window) or Conflict (it has an approved
+    reply, which answers what it says) otherwise."""
+    comment = None
+    if is_row_id(comment_id):
+        comment = db.session.scalar(
+            sa.select(Comment)
+            .where(Comment.id == comment_id, Comment.site_id == site.id)
+            .with_for_update(of=Comment, key_share=True)
+            .execution_options(populate_existing=True)
+        )
+    if comment is None:
+        raise NotFound(f"There is no comment {comment_id}.")
+    stored = comment.edit_token_hash
+    if stored is None or not hmac.compare_digest(stored, token_hash(token)):
+        raise Forbidden("This is not the edit token of this comment.")
+    if now >= comment.created_at + edit_window():
+        minutes = int(current_app.config["EDIT_WINDOW_MINUTES"])
+        raise Forbidden(f"A comment can be changed for {minutes} minutes after it was posted.")
+    if db.session.execute(_APPROVED_REPLY, {"comment_id": comment.id}).first() is not None:
+        raise Conflict("This comment has an approved reply: it can no longer be changed.")
+    return comment
+
+
+def _edited_status(before: CommentStatus, judged: CommentStatus) -> CommentStatus:
+    """Where an edit leaves a comment: spam when the rules find the new text spam; back to
+    pending when it was approved and the site does not approve this author at once;
+    otherwise where it was (a moderator's decision stays)."""
+    if judged == CommentStatus.SPAM:
+        return CommentStatus.SPAM
+    if before == CommentStatus.APPROVED and judged != CommentStatus.APPROVED:
+        return CommentStatus.PENDING
+    return before
+
+
+def edit_own_comment(
+    site: PublicSite, comment_id: int, token: str, body: str, client: ClientInfo
+) -> StoredComment:
+    """Change the text of one's own comment (``body`` validated as a submission's is): the
+    rules of DESIGN §7 judge the new text as they judged the first, an approved comment goes
+    back to pending unless the site approves its author at once, the audit log and the
+    outbox (``comment.edited``) hear of it. The same text again changes nothing."""
+    from commentsvc.services.moderation import Changes  # moderation builds on submissions
+
+    if not site.comments_open:
+        raise Closed("Comments are closed on this site.")
+    body_html = render_body(body)
+    now = utcnow()
+    with write_transaction():
+        comment = _own_comment(site, comment_id, token, now)
+        if comment.body != body:
+            submission = Submission(
+                page="",
+                body=body,
+                author_name=comment.author_name,
+                author_email=comment.author_email,
+                author_url=comment.author_url,
+                page_url=comment.page_url,
+                page_title=comment.page_title,
+                parent_id=comment.parent_id,
+                honeypot="",
+                fill_ms=None,
+                notify_replies=comment.notify_replies,
+            )
+            traits = Traits(
+                comment.author_email, comment.author_name, comment.author_url, body, client.address
+            )
+            connection = db.session.connection()
+            judged, judgement = _judge(connection, site, submission, traits, None, comment.id)
+            changes = Changes(actor=SYSTEM_ACTOR)
+            comment.body = body
+            comment.body_html = body_html
+            comment.spam_score = judgement.score
+            comment.spam_reasons = " ".join(judgement.reasons)
+            changes.apply(comment, ModerationAction.EDIT, comment.status, EDITED_NOTE)
+            status = _edited_status(comment.status, judged)
+            if status != comment.status:
+                note = (
+                    EDITED_NOTE
+                    if status != CommentStatus.SPAM
+                    else RULES_NOTE + ", ".join(judgement.reasons)
+                )
+                changes.set_status(comment, status, note)
+            changes.finish()
+        told = comment.status if comment.status == CommentStatus.APPROVED else CommentStatus.PENDING
+        page = db.session.get(Page, comment.page_id)
+        return StoredComment(
+            id=comment.id,
+            page=page.key if page is not None else "",
+            parent_id=comment.parent_id,
+            author_name=comment.author_name,
+            author_url=comment.author_url,
+            body=comment.body,
+            body_html=comment.body_html,
+            status=told,
+            created_at=comment.created_at,
+            editable_until=comment.created_at + edit_window(),
+        )
+
+
+def delete_own_comment(site: PublicSite, comment_id: int, token: str) -> None:
+    """Delete one's own comment (replies to it stay, top-level); the audit log keeps that
+    its author did, and the outbox announces ``comment.deleted``."""
+    from commentsvc.services.moderation import Changes
+
+    with write_transaction():
+        comment = _own_comment(site, comment_id, token, utcnow())
+        changes = Changes(actor=SYSTEM_ACTOR)
+        changes.apply(comment, ModerationAction.DELETE, None, DELETED_NOTE)
+        changes.finish()

@@ -223,14 +223,18 @@ def test_errors_are_problem_json_and_successes_json(document: Document) -> None:
                     assert "application/problem+json" not in types
 
 
-def test_moderation_operations_require_the_bearer_token(document: Document) -> None:
+def test_moderation_operations_require_the_bearer_token_and_edits_the_edit_token(
+    document: Document,
+) -> None:
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if method not in HTTP_METHODS:
                 continue
             moderation = path.startswith(MODERATION)
             assert (operation.get("security") == [{"bearerAuth": []}]) is moderation
-            assert ("401" in operation["responses"]) is moderation
+            # A public operation asks for a token only as its author's edit token.
+            tokened = moderation or operation.get("security") == [{"editToken": []}]
+            assert ("401" in operation["responses"]) is tokened
 
 
 # --- real responses against the document ----------------------------------------------------
@@ -448,3 +452,25 @@ def test_personal_data_operations(
     ]:
         assert response.status_code == status
         assert_documented(document, response, path, "post")
+
+
+def test_own_comment_edit_and_delete(client: FlaskClient, document: Document) -> None:
+    created = client.post("/api/v1/sites/news/comments", json=valid_submission()).get_json()
+    url = f"/api/v1/sites/news/comments/{created['id']}"
+    path = f"{PUBLIC}/comments/{{comment_id}}"
+    token = {"Authorization": f"Bearer {created['edit_token']}"}
+    for response, status in [
+        (client.patch(url, json={"body": "Edited."}, headers=token), 200),
+        (client.patch(url, json={"body": " "}, headers=token), 422),
+        (client.patch(url, json={"body": "x"}), 401),
+        (client.patch(url, json={"body": "x"}, headers={"Authorization": "Bearer x"}), 403),
+    ]:
+        assert response.status_code == status
+        assert_documented(document, response, path, "patch")
+    for response, status in [
+        (client.delete(url, headers={"Authorization": "Bearer x"}), 403),
+        (client.delete(url, headers=token), 204),
+        (client.delete(url, headers=token), 404),
+    ]:
+        assert response.status_code == status
+        assert_documented(document, response, path, "delete")
