@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from commentsvc.api.serializers import public_comment_json, public_thread_json, submitted_comment
-from commentsvc.args import page_args, required_arg, text_arg
+from commentsvc.args import choice_arg, page_args, required_arg, text_arg
 from commentsvc.errors import (
     PROBLEM_JSON,
     ApiError,
@@ -447,7 +447,8 @@ def _page_url_on_site(site: PublicSite, data: MultiDict[str, str]) -> str | None
 def thread() -> Response:
     key = required_arg("page", limit="MAX_PAGE_KEY_LENGTH")
     limit, after_id = page_args()
-    wanted = threads.ThreadRequest(g.site.id, key, after_id, limit)
+    sort = choice_arg("sort", threads.SORTS) or "oldest"
+    wanted = threads.ThreadRequest(g.site.id, key, after_id, limit, sort)
     tag = threads.thread_tag(wanted)
     if request.if_none_match.contains_weak(tag):
         response = current_app.response_class(status=304)

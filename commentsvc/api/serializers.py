@@ -41,7 +41,7 @@ def public_thread_json(key: str, rows: ThreadRows) -> bytes:
         "page": key,
         "total": rows.total,
         "comments": [public_comment_json(row) for row in comments],
-        "next_cursor": encode_cursor(comments[-1].id) if rows.has_more else None,
+        "next_cursor": encode_cursor(rows.cursor_id) if rows.cursor_id is not None else None,
     }
     encoded: str = current_app.json.dumps(document)
     return encoded.encode()

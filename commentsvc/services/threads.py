@@ -14,8 +14,8 @@ from cachetools import LRUCache
 from commentsvc._meta import __version__
 from commentsvc.caching import worker_cache
 from commentsvc.extensions import db, read_connection
-from commentsvc.models import Comment, Page
-from commentsvc.services.visibility import PUBLIC_COLUMNS, PUBLISHED
+from commentsvc.models import MAX_ID, Comment, Page
+from commentsvc.services.visibility import PUBLIC_COLUMNS, PUBLISHED, published
 
 _CACHE = "threads"
 _PAGE_STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
@@ -32,6 +32,26 @@ _THREAD = (
     .order_by(Comment.id)
     .limit(sa.bindparam("limit"))
 )
+#: Orders of a thread's top-level comments (DESIGN §10); replies are always oldest first.
+SORTS = ("oldest", "newest")
+_REPLIED = sa.orm.aliased(Comment)
+#: A comment that starts a thread as readers see it: no parent, or one not published.
+_ROOT = sa.or_(
+    Comment.parent_id.is_(None),
+    ~sa.exists().where(_REPLIED.id == Comment.parent_id, published(_REPLIED)),
+)
+#: ``sort=newest``: a slice of top-level comments, newest first, before a cursor.
+_NEWEST_ROOTS = (
+    sa.select(Comment.id)
+    .where(
+        Comment.page_id == sa.bindparam("page_id"),
+        PUBLISHED,
+        _ROOT,
+        Comment.id <= sa.bindparam("through_id"),
+    )
+    .order_by(Comment.id.desc())
+    .limit(sa.bindparam("limit"))
+)
 _COUNTS = sa.select(Page.key, Page.approved_count).where(
     Page.site_id == sa.bindparam("site_id"), Page.key.in_(sa.bindparam("keys", expanding=True))
 )
@@ -45,6 +65,10 @@ class ThreadRequest:
     key: str
     after_id: int | None
     limit: int
+    #: ``oldest``: every comment in id order, ``limit`` of them after the cursor;
+    #: ``newest``: ``limit`` top-level comments newest first, before the cursor, each with
+    #: all its replies (oldest first).
+    sort: str = "oldest"
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,9 @@ class ThreadRows:
     total: int
     comments: Sequence[sa.Row[Any]]
     has_more: bool
+    #: The id the next slice's cursor names (the last comment's, or, newest first, the
+    #: last top-level comment's).
+    cursor_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +95,7 @@ class ThreadPage:
 def _tag(page: sa.Row[Any] | None, request: ThreadRequest) -> str:
     """The ETag of a thread slice: this release, the page's version, the cursor, the limit."""
     version = f"{page.id}.{page.version}" if page else "0.0"
-    raw = f"{__version__}|{version}|{request.after_id}|{request.limit}"
+    raw = f"{__version__}|{version}|{request.after_id}|{request.limit}|{request.sort}"
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
@@ -134,10 +161,45 @@ def _read(request: ThreadRequest) -> tuple[sa.Row[Any] | None, ThreadRows]:
     page = db.session.execute(_PAGE_STATE, {"site_id": request.site_id, "key": request.key}).first()
     if page is None:
         return None, ThreadRows(0, [], False)
+    if request.sort == "newest":
+        return page, _newest(page, request)
     parameters = {"page_id": page.id, "after_id": request.after_id or 0, "limit": request.limit + 1}
     rows = db.session.execute(_THREAD, parameters).all()
     more = len(rows) > request.limit
-    return page, ThreadRows(page.approved_count, rows[: request.limit], more)
+    comments = rows[: request.limit]
+    return page, ThreadRows(page.approved_count, comments, more, comments[-1].id if more else None)
+
+
+def _newest(page: sa.Row[Any], request: ThreadRequest) -> ThreadRows:
+    """Top-level comments newest first, each followed by its published replies (and
+    theirs), oldest first."""
+    parameters = {
+        "page_id": page.id,
+        # Ids are 32-bit on PostgreSQL: the first slice runs through the largest there is.
+        "through_id": request.after_id - 1 if request.after_id else MAX_ID,
+        "limit": request.limit + 1,
+    }
+    roots = db.session.scalars(_NEWEST_ROOTS, parameters).all()
+    more = len(roots) > request.limit
+    roots = roots[: request.limit]
+    if not roots:
+        return ThreadRows(page.approved_count, [], False)
+    tree = (
+        sa.select(Comment.id.label("id"), Comment.id.label("root"))
+        .where(Comment.id.in_(roots))
+        .cte("tree", recursive=True)
+    )
+    tree = tree.union_all(
+        sa.select(Comment.id, tree.c.root)
+        .join(tree, Comment.parent_id == tree.c.id)
+        .where(Comment.page_id == page.id, PUBLISHED)
+    )
+    rows = db.session.execute(
+        sa.select(*PUBLIC_COLUMNS)
+        .join(tree, tree.c.id == Comment.id)
+        .order_by(tree.c.root.desc(), Comment.id)
+    ).all()
+    return ThreadRows(page.approved_count, rows, more, roots[-1] if more else None)
 
 
 def find_published_comment(site_id: int, comment_id: int) -> sa.Row[Any] | None:

@@ -14,11 +14,21 @@ path with a comment of each other status.
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
+
 from commentsvc.models import Comment, CommentStatus
 
 #: The visibility rule as SQL: approved comments only. An equality on ``status``, so the
 #: thread's index ``(page_id, status, id)`` and the site's ``(site_id, status, id)`` serve it.
 PUBLISHED = Comment.status == CommentStatus.APPROVED
+
+
+def published(comment: type[Comment] | Any) -> sa.ColumnElement[bool]:
+    """:data:`PUBLISHED` of another name for the comments table (an alias: a parent)."""
+    return comment.status == CommentStatus.APPROVED
+
 
 #: What readers see of a comment (never an email or client facts).
 PUBLIC_COLUMNS = (
