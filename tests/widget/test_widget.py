@@ -1,4 +1,5 @@
-"""``/widget.js``: served with its stylesheet, cacheable, revalidated with an ETag, small."""
+"""``/widget.js``: served with its stylesheet and English, cacheable, revalidated with an ETag,
+small; and each language file within a budget of its own."""
 
 from __future__ import annotations
 
@@ -6,15 +7,28 @@ import gzip
 import json
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commentsvc.widget import CONFIG_PLACEHOLDER, CSS_PLACEHOLDER, build_widget, readable_sources
+from commentsvc.widget import (
+    CONFIG_PLACEHOLDER,
+    CSS_PLACEHOLDER,
+    ENGLISH_PLACEHOLDER,
+    build_widget,
+    readable_languages,
+    readable_sources,
+    translations,
+)
 
 #: The gzipped size budget of widget.js with its CSS (DESIGN §10; see benchmarks/README.md).
 GZIP_BUDGET = 8 * 1024
+#: The gzipped size budget of each language file the widget fetches.
+LANGUAGE_GZIP_BUDGET = 1024
 #: A JavaScript string literal in double quotes, as the readable source writes them.
 JS_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+#: A string literal, or (group 1) an unquoted key of an object literal.
+JS_STRING_OR_KEY = re.compile(r'"(?:[^"\\\n]|\\.)*"|(\w+):')
 
 
 def test_widget_is_served_cacheable_with_an_etag(client: FlaskClient) -> None:
@@ -57,6 +71,16 @@ def test_widget_fits_its_gzip_budget(client: FlaskClient) -> None:
     assert size <= GZIP_BUDGET, f"widget.js is {size} bytes gzipped, budget {GZIP_BUDGET}"
 
 
+@pytest.mark.parametrize("lang", sorted(translations().bodies))
+def test_each_language_file_fits_its_gzip_budget(client: FlaskClient, lang: str) -> None:
+    response = client.get(f"/widget/i18n/{lang}.{translations().version}.json")
+    assert response.status_code == 200
+    size = len(gzip.compress(response.get_data(), compresslevel=9))
+    assert size <= LANGUAGE_GZIP_BUDGET, (
+        f"{lang}.json is {size} bytes gzipped, budget {LANGUAGE_GZIP_BUDGET}"
+    )
+
+
 def test_widget_is_served_minified_with_every_string_intact(client: FlaskClient) -> None:
     served = client.get("/widget.js").get_data(as_text=True)
     script, css = readable_sources()
@@ -65,9 +89,32 @@ def test_widget_is_served_minified_with_every_string_intact(client: FlaskClient)
     # Whitespace and comments go; no string the reader sees may change.
     code = re.sub(r"^\s*//.*$", "", script, flags=re.M)  # comments quote words too
     literals = set(JS_STRING.findall(code)) - {CSS_PLACEHOLDER, CONFIG_PLACEHOLDER}
+    literals -= {ENGLISH_PLACEHOLDER}
     assert len(literals) > 100
     missing = sorted(literal for literal in literals if literal not in served)
     assert missing == []
+
+
+def test_english_is_written_into_the_widget(client: FlaskClient) -> None:
+    served = client.get("/widget.js").get_data(as_text=True)
+    assert ENGLISH_PLACEHOLDER not in served
+    start = served.find("var EN={")
+    assert start >= 0, "the widget carries no English"
+    # Keys are written unquoted (identifiers); quoted, the literal is en.json, in its order.
+    quoted = JS_STRING_OR_KEY.sub(
+        lambda m: f'"{m[1]}":' if m[1] else m[0], served[start + len("var EN=") :]
+    )
+    written, _ = json.JSONDecoder().raw_decode(quoted)
+    english = readable_languages()["en"]
+    assert written == english
+    assert list(written) == list(english)
+
+
+def test_the_widget_uses_no_text_english_lacks() -> None:
+    script, _ = readable_sources()
+    used = set(re.findall(r"\bt\.(\w+)", script))
+    assert {"heading", "post", "count", "none"} <= used
+    assert used - set(readable_languages()["en"]) == set()
 
 
 def test_widget_defines_no_global_names(app: Flask) -> None:
@@ -85,27 +132,3 @@ def test_widget_never_uses_inner_html_or_eval(app: Flask) -> None:
     text = build_widget(app.config).body.decode()
     for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function"):
         assert dangerous not in text
-
-
-def widget_strings(text: str) -> dict[str, set[str]]:
-    """The keys of each language in the widget's STRINGS table."""
-    table = re.search(r"var STRINGS = \{\n(.*?)\n  \};", text, re.S)
-    assert table, "no STRINGS table in widget.js"
-    languages = re.split(r"^    ([a-z]{2}): \{$", table.group(1), flags=re.M)[1:]
-    return {
-        lang: set(re.findall(r"\b(\w+): \"", block))
-        for lang, block in zip(languages[::2], languages[1::2], strict=True)
-    }
-
-
-def test_every_language_says_everything_the_widget_says() -> None:
-    strings = widget_strings(readable_sources()[0])
-    assert set(strings) >= {"en", "de", "fr"}
-    # DESIGN §7's answers to a refused post are among them.
-    assert {"tooOften", "duplicate"} <= strings["en"]
-    # A summary of invalid fields, named by the form's labels.
-    assert "invalid" in strings["en"]
-    for lang, keys in strings.items():
-        assert keys == strings["en"], (
-            f"{lang}: missing {strings['en'] - keys}, extra {keys - strings['en']}"
-        )

@@ -3,58 +3,10 @@
   "use strict";
 
   var script = document.currentScript;
-  var STRINGS = {
-    en: {
-      heading: "Leave a Comment", note: "Your email address will not be published. Required fields are marked *",
-      comment: "Comment", name: "Name", email: "Email", website: "Website",
-      save: "Save my name, email, and website in this browser for the next time I comment.",
-      notify: "Notify me of follow-up comments by email.",
-      post: "Post Comment", posting: "Posting…", reply: "Reply", cancel: "Cancel reply",
-      replyTo: "Reply to {name}", awaiting: "Your comment is awaiting moderation.",
-      comments: "Comments", one: "1 comment", many: "{n} comments", none: "No comments yet.",
-      more: "Load more comments", required: "This field is required.",
-      invalidEmail: "Enter a valid email address.", invalidUrl: "Enter a URL starting with http:// or https://.",
-      tooLong: "Must be at most {n} characters.", failed: "Your comment could not be posted. Please try again.",
-      loadFailed: "Comments could not be loaded.", justNow: "just now",
-      tooOften: "You are posting too often. Please try again {when}.",
-      duplicate: "You have already posted this comment.",
-      invalid: "Please check: {fields}.",
-    },
-    de: {
-      heading: "Schreibe einen Kommentar", note: "Deine E-Mail-Adresse wird nicht veröffentlicht. Erforderliche Felder sind mit * markiert",
-      comment: "Kommentar", name: "Name", email: "E-Mail", website: "Website",
-      save: "Meinen Namen, meine E-Mail-Adresse und meine Website in diesem Browser für die nächste Kommentierung speichern.",
-      notify: "Über weitere Kommentare per E-Mail benachrichtigen.",
-      post: "Kommentar abschicken", posting: "Wird gesendet…", reply: "Antworten", cancel: "Antwort abbrechen",
-      replyTo: "Antwort an {name}", awaiting: "Dein Kommentar wartet auf Freischaltung.",
-      comments: "Kommentare", one: "1 Kommentar", many: "{n} Kommentare", none: "Noch keine Kommentare.",
-      more: "Weitere Kommentare laden", required: "Dieses Feld ist erforderlich.",
-      invalidEmail: "Gib eine gültige E-Mail-Adresse ein.", invalidUrl: "Gib eine URL ein, die mit http:// oder https:// beginnt.",
-      tooLong: "Höchstens {n} Zeichen.", failed: "Dein Kommentar konnte nicht gesendet werden. Bitte versuche es erneut.",
-      loadFailed: "Die Kommentare konnten nicht geladen werden.", justNow: "gerade eben",
-      tooOften: "Du kommentierst zu oft. Bitte versuche es {when} erneut.",
-      duplicate: "Diesen Kommentar hast du schon abgeschickt.",
-      invalid: "Bitte prüfe: {fields}.",
-    },
-    fr: {
-      heading: "Laisser un commentaire", note: "Votre adresse e-mail ne sera pas publiée. Les champs obligatoires sont indiqués avec *",
-      comment: "Commentaire", name: "Nom", email: "E-mail", website: "Site web",
-      save: "Enregistrer mon nom, mon e-mail et mon site dans le navigateur pour mon prochain commentaire.",
-      notify: "Prévenez-moi de tous les nouveaux commentaires par e-mail.",
-      post: "Laisser un commentaire", posting: "Envoi…", reply: "Répondre", cancel: "Annuler la réponse",
-      replyTo: "Répondre à {name}", awaiting: "Votre commentaire est en attente de modération.",
-      comments: "Commentaires", one: "1 commentaire", many: "{n} commentaires", none: "Aucun commentaire pour l’instant.",
-      more: "Afficher plus de commentaires", required: "Ce champ est obligatoire.",
-      invalidEmail: "Saisissez une adresse e-mail valide.", invalidUrl: "Saisissez une URL commençant par http:// ou https://.",
-      tooLong: "{n} caractères au maximum.", failed: "Votre commentaire n’a pas pu être envoyé. Veuillez réessayer.",
-      loadFailed: "Les commentaires n’ont pas pu être chargés.", justNow: "à l’instant",
-      tooOften: "Vous commentez trop souvent. Veuillez réessayer {when}.",
-      duplicate: "Vous avez déjà publié ce commentaire.",
-      invalid: "Veuillez vérifier\u00a0: {fields}.",
-    },
-  };
-  // Filled in by the server: its limits.
+  // Filled in by the server: its limits, the languages it has files for, and their version.
   var CONFIG = "__WIDGET_CONFIG__";
+  // English (i18n/en.json), written in by the server; other languages are fetched when needed.
+  var EN = "__WIDGET_EN__";
   var LIMITS = CONFIG.limits;
   var MAX_DEPTH = 3;
   var STORE = "commentsvc:author";
@@ -67,14 +19,57 @@
     return (container && container.getAttribute("data-" + name)) || (script && script.getAttribute("data-" + name)) || "";
   }
 
-  function apiBase(container) {
-    var base = attr("api", container) || (script && script.src ? new URL(script.src).origin : location.origin);
-    return base.replace(/\/+$/, "") + "/api/v1/sites/";
+  // The service: data-api, else the origin widget.js came from.
+  function origin(container) {
+    return (attr("api", container) || (script && script.src ? new URL(script.src).origin : location.origin)).replace(/\/+$/, "");
   }
 
+  function apiBase(container) {
+    return origin(container) + "/api/v1/sites/";
+  }
+
+  // The tag of data-lang, else of the page (<html lang>), else of the browser; the language
+  // the widget speaks that is its longest prefix (pt-BR: pt, zh-Hans-CN: zh-Hans), else English.
+  // Chinese without a script is taken as Simplified, except Traditional Chinese (zh-Hant;
+  // Taiwan, Hong Kong, Macau), which is not Simplified in other letters: it gets English, as
+  // CLDR does not derive it from Simplified either, until it has a file of its own.
   function language(container) {
-    var lang = (attr("lang", container) || document.documentElement.lang || navigator.language || "en").toLowerCase().slice(0, 2);
-    return STRINGS[lang] ? lang : "en";
+    var tag = (attr("lang", container) || document.documentElement.lang || navigator.language || "").toLowerCase()
+      .replace(/_/g, "-").replace(/^zh-(hant|tw|hk|mo)\b.*/, "en").replace(/^zh\b(?!-hans)/, "zh-hans") + "-";
+    var found = "";
+    CONFIG.languages.forEach(function (code) {
+      if (!tag.indexOf(code.toLowerCase() + "-") && code.length > found.length) found = code;
+    });
+    return found || "en";
+  }
+
+  // A language's words, and its counts: the plural form its rules choose, in its digits.
+  function wordsIn(lang, t) {
+    var plural = new Intl.PluralRules(lang);
+    var number = new Intl.NumberFormat(lang).format;
+    return {
+      lang: lang, t: t, number: number,
+      count: function (n) { return fmt(t.count[plural.select(n)] || t.count.other, { n: number(n) }); },
+    };
+  }
+
+  var fetched = {};
+
+  // English at once; another language from its file, fetched once per page (and kept by the
+  // browser: its URL changes with its content), or English if that fails.
+  function translation(lang, container) {
+    if (lang === "en") return Promise.resolve(wordsIn(lang, EN));
+    var url = origin(container) + "/widget/i18n/" + lang + "." + CONFIG.languageVersion + ".json";
+    fetched[url] = fetched[url] || request(url).then(function (result) {
+      if (result.status !== 200) throw result;
+      // The file lists the texts of English's keys in their order: no keys to download.
+      var t = {};
+      Object.keys(EN).forEach(function (key, i) { t[key] = result.data[i] || EN[key]; });
+      return wordsIn(lang, t);
+    }).catch(function () {
+      return wordsIn("en", EN);
+    });
+    return fetched[url];
   }
 
   function fmt(text, values) {
@@ -148,10 +143,7 @@
     // No query string (it may hold a reader's tokens) unless the site asks.
     this.fullUrl = attr("page-url", container) === "full";
     this.base = apiBase(container) + encodeURIComponent(attr("site", container));
-    this.lang = language(container);
-    this.t = STRINGS[this.lang];
     this.byId = {};
-    this.rtf = Intl.RelativeTimeFormat && new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" });
     this.root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
     if (window.CSSStyleSheet && "adoptedStyleSheets" in document) {
       var sheet = new CSSStyleSheet();
@@ -160,6 +152,16 @@
     } else {
       this.root.appendChild(el("style", { text: CSS }));
     }
+    var self = this;
+    // Drawn once its words are here: a translated page never flashes English.
+    translation(language(container), container).then(function (words) { self.draw(words); });
+  }
+
+  Widget.prototype.draw = function (words) {
+    this.words = words;
+    this.lang = words.lang;
+    this.t = words.t;
+    this.rtf = Intl.RelativeTimeFormat && new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" });
     this.app = el("section", { class: "csv", lang: this.lang, "aria-label": this.t.comments });
     this.heading = el("h2", { text: this.t.comments });
     // Under the heading (under "Load more" when that failed), not below the form.
@@ -179,7 +181,7 @@
       if (item) self.replyTo(item.comment);
     });
     this.load(null);
-  }
+  };
 
   // No `type`: a textarea.
   Widget.prototype.field = function (name, label, type, required, autocomplete) {
@@ -241,7 +243,7 @@
     if (values.author_url && !/^https?:\/\/\S+$/i.test(values.author_url)) errors.author_url = t.invalidUrl;
     for (var name in values) {
       if (!values[name] && this.fields[name].input.required) errors[name] = t.required;
-      if (values[name].length > LIMITS[name]) errors[name] = fmt(t.tooLong, { n: LIMITS[name] });
+      if (values[name].length > LIMITS[name]) errors[name] = fmt(t.tooLong, { n: this.words.number(LIMITS[name]) });
     }
     return errors;
   };
@@ -415,7 +417,7 @@
       self.more.hidden = !data.next_cursor;
       self.loadError.textContent = "";
       var n = data.total;
-      self.heading.textContent = n === 0 ? self.t.none : n === 1 ? self.t.one : fmt(self.t.many, { n: n });
+      self.heading.textContent = n === 0 ? self.t.none : self.words.count(n);
     }).catch(function () {
       setBusy(self.more, false);
       (cursor ? self.more : self.heading).after(self.loadError);
@@ -427,7 +429,7 @@
     var nodes = document.querySelectorAll("[data-comment-count]");
     if (!nodes.length) return;
     var site = attr("site", nodes[0].closest("[data-site]"));
-    var t = STRINGS[language(null)];
+    var ready = translation(language(null), null);
     var keys = [];
     nodes.forEach(function (node) {
       var key = node.getAttribute("data-comment-count");
@@ -436,12 +438,13 @@
     for (var start = 0; start < keys.length; start += CONFIG.countsChunk) {
       var chunk = keys.slice(start, start + CONFIG.countsChunk);
       var url = apiBase(null) + encodeURIComponent(site) + "/counts?" + chunk.map(function (key) { return "page=" + encodeURIComponent(key); }).join("&");
-      request(url).then(function (result) {
+      Promise.all([ready, request(url)]).then(function (both) {
+        var result = both[1];
         refused(result);
         var counts = (result.data && result.data.counts) || {};
         nodes.forEach(function (node) {
           var n = counts[node.getAttribute("data-comment-count")];
-          if (typeof n === "number") node.textContent = n === 1 ? t.one : fmt(t.many, { n: n });
+          if (typeof n === "number") node.textContent = both[0].count(n);
         });
       });
     }
