@@ -83,7 +83,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from commentsvc import health, widget
+    from commentsvc import health, pages, widget
     from commentsvc.api import moderation, openapi, public
     from commentsvc.extensions import csrf
     from commentsvc.notifications import links as mail_links
@@ -95,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
+    app.register_blueprint(pages.bp)
     app.register_blueprint(notification_pages.bp)
     init_panel(app)
     # Under the panel's prefix: its look, its security headers.

@@ -92,6 +92,18 @@ def _is_form_post() -> bool:
     return request.method == "POST" and request.mimetype == FORM
 
 
+def _own_origins() -> set[str]:
+    """The service's own origins, where its discuss pages are served (DESIGN §10): the
+    request's, and ``PUBLIC_URL``'s when set."""
+    own = {origin_of_url(request.host_url), origin_of_url(current_app.config["PUBLIC_URL"] or "")}
+    return {origin for origin in own if origin is not None}
+
+
+def _from_own_page(origin: str) -> bool:
+    """Whether a request's ``Origin`` is the service's own: a form on one of its pages."""
+    return origin_of_url(origin) in _own_origins()
+
+
 def refused_origin(site: PublicSite, origin: str) -> ApiError:
     """403 for a request from an ``Origin`` that is not one of the site's, saying how to
     add it; never kept by a cache (the same URL answers the site's own origins)."""
@@ -119,6 +131,8 @@ def check_origin() -> Response | None:
     checked here), so that a refused origin's POST gets this readable 403, not a bare CORS
     failure. Requests without ``Origin`` (curl, servers) are not browsers': no check. A
     form post with ``Origin: null`` is left to :func:`submit`, which needs its return_to.
+    A form post from the service's own origin (its discuss page, DESIGN §10) is taken as
+    one from the site's.
     """
     site: PublicSite = g.site
     origin = _request_origin()
@@ -127,7 +141,9 @@ def check_origin() -> Response | None:
         if origin is None:
             raise ApiError(403, "A preflight request needs an Origin header.", title="Forbidden")
         return _preflight(origin if allowed else "*")
-    if origin is None or allowed or (origin == NULL_ORIGIN and _is_form_post()):
+    if origin is None or allowed:
+        return None
+    if _is_form_post() and (origin == NULL_ORIGIN or _from_own_page(origin)):
         return None
     raise refused_origin(site, origin)
 
@@ -230,14 +246,29 @@ def _on_site(site: PublicSite, value: str) -> str | None:
     return str(parsed) if parsed is not None and parsed.origin in site.origins else None
 
 
+def _discuss_page(site: PublicSite, value: str) -> str | None:
+    """``value`` written out again from its parts, if it is the site's discuss page (DESIGN
+    §10) on the service's own origin, with any query and fragment."""
+    parsed = web_url(value.strip())
+    if parsed is None or parsed.userinfo is not None or parsed.origin not in _own_origins():
+        return None
+    path = url_for("pages.discuss", site_slug=site.slug)
+    paths = {path}
+    public = web_url(current_app.config["PUBLIC_URL"])
+    if public is not None:  # PUBLIC_URL names the service's root, prefix and all
+        paths.add(public.path.rstrip("/") + path.removeprefix(request.script_root))
+    return str(parsed) if parsed.path in paths else None
+
+
 def _return_to(site: PublicSite, data: MultiDict[str, str]) -> str | None:
-    """The form's ``return_to``, if it is on one of the site's origins (400 otherwise)."""
+    """The form's ``return_to``, if it is on one of the site's origins or is the site's
+    discuss page (400 otherwise)."""
     value = data.get("return_to", "").strip()
     if not value:
         return None
     # No control character reaches the Location header: a line break cannot be sent
     # there at all (500, after the comment was stored), the others would be altered.
-    on_site = _on_site(site, value)
+    on_site = _on_site(site, value) or _discuss_page(site, value)
     if on_site is None:
         raise ApiError(
             400,

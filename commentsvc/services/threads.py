@@ -22,7 +22,8 @@ _PAGE_STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
     Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
 )
 #: Ids start at 1, so the first page is the one "after 0".
-_THREAD = (
+#: A slice of a page's approved comments in id order (the JSON thread's, the fragment's).
+THREAD_SLICE = (
     sa.select(*PUBLIC_COLUMNS)
     .where(
         Comment.page_id == sa.bindparam("page_id"),
@@ -131,6 +132,12 @@ def _make_cache(config: Mapping[str, Any]) -> LRUCache[CacheKey, CacheEntry]:
     return LRUCache(maxsize=config["THREAD_CACHE_MB"] * 1024 * 1024, getsizeof=_entry_cost)
 
 
+def rendered_cache() -> LRUCache[CacheKey, CacheEntry]:
+    """This worker's cache of rendered thread slices (JSON, and HTML fragments), within
+    ``THREAD_CACHE_MB``."""
+    return worker_cache(_CACHE, _make_cache)
+
+
 def thread_page(
     request: ThreadRequest, tag: str, render: Callable[[ThreadRows], bytes]
 ) -> ThreadPage:
@@ -141,7 +148,7 @@ def thread_page(
     again until the version moves on. A page that does not exist is not kept: any key can
     be asked for, and would push the real pages out.
     """
-    cache = worker_cache(_CACHE, _make_cache)
+    cache = rendered_cache()
     entry = cache.get((request.site_id, request.key, tag))
     if entry is not None:
         return ThreadPage(tag, entry[0])
@@ -164,7 +171,7 @@ def _read(request: ThreadRequest) -> tuple[sa.Row[Any] | None, ThreadRows]:
     if request.sort == "newest":
         return page, _newest(page, request)
     parameters = {"page_id": page.id, "after_id": request.after_id or 0, "limit": request.limit + 1}
-    rows = db.session.execute(_THREAD, parameters).all()
+    rows = db.session.execute(THREAD_SLICE, parameters).all()
     more = len(rows) > request.limit
     comments = rows[: request.limit]
     return page, ThreadRows(page.approved_count, comments, more, comments[-1].id if more else None)

@@ -36,7 +36,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 #: Flask's names for path variables, where the document uses another.
 PATH_PARAMETER_NAMES = {"site_slug": "site"}
 #: Blueprints that answer HTML, JavaScript or Prometheus text, not JSON: not in the document.
-HTML_ENDPOINTS = {"static", "panel", "widget", "metrics", "notifications", "mail_links"}
+HTML_ENDPOINTS = {"static", "panel", "widget", "metrics", "notifications", "mail_links", "pages"}
 DOCUMENT_URI = "urn:commentsvc:openapi"
 #: What a successful answer with a body may be: JSON, an HTML page, an Atom feed.
 SUCCESS_TYPES = {"application/json", "text/html", "application/atom+xml"}

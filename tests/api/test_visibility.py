@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import valid_submission
+from tests.support.html import html
 
 SITE = "/api/v1/sites/news"
 PAGE = "/2025/10/us-china-talks"
@@ -66,6 +67,25 @@ def _counts(client: FlaskClient, ids: list[int]) -> Seen:
     return Seen(response.get_json()["counts"][PAGE], None, response.get_data())
 
 
+def _rendered(path: str) -> Callable[[FlaskClient, list[int]], Seen]:
+    """A page of the thread as HTML (DESIGN §10): the comments it shows are its articles;
+    what it answered is its body (the discuss page's head holds its stylesheet)."""
+
+    def read(client: FlaskClient, ids: list[int]) -> Seen:
+        response = client.get(f"/sites/news/{path}?page={PAGE}")
+        assert response.status_code == 200
+        thread = html(response).find("section", cls="commentsvc-thread")
+        shown = frozenset(
+            int(article.attrs["id"].removeprefix("comment-"))
+            for article in thread.find_all("article")
+        )
+        assert int(thread.attrs["data-total"]) == len(shown)
+        raw = response.get_data()
+        return Seen(len(shown), shown, raw[raw.index(b"<body>") :] if b"<body>" in raw else raw)
+
+    return read
+
+
 def _feed(query: str) -> Callable[[FlaskClient, list[int]], Seen]:
     def read(client: FlaskClient, ids: list[int]) -> Seen:
         response = client.get(f"{SITE}/feed.atom{query}")
@@ -94,14 +114,18 @@ PATHS = {
     "counts": PublicPath("public.counts", _counts),
     "site feed": PublicPath("public.feed", _feed("")),
     "page feed": PublicPath("public.feed", _feed(f"?page={PAGE}")),
+    "thread fragment": PublicPath("pages.thread_html", _rendered("thread.html")),
+    "discuss page": PublicPath("pages.discuss", _rendered("discuss")),
 }
+#: The blueprints whose GET routes readers reach.
+PUBLIC_BLUEPRINTS = ("public", "pages")
 
 
 def test_every_public_read_path_is_walked(app: Flask) -> None:
     public_reads = {
         rule.endpoint
         for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith("public.") and "GET" in (rule.methods or set())
+        if rule.endpoint.split(".")[0] in PUBLIC_BLUEPRINTS and "GET" in (rule.methods or set())
     }
     assert public_reads == {path.endpoint for path in PATHS.values()}
 
