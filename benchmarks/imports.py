@@ -270,6 +270,12 @@ def exported_comments(path: Path) -> int:
         return sum(1 for line in lines if line.startswith('{"type":"comment"'))
 
 
+def wxr_comments(path: Path) -> int:
+    """The ``wp:comment`` elements of a WXR export (the writer puts one a line)."""
+    with path.open(encoding="utf-8") as lines:
+        return sum(1 for line in lines if line.strip() == "<wp:comment>")
+
+
 @dataclass(frozen=True)
 class Row:
     """One size: what the import said and both measurements."""
@@ -280,6 +286,8 @@ class Row:
     importing: Measurement
     exported: int
     exporting: Measurement
+    #: ``commentsvc export --format wxr`` of the same site.
+    wxr: Measurement
 
 
 def run_size(workdir: Path, cache: Path, comments: int) -> tuple[Row, list[Measurement]]:
@@ -306,7 +314,17 @@ def run_size(workdir: Path, cache: Path, comments: int) -> tuple[Row, list[Measu
     exported = exported_comments(export)
     if exported != int(found.group(1)):
         raise SystemExit(f"imported {found.group(1)} comments but exported {exported}")
-    row = Row(comments, int(found.group(1)), summary, importing, exported, exporting)
+    wxr = work / "export.xml"
+    wxr_exporting = measure(
+        ["export", "--site", SITE, "--format", "wxr", "--output", str(wxr)],
+        env,
+        work / "export-wxr.log",
+    )
+    if wxr_comments(wxr) != exported:
+        raise SystemExit(
+            f"exported {exported} comments as JSON Lines but {wxr_comments(wxr)} as WXR"
+        )
+    row = Row(comments, int(found.group(1)), summary, importing, exported, exporting, wxr_exporting)
     return row, startup
 
 
@@ -326,11 +344,12 @@ def report(rows: Sequence[Row], startup: Sequence[Measurement]) -> Iterator[str]
     yield f"{machine()}\n"
     yield (
         "| comments | import s (CPU s) | import comments/s | import peak RSS MiB"
-        " | export s (CPU s) | export comments/s | export peak RSS MiB |"
+        " | export s (CPU s) | export comments/s | export peak RSS MiB"
+        " | WXR export s | WXR comments/s | WXR peak RSS MiB |"
     )
-    yield "|---|---|---|---|---|---|---|"
+    yield "|---|---|---|---|---|---|---|---|---|---|"
     for row in rows:
-        importing, exporting = row.importing, row.exporting
+        importing, exporting, wxr = row.importing, row.exporting, row.wxr
         yield (
             f"| {row.imported:,} of {row.comments:,}"
             f" | {importing.seconds:.1f} ({importing.cpu_seconds:.1f})"
@@ -338,7 +357,9 @@ def report(rows: Sequence[Row], startup: Sequence[Measurement]) -> Iterator[str]
             f" | {importing.peak_rss_mib:,.0f}"
             f" | {exporting.seconds:.1f} ({exporting.cpu_seconds:.1f})"
             f" | **{row.exported / exporting.seconds:,.0f}**"
-            f" | {exporting.peak_rss_mib:,.0f} |"
+            f" | {exporting.peak_rss_mib:,.0f}"
+            f" | {wxr.seconds:.1f} | **{row.exported / wxr.seconds:,.0f}**"
+            f" | {wxr.peak_rss_mib:,.0f} |"
         )
     seconds = statistics.median(m.seconds for m in startup)
     rss = statistics.median(m.peak_rss_mib for m in startup)
