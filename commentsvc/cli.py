@@ -14,10 +14,12 @@ from flask_migrate.cli import db as db_group
 
 from commentsvc import backup as backups
 from commentsvc.extensions import db
+from commentsvc.markup import Markup
 from commentsvc.models import BLOCKLIST_KINDS, NotifyMode
 from commentsvc.services import accounts
 from commentsvc.services import blocklist as block_service
 from commentsvc.services import personal_data as personal_data_service
+from commentsvc.services import rerender as rerender_service
 from commentsvc.services import sites as site_service
 from commentsvc.services import webhooks as webhook_service
 from commentsvc.services.errors import ServiceError
@@ -87,10 +89,11 @@ def sites_add(slug: str, origins: tuple[str, ...], name: str | None) -> None:
 @sites.command("list")
 @with_appcontext
 def sites_list() -> None:
-    """List the sites: slug, name, origins, moderation rules, feeds."""
+    """List the sites: slug, name, origins, markup, moderation rules, feeds."""
     for site in site_service.all_sites():
+        markup = _markup(site_service.markup_of(site.settings))
         settings = f"{_rules(site.settings)} {_feeds(site_service.feeds_on(site.settings))}"
-        click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}\t{settings}")
+        click.echo(f"{site.slug}\t{site.name}\t{' '.join(site.origins)}\t{markup}\t{settings}")
 
 
 def _rules(settings: dict[str, object]) -> str:
@@ -103,6 +106,16 @@ def _rules(settings: dict[str, object]) -> str:
 
 def _feeds(on: bool) -> str:
     return f"feeds={'on' if on else 'off'}"
+
+
+def _markup(markup: str) -> str:
+    return f"markup={markup}"
+
+
+def _rerendered(slug: str) -> str:
+    """Render the site's stored comments again in its markup; what was done, in words."""
+    count = rerender_service.rerender_comments(slug)
+    return f"re-rendered {count} comment{'' if count == 1 else 's'}"
 
 
 @sites.command("set")
@@ -130,6 +143,12 @@ def _feeds(on: bool) -> str:
     help="Publish the site's Atom feeds of approved comments (the default), or not.",
 )
 @click.option(
+    "--markup",
+    type=click.Choice(site_service.MARKUPS),
+    help="How comments are written: text (the default: links made clickable) or markdown "
+    "(emphasis, code, quotes, lists, links). Stored comments are rendered again.",
+)
+@click.option(
     "--add-origin",
     "added",
     multiple=True,
@@ -145,10 +164,13 @@ def sites_set(
     max_links: int | None,
     min_fill_seconds: int | None,
     feeds: bool | None,
+    markup: str | None,
     added: tuple[str, ...],
     removed: tuple[str, ...],
 ) -> None:
-    """Change a site's origins, moderation rules and feeds; what is not given stays as it is."""
+    """Change a site's origins, moderation rules, feeds and markup; what is not given stays
+    as it is. A markup given renders the site's stored comments again; giving it again
+    finishes a re-render that was cut short."""
     changes = {
         name: value
         for name, value in (
@@ -164,9 +186,27 @@ def sites_set(
             click.echo(f"site {slug}: origins {' '.join(origins)}")
         if feeds is not None:
             click.echo(f"site {slug}: {_feeds(site_service.set_feeds(slug, feeds))}")
-        if changes or not (added or removed or feeds is not None):
+        if markup is not None:
+            site_service.set_markup(slug, Markup(markup))
+            click.echo(f"site {slug}: {_markup(markup)}; {_rerendered(slug)}")
+        if changes or not (added or removed or feeds is not None or markup is not None):
             rules = site_service.set_rules(slug, **changes)
             click.echo(f"site {slug}: {_rules(rules.as_settings())}")
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@sites.command("rerender")
+@click.argument("slug")
+@with_appcontext
+def sites_rerender(slug: str) -> None:
+    """Render the stored comments of the site SLUG again in its markup, storing those whose
+    HTML changed; running it again changes nothing."""
+    site = site_service.get_site(slug)
+    if site is None:
+        raise click.ClickException(f"there is no site {slug!r}")
+    try:
+        click.echo(f"site {slug}: {_markup(site.markup)}; {_rerendered(slug)}")
     except ServiceError as error:
         raise click.ClickException(str(error)) from None
 

@@ -229,7 +229,8 @@ class Comment(Base):
     page_id: Mapped[int] = mapped_column(sa.ForeignKey("pages.id", ondelete="CASCADE"))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("comments.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(sa.Text)
-    #: ``body`` rendered once, at write time, by :func:`commentsvc.text.render_body`.
+    #: ``body`` rendered once, at write time, by :func:`commentsvc.markup.render` in the
+    #: site's markup.
     body_html: Mapped[str] = mapped_column(sa.Text)
     author_name: Mapped[str] = mapped_column(sa.String(200))
     author_email: Mapped[str] = mapped_column(sa.String(320))

@@ -49,6 +49,20 @@ def _linkify(line: str) -> str:
     return "".join(parts)
 
 
+def url_at(text: str, start: int, end: int | None = None) -> str | None:
+    """The bare http(s) URL that begins at ``start`` of ``text[:end]``, as
+    :func:`render_body` would link it there; None when it would link nothing.
+
+    The Markdown renderer (:mod:`commentsvc.markup`) finds bare URLs with this, so both
+    markups link the same ones (Markdown only those its sanitizer keeps).
+    """
+    match = _URL.match(text, start, len(text) if end is None else end)
+    if match is None:
+        return None
+    url = _split_url(match.group(0))[0]
+    return None if url.lower() in {"http://", "https://"} else url
+
+
 def count_links(text: str) -> int:
     """How many http(s) links ``text`` has, counted as :func:`render_body` makes them."""
     return sum(

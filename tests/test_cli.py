@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from commentsvc.extensions import db
-from commentsvc.models import ApiToken, Moderator, Site
+from commentsvc.models import ApiToken, Comment, Moderator, Site
 from commentsvc.security import hash_token, verify_password
 from tests.conftest import ORIGIN
 from tests.support.panel import PANEL, add_moderator, is_login_redirect, logged_in
@@ -250,3 +251,44 @@ def test_moderators_without_a_site_moderate_every_site_and_list_so(
         assert moderator is not None
         assert moderator.all_sites
     assert "all@example.com\tall sites" in runner.invoke(args=["moderators", "list"]).output
+
+
+def test_sites_set_markup_renders_the_stored_comments_again(
+    app: Flask, runner: FlaskCliRunner, make_comment: Callable[..., int]
+) -> None:
+    comment_id = make_comment(body="*hello*")
+    make_comment(body="plain", page="/other")
+    assert "\tmarkup=text\tmoderation=all " in runner.invoke(args=["sites", "list"]).output
+
+    result = runner.invoke(args=["sites", "set", "news", "--markup", "markdown"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "site news: markup=markdown; re-rendered 1 comment\n"
+    with app.app_context():
+        comment = db.session.get(Comment, comment_id)
+        assert comment is not None and comment.body_html == "<p><em>hello</em></p>"
+        site = db.session.scalar(sa.select(Site).where(Site.slug == "news"))
+        assert site is not None and site.settings["markup"] == "markdown"
+    listed = runner.invoke(args=["sites", "list"]).output
+    assert re.search(r"^news\t.*\tmarkup=markdown\tmoderation=all .* feeds=on$", listed, re.M)
+    assert re.search(r"^blog\t.*\tmarkup=text\t", listed, re.M)
+
+    # Again, or explicitly: nothing left to do.
+    again = runner.invoke(args=["sites", "set", "news", "--markup", "markdown"])
+    assert again.output == "site news: markup=markdown; re-rendered 0 comments\n"
+    explicit = runner.invoke(args=["sites", "rerender", "news"])
+    assert explicit.exit_code == 0, explicit.output
+    assert explicit.output == "site news: markup=markdown; re-rendered 0 comments\n"
+
+    back = runner.invoke(args=["sites", "set", "news", "--markup", "text", "--max-links", "4"])
+    assert back.output == (
+        "site news: markup=text; re-rendered 1 comment\n"
+        "site news: moderation=all max_links=4 min_fill_seconds=3\n"
+    )
+
+
+def test_sites_markup_refuses_bad_input(runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["sites", "set", "news", "--markup", "html"]).exit_code == 2
+    missing = runner.invoke(args=["sites", "set", "nowhere", "--markup", "markdown"])
+    assert missing.exit_code == 1 and "nowhere" in missing.output
+    unknown = runner.invoke(args=["sites", "rerender", "nowhere"])
+    assert unknown.exit_code == 1 and "there is no site 'nowhere'" in unknown.output

@@ -42,7 +42,7 @@ from commentsvc.notifications import personal_data
 from commentsvc.paths import PUBLIC_API_PREFIX, in_public_api
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul
 from commentsvc.security import anonymize_ip, normalize_origin, origin_of_url, web_url
-from commentsvc.services import feeds, idempotency, sites, submissions, threads
+from commentsvc.services import feeds, idempotency, preview, sites, submissions, threads
 from commentsvc.services.errors import ServiceError
 from commentsvc.services.sites import PublicSite
 
@@ -479,12 +479,15 @@ def thread() -> Response:
     key = required_arg("page", limit="MAX_PAGE_KEY_LENGTH")
     limit, after_id = page_args()
     sort = choice_arg("sort", threads.SORTS) or "oldest"
-    wanted = threads.ThreadRequest(g.site.id, key, after_id, limit, sort)
+    markup = g.site.markup.value
+    wanted = threads.ThreadRequest(g.site.id, key, after_id, limit, sort, markup)
     tag = threads.thread_tag(wanted)
     if request.if_none_match.contains_weak(tag):
         response = current_app.response_class(status=304)
     else:
-        page = threads.thread_page(wanted, tag, lambda rows: public_thread_json(wanted.key, rows))
+        page = threads.thread_page(
+            wanted, tag, lambda rows: public_thread_json(wanted.key, rows, markup)
+        )
         response = current_app.response_class(page.body, mimetype=JSON)
         tag = page.tag
     response.set_etag(tag)
@@ -538,6 +541,20 @@ def delete_comment(comment_id: int) -> Response:
     """The author deletes their comment (DESIGN §10); replies to it stay."""
     submissions.delete_own_comment(g.site, comment_id, _edit_token())
     return current_app.response_class(status=204)
+
+
+@bp.post("/preview")
+def preview_comment() -> Response:
+    """A comment's text rendered as it would be stored on this site (DESIGN §10): the same
+    renderer and sanitizer, nothing stored."""
+    if request.mimetype != JSON:
+        raise ApiError(
+            415, f"Send {JSON}.", title="Unsupported Media Type", headers={"Accept-Post": JSON}
+        )
+    body_html = preview.preview(g.site, read_json_object(request).get("body"))
+    response = jsonify({"body_html": body_html})
+    response.cache_control.no_store = True
+    return response
 
 
 @bp.post("/personal-data-requests")

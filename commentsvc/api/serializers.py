@@ -34,11 +34,13 @@ def public_comment_json(row: sa.Row[Any] | StoredComment) -> dict[str, Any]:
     }
 
 
-def public_thread_json(key: str, rows: ThreadRows) -> bytes:
-    """A slice of a page's thread as readers get it, encoded."""
+def public_thread_json(key: str, rows: ThreadRows, markup: str = "text") -> bytes:
+    """A slice of a page's thread as readers get it, encoded; with the site's ``markup``,
+    so the widget knows whether to offer a preview."""
     comments = rows.comments
     document = {
         "page": key,
+        "markup": markup,
         "total": rows.total,
         "comments": [public_comment_json(row) for row in comments],
         "next_cursor": encode_cursor(rows.cursor_id) if rows.cursor_id is not None else None,

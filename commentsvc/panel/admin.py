@@ -9,8 +9,10 @@ from typing import Any, TypeVar, cast
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
+from wtforms import SelectField
 
 from commentsvc.extensions import db
+from commentsvc.markup import Markup
 from commentsvc.models import Moderator, Site
 from commentsvc.panel.blueprint import bp
 from commentsvc.panel.forms import (
@@ -23,6 +25,7 @@ from commentsvc.panel.forms import (
 )
 from commentsvc.panel.helpers import Page, current_moderator, form_page
 from commentsvc.services import accounts
+from commentsvc.services import rerender as rerender_service
 from commentsvc.services import sites as site_service
 from commentsvc.services.errors import NotFound, ServiceError
 
@@ -40,6 +43,23 @@ def admin_required(view: View) -> View:
         return view(*args, **kwargs)
 
     return cast(View, wrapper)
+
+
+#: What each markup lets commenters write (DESIGN §10), as the site's page offers them.
+MARKUP_CHOICES = {
+    Markup.TEXT: "Plain text: line breaks kept, web addresses made links",
+    Markup.MARKDOWN: "Markdown: emphasis, strong, code, quotes, lists and links; "
+    "no images, headings or HTML",
+}
+assert set(MARKUP_CHOICES) == set(Markup)
+
+
+class SiteMarkupSettingsForm(SiteSettingsForm):
+    """The site's edit form with the markup its comments are written in (DESIGN §10)."""
+
+    markup = SelectField(
+        "Comments are written in", choices=lambda: [(m.value, t) for m, t in MARKUP_CHOICES.items()]
+    )
 
 
 def _origins(text: str) -> list[str]:
@@ -68,9 +88,10 @@ def sites() -> Page:
 def site(site_id: int) -> Page:
     found = db.get_or_404(Site, site_id)
     rules = site_service.SiteRules.of(found.settings)
+    markup = site_service.markup_of(found.settings)
     # Flask-WTF reads a POST from the request; the stored values only fill a GET's form
     # (and a setting the POST does not send).
-    form = SiteSettingsForm(
+    form = SiteMarkupSettingsForm(
         data={
             "slug": found.slug,
             "name": found.name,
@@ -80,6 +101,7 @@ def site(site_id: int) -> Page:
             "max_links": rules.max_links,
             "min_fill_seconds": rules.min_fill_seconds,
             "feeds": site_service.feeds_on(found.settings),
+            "markup": markup.value,
         }
     )
 
@@ -101,7 +123,10 @@ def site(site_id: int) -> Page:
             rules=chosen,
             feeds=bool(form.feeds.data),
         )
-        return f"Saved site {found.slug}."
+        if not site_service.set_markup(found.slug, Markup(form.markup.data or markup)):
+            return f"Saved site {found.slug}."
+        count = rerender_service.rerender_comments(found.slug)
+        return f"Saved site {found.slug}; re-rendered {count} comment{'' if count == 1 else 's'}."
 
     return form_page(
         form,

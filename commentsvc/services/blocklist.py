@@ -278,13 +278,22 @@ class Traits:
     parses a host name)."""
 
     def __init__(
-        self, email: str, name: str, website: str | None, body: str, address: str | None
+        self,
+        email: str,
+        name: str,
+        website: str | None,
+        body: str,
+        address: str | None,
+        links: Sequence[str] = (),
     ) -> None:
         self._email = email
         self._name = name
         self._website = website
         self._body = body
         self._address = address
+        #: Where the body's rendered links point (a Markdown link may spell its target in
+        #: ways the text alone does not show, such as entities).
+        self._links = links
 
     @functools.cached_property
     def emails(self) -> tuple[str, str]:
@@ -296,6 +305,8 @@ class Traits:
     def domains(self) -> frozenset[str]:
         """Every domain named (email, website, hosts in the body) and every domain above."""
         hosts = [self._email.rpartition("@")[2], *_HOST.findall(self._body)]
+        for link in self._links:
+            hosts.extend(_HOST.findall(link))
         if self._website:
             hosts.extend([self._website, *_HOST.findall(self._website)])
         return frozenset(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from commentsvc.extensions import db, write_transaction
+from commentsvc.markup import render
 from commentsvc.models import (
     ACTION_STATUS,
     STATUS_ACTION,
@@ -40,7 +41,7 @@ from commentsvc.services.events import (
     EventType,
     announce,
 )
-from commentsvc.text import render_body
+from commentsvc.services.sites import markup_of
 
 #: What a bulk request may do (DESIGN §4); back to pending is a PATCH of one comment.
 BULK_ACTIONS = (
@@ -206,7 +207,7 @@ def update_comment(
         changes = Changes(moderator)
         if body is not None and body != comment.body:
             comment.body = body
-            comment.body_html = render_body(body)
+            comment.body_html = render(body, markup_of(comment.site.settings))
             changes.apply(comment, ModerationAction.EDIT, comment.status, note)
         if status is not None:
             changes.set_status(comment, status, note)

@@ -47,6 +47,9 @@ class Candidate:
     fill_ms: int | None
     traits: Traits
     blocklist: Blocklist
+    #: How many links the body has as rendered (its markup's links, however spelled);
+    #: None: counted in the text as plain text links it.
+    links: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def too_fast(candidate: Candidate) -> Verdict | None:
 
 def too_many_links(candidate: Candidate) -> Verdict | None:
     """Held when the body has more http(s) links than the site allows."""
-    extra = count_links(candidate.body) - candidate.rules.max_links
+    links = candidate.links if candidate.links is not None else count_links(candidate.body)
+    extra = links - candidate.rules.max_links
     if extra > 0:
         score = min(LINKS_SCORE + LINKS_SCORE_PER_EXTRA * (extra - 1), LINKS_SCORE_MAX)
         return Verdict(Outcome.HOLD, "links", round(score, 2))

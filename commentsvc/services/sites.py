@@ -13,6 +13,7 @@ from flask import current_app
 
 from commentsvc.caching import drop_worker_cache, worker_cache
 from commentsvc.extensions import db, read_connection, write_transaction
+from commentsvc.markup import Markup
 from commentsvc.models import Site
 from commentsvc.security import normalize_origin
 from commentsvc.services.errors import Invalid, NotFound
@@ -78,6 +79,16 @@ def feeds_on(settings: Mapping[str, object] | None) -> bool:
     return bool((settings or {}).get("feeds", True))
 
 
+#: The markups a site may choose (DESIGN §10).
+MARKUPS = tuple(markup.value for markup in Markup)
+
+
+def markup_of(settings: Mapping[str, object] | None) -> Markup:
+    """The markup a site with these settings renders its comments in (``text``, the
+    default, or ``markdown``)."""
+    return Markup(str((settings or {}).get("markup", Markup.TEXT.value)))
+
+
 @dataclass(frozen=True)
 class PublicSite:
     """What the public API needs of a site; cached for ``SITE_CACHE_SECONDS`` per worker."""
@@ -88,6 +99,7 @@ class PublicSite:
     comments_open: bool
     rules: SiteRules = SiteRules()
     feeds: bool = True
+    markup: Markup = Markup.TEXT
 
 
 _SITE_BY_SLUG = sa.select(Site.id, Site.slug, Site.origins, Site.settings).where(
@@ -121,6 +133,7 @@ def get_site(slug: str) -> PublicSite | None:
         Site.open_for_comments(row.settings),
         SiteRules.of(row.settings),
         feeds_on(row.settings),
+        markup_of(row.settings),
     )
     if cache is not None:
         cache[slug] = found
@@ -211,6 +224,21 @@ def set_rules(slug: str, **changes: object) -> SiteRules:
         site.settings = {**site.settings, **rules.as_settings()}
     forget_sites()
     return rules
+
+
+def set_markup(slug: str, markup: Markup) -> bool:
+    """Set the markup a site's comments are written in (DESIGN §10); returns whether it
+    changed. Its stored comments keep their HTML until they are rendered again
+    (:func:`commentsvc.services.rerender.rerender_comments`)."""
+    with write_transaction():
+        site = db.session.scalar(sa.select(Site).where(Site.slug == slug))
+        if site is None:
+            raise NotFound(f"there is no site {slug!r}")
+        if markup_of(site.settings) == markup:
+            return False
+        site.settings = {**site.settings, "markup": markup.value}
+    forget_sites()
+    return True
 
 
 def set_feeds(slug: str, on: bool) -> bool:

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commentsvc.extensions import db, read_connection, write_transaction
+from commentsvc.markup import link_targets, render
 from commentsvc.models import (
     Comment,
     CommentStatus,
@@ -39,7 +40,6 @@ from commentsvc.services.events import SYSTEM_ACTOR, CommentEvent, EventType, an
 from commentsvc.services.screening import Candidate, Judgement, screen
 from commentsvc.services.sites import PublicSite
 from commentsvc.services.visibility import PUBLISHED
-from commentsvc.text import render_body
 
 
 @dataclass(frozen=True)
@@ -259,13 +259,14 @@ def submit_comment(
     """
     if not site.comments_open:
         raise Closed("Comments are closed on this site.")
-    body_html = render_body(submission.body)
+    body_html = render(submission.body, site.markup)
     traits = Traits(
         submission.author_email,
         submission.author_name,
         submission.author_url,
         submission.body,
         client.address,
+        link_targets(body_html),
     )
     # The rules' work on the text is done before the write lock is taken, for the copy of
     # the blocklist this worker has (checked against the current one inside).
@@ -327,7 +328,9 @@ def _store(
                 return _told_again(site.id, key, earlier, now)
         raise Conflict(_DUPLICATE, {"body": [_DUPLICATE]})
     generation = page.blocklist_generation if page is not None else None
-    status, judgement = _judge(connection, site, submission, traits, generation)
+    status, judgement = _judge(
+        connection, site, submission, traits, generation, body_html=body_html
+    )
     page_id = _page_id(connection, site, submission, page)
     _check_parent(connection, submission.parent_id, page_id)
     values = _comment_row(site.id, page_id, submission, client, body_html, now)
@@ -377,6 +380,7 @@ def _judge(
     traits: Traits,
     generation: int | None,
     exclude_id: int = 0,
+    body_html: str | None = None,
 ) -> tuple[CommentStatus, Judgement]:
     """The status a submission is stored with, and the rules' judgement of it: the rules
     decide spam or pending; in moderation mode ``first``, a trusted author's comment that
@@ -390,6 +394,7 @@ def _judge(
         fill_ms=submission.fill_ms,
         traits=traits,
         blocklist=current_blocklist(connection, generation),
+        links=len(link_targets(body_html)) if body_html is not None else None,
     )
     judgement = screen(candidate)
     if (
@@ -532,7 +537,7 @@ def edit_own_comment(
 
     if not site.comments_open:
         raise Closed("Comments are closed on this site.")
-    body_html = render_body(body)
+    body_html = render(body, site.markup)
     now = utcnow()
     with write_transaction():
         comment = _own_comment(site, comment_id, token, now)
@@ -551,10 +556,17 @@ def edit_own_comment(
                 notify_replies=comment.notify_replies,
             )
             traits = Traits(
-                comment.author_email, comment.author_name, comment.author_url, body, client.address
+                comment.author_email,
+                comment.author_name,
+                comment.author_url,
+                body,
+                client.address,
+                link_targets(body_html),
             )
             connection = db.session.connection()
-            judged, judgement = _judge(connection, site, submission, traits, None, comment.id)
+            judged, judgement = _judge(
+                connection, site, submission, traits, None, comment.id, body_html
+            )
             changes = Changes(actor=SYSTEM_ACTOR)
             comment.body = body
             comment.body_html = body_html

@@ -70,6 +70,9 @@ class ThreadRequest:
     #: ``newest``: ``limit`` top-level comments newest first, before the cursor, each with
     #: all its replies (oldest first).
     sort: str = "oldest"
+    #: The site's markup, which the answer names: a change of it changes the ETag even on a
+    #: page none of whose comments a re-render changed.
+    markup: str = "text"
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,11 @@ class ThreadPage:
 
 
 def _tag(page: sa.Row[Any] | None, request: ThreadRequest) -> str:
-    """The ETag of a thread slice: this release, the page's version, the cursor, the limit."""
+    """The ETag of a thread slice: this release, the page's version, and what the request
+    chose (cursor, limit, order) or the site set (markup)."""
     version = f"{page.id}.{page.version}" if page else "0.0"
-    raw = f"{__version__}|{version}|{request.after_id}|{request.limit}|{request.sort}"
+    chosen = f"{request.after_id}|{request.limit}|{request.sort}|{request.markup}"
+    raw = f"{__version__}|{version}|{chosen}"
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:20]
 
 

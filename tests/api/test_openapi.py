@@ -474,3 +474,15 @@ def test_own_comment_edit_and_delete(client: FlaskClient, document: Document) ->
     ]:
         assert response.status_code == status
         assert_documented(document, response, path, "delete")
+
+
+def test_preview(client: FlaskClient, document: Document) -> None:
+    url = "/api/v1/sites/news/preview"
+    path = f"{PUBLIC}/preview"
+    for response, status in [
+        (client.post(url, json={"body": "Hello https://example.org"}), 200),
+        (client.post(url, json={"body": " "}), 422),
+        (client.post(url, data="x", content_type="text/plain"), 415),
+    ]:
+        assert response.status_code == status
+        assert_documented(document, response, path, "post")

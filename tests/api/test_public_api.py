@@ -127,7 +127,13 @@ def test_thread_etag_gives_304_until_the_thread_changes(
 def test_thread_of_a_page_nobody_commented_on_is_empty(client: FlaskClient) -> None:
     response = client.get("/api/v1/sites/news/comments?page=/new")
     assert response.status_code == 200
-    assert response.get_json() == {"page": "/new", "total": 0, "comments": [], "next_cursor": None}
+    assert response.get_json() == {
+        "page": "/new",
+        "markup": "text",
+        "total": 0,
+        "comments": [],
+        "next_cursor": None,
+    }
 
 
 def test_thread_requires_a_page_and_a_good_cursor_and_limit(client: FlaskClient) -> None:

@@ -642,7 +642,13 @@ def test_l4_threads_of_pages_that_do_not_exist_are_answered_alike_and_never_stal
             key = unique("/made-up/").ljust(limit, "k")
             response = reader.get(url, params={"page": key}, timeout=TIMEOUT)
             assert response.status_code == 200
-            assert response.json() == {"page": key, "total": 0, "comments": [], "next_cursor": None}
+            assert response.json() == {
+                "page": key,
+                "markup": "text",
+                "total": 0,
+                "comments": [],
+                "next_cursor": None,
+            }
 
         page = unique("/l4/not-yet")
         empty = reader.get(url, params={"page": page}, timeout=TIMEOUT)

@@ -287,7 +287,9 @@ def test_erasing_with_delete_comments_deletes_them_and_keeps_the_replies(
         reply = db.session.get(Comment, conversation.bob_reply)
         assert reply is not None and reply.parent_id is None
         events = db.session.scalars(
-            sa.select(OutboxEvent).where(OutboxEvent.comment_id == conversation.ada_news)
+            sa.select(OutboxEvent)
+            .where(OutboxEvent.comment_id == conversation.ada_news)
+            .order_by(OutboxEvent.id)
         ).all()
         assert events[-1].type == "comment.deleted"
         assert all(event.data.get("body", "") == "" for event in events)

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from commentsvc.extensions import db
-from commentsvc.models import ApiToken, Moderator, Site
+from commentsvc.models import ApiToken, Comment, Moderator, Site
 from tests.conftest import ORIGIN, PASSWORD, valid_submission
 from tests.support.html import Element, flashes, html
 from tests.support.panel import (
@@ -382,6 +382,52 @@ def test_both_setting_errors_show_at_once(app: Flask, admin_client: FlaskClient)
     response = assert_refused_unchanged(app, admin_client, path, form, status=422)
     assert field_error(response, "max_links") == "Must be from 0 to 1000."
     assert field_error(response, "min_fill_seconds") == "Must be from 0 to 3600."
+
+
+def test_edit_site_markup_renders_its_comments_again(
+    app: Flask, admin_client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    comment_id = make_comment(body="*hello*")
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    form = html(admin_client.get(path)).find("form", id="site-form")
+    select = form.find("select", name="markup")
+    assert form.find("label", for_="markup").text == "Comments are written in"
+    options = [
+        (option.attrs["value"], "selected" in option.attrs, option.text)
+        for option in select.find_all("option")
+    ]
+    assert [(value, selected) for value, selected, _ in options] == [
+        ("text", True),
+        ("markdown", False),
+    ]
+    assert options[1][2].startswith("Markdown: emphasis, strong, code, quotes, lists and links")
+
+    data = {"name": "News", "origins": "https://news.example", "feeds": "y", "markup": "markdown"}
+    response = submit(admin_client, path, data)
+    assert response.status_code == 303
+    page = admin_client.get(response.headers["Location"])
+    assert ("success", "Saved site news; re-rendered 1 comment.") in flashes(page)
+    site = site_row(app, "news")
+    assert site is not None and site.settings["markup"] == "markdown"
+    with app.app_context():
+        comment = db.session.get(Comment, comment_id)
+        assert comment is not None and comment.body_html == "<p><em>hello</em></p>"
+    form = html(admin_client.get(path)).find("form", id="site-form")
+    assert "selected" in form.find("option", value="markdown").attrs
+
+    # Saving it unchanged renders nothing again.
+    response = submit(admin_client, path, {**data, "name": "The News"})
+    page = admin_client.get(response.headers["Location"])
+    assert ("success", "Saved site news.") in flashes(page)
+
+
+def test_edit_site_with_an_unknown_markup_changes_nothing(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    path = f"{PANEL}/sites/{site_id(app, 'news')}"
+    form = {"name": "Renamed", "origins": "https://news.example", "markup": "html"}
+    response = assert_refused_unchanged(app, admin_client, path, form, status=422)
+    assert field_error(response, "markup") == "Not a valid choice."
 
 
 # --- moderators ----------------------------------------------------------------------------

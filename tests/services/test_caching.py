@@ -111,6 +111,7 @@ def test_a_page_that_does_not_exist_is_answered_but_not_kept(
         assert response.status_code == 200
         assert response.get_json() == {
             "page": f"/made-up/{n}",
+            "markup": "text",
             "total": 0,
             "comments": [],
             "next_cursor": None,
