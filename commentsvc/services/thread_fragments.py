@@ -14,7 +14,6 @@ with a JSON slice's.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,6 @@ from typing import Any
 import sqlalchemy as sa
 from cachetools import LRUCache
 
-from commentsvc._meta import __version__
 from commentsvc.extensions import db, read_connection
 from commentsvc.models import Page
 from commentsvc.services import threads
@@ -111,11 +109,8 @@ def nest(rows: Sequence[sa.Row[Any]], max_depth: int = MAX_REPLY_DEPTH) -> list[
 
 
 def _tag(page: sa.Row[Any] | None, request: FragmentRequest) -> str:
-    """The ETag of a rendered slice: this release, the page's version, the slice, the
-    variant."""
-    version = f"{page.id}.{page.version}" if page else "0.0"
-    raw = f"{__version__}|html|{version}|{request.after_id}|{request.limit}|{request.variant}"
-    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:20]
+    """The ETag of a rendered slice: the page's version, the slice and the variant."""
+    return threads.slice_tag(page, "html", request.after_id, request.limit, request.variant)
 
 
 def fragment_tag(request: FragmentRequest) -> str:

@@ -96,13 +96,18 @@ class ThreadPage:
     body: bytes
 
 
-def _tag(page: sa.Row[Any] | None, request: ThreadRequest) -> str:
-    """The ETag of a thread slice: this release, the page's version, and what the request
-    chose (cursor, limit, order) or the site set (markup)."""
+def slice_tag(page: sa.Row[Any] | None, *parts: object) -> str:
+    """The ETag of a rendered slice of a page's thread: this release, the page's version
+    (its id and version, or none), and ``parts``, whatever else the rendering depends on."""
     version = f"{page.id}.{page.version}" if page else "0.0"
-    chosen = f"{request.after_id}|{request.limit}|{request.sort}|{request.markup}"
-    raw = f"{__version__}|{version}|{chosen}"
+    raw = "|".join([__version__, version, *map(str, parts)])
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:20]
+
+
+def _tag(page: sa.Row[Any] | None, request: ThreadRequest) -> str:
+    """A JSON slice's ETag: what the request chose (cursor, limit, order) and the site set
+    (markup)."""
+    return slice_tag(page, request.after_id, request.limit, request.sort, request.markup)
 
 
 def thread_tag(request: ThreadRequest) -> str:
