@@ -10,6 +10,10 @@
   var LIMITS = CONFIG.limits;
   var MAX_DEPTH = 3;
   var STORE = "commentsvc:author";
+  // The reader's choice of order, per site (+ its API base).
+  var SORT = "commentsvc:sort ";
+  var NEWEST = "newest";
+  var REL = "nofollow ugc noopener";
   var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
   var CSS = "__WIDGET_CSS__";
   var uid = 0;
@@ -106,8 +110,8 @@
     });
   }
 
-  // body_html is safe, yet rebuilt from an allow-list (p, br, http(s) links) in case it was
-  // tampered with; parsed in an inert document, where nothing loads or runs.
+  // body_html is safe, yet rebuilt from an allow-list (p, br, Markdown's few tags, http(s)
+  // links) in case it was tampered with; parsed in an inert document, where nothing runs.
   var parser = new DOMParser();
   function safeBody(html) {
     var parsed = parser.parseFromString("<body>" + (html || ""), "text/html").body;
@@ -117,8 +121,8 @@
         var tag = node.nodeName;
         var href = tag === "A" && node.getAttribute("href");
         var next = tag === "#text" ? document.createTextNode(node.nodeValue)
-          : tag === "P" || tag === "BR" ? el(tag)
-          : /^https?:\/\//i.test(href) ? el("a", { href: href, rel: "nofollow ugc noopener", target: "_blank" })
+          : /^(P|BR|EM|STRONG|CODE|PRE|BLOCKQUOTE|UL|OL|LI)$/.test(tag) ? el(tag)
+          : /^https?:\/\//i.test(href) ? el("a", { href: href, rel: REL, target: "_blank" })
           : document.createDocumentFragment();  // anything else: only its text
         copy(node, next);
         to.appendChild(next);
@@ -127,15 +131,21 @@
     return out;
   }
 
-  function loadAuthor() {
-    try { return JSON.parse(localStorage.getItem(STORE)) || null; } catch (e) { return null; }
+  function stored(key) {
+    try { return JSON.parse(localStorage.getItem(key)); } catch (e) { return null; }
   }
 
-  function saveAuthor(json) {
+  // `value` as JSON (only its `fields`, when given); nothing: removed.
+  function store(key, value, fields) {
     try {
-      if (json) localStorage.setItem(STORE, json);
-      else localStorage.removeItem(STORE);
+      if (value) localStorage.setItem(key, JSON.stringify(value, fields));
+      else localStorage.removeItem(key);
     } catch (e) { /* storage may be disabled */ }
+  }
+
+  function focusOn(node) {
+    node.setAttribute("tabindex", "-1");
+    node.focus();
   }
 
   function Widget(container) {
@@ -162,17 +172,24 @@
     this.lang = words.lang;
     this.t = words.t;
     this.rtf = Intl.RelativeTimeFormat && new Intl.RelativeTimeFormat(this.lang, { numeric: "auto" });
+    this.gen = 0;
+    var self = this;
+    this.sort = stored(SORT + this.base) || "oldest";
     this.app = el("section", { class: "csv", lang: this.lang, "aria-label": this.t.comments });
     this.heading = el("h2", { text: this.t.comments });
+    // Oldest / newest first: two toggle buttons, shown once there is something to order.
+    this.sorter = el("div", { class: "csv-sort", role: "group", "aria-label": this.t.sort, hidden: true }, ["oldest", NEWEST].map(function (order) {
+      return el("button", { type: "button", "data-sort": order, "aria-pressed": "" + (order === self.sort), text: self.t[order] });
+    }));
     // Under the heading (under "Load more" when that failed), not below the form.
     this.loadError = el("p", { class: "csv-load-error", role: "alert" });
     this.list = el("ol");
     this.more = el("button", { type: "button", class: "csv-more", hidden: true, text: this.t.more });
     this.status = el("p", { class: "csv-status", role: "status", "aria-live": "polite" });
     this.form = this.buildForm();
-    this.app.append(this.heading, this.loadError, this.list, this.more, this.form, this.status);
+    this.app.append(this.heading, this.sorter, this.loadError, this.list, this.more, this.form, this.status);
     this.root.appendChild(this.app);
-    var self = this;
+    this.sorter.addEventListener("click", function (event) { self.order(event.target); });
     this.more.addEventListener("click", function () { if (!self.more.busy) self.load(self.cursor); });
     // One listener for every Reply button of the thread.
     this.list.addEventListener("click", function (event) {
@@ -180,6 +197,22 @@
       var item = button && self.byId[button.closest(".csv-comment").getAttribute("data-id")];
       if (item) self.replyTo(item.comment);
     });
+    // The host page's #comment-{id} does not reach into the shadow root: followed here.
+    window.addEventListener("hashchange", function () { self.seek(); });
+    this.seek();
+    this.load(null);
+  };
+
+  // The thread again, in the order of `button`, which the reader's next visit keeps.
+  Widget.prototype.order = function (button) {
+    var order = button.getAttribute("data-sort");
+    if (!order || order === this.sort) return;
+    this.sorter.childNodes.forEach(function (other) { other.setAttribute("aria-pressed", other === button); });
+    store(SORT + this.base, this.sort = order);
+    if (this.parentId) this.replyTo(null);
+    this.list.textContent = "";
+    this.byId = {};
+    this.gen++;  // an answer in the old order, late, is dropped
     this.load(null);
   };
 
@@ -218,7 +251,7 @@
     this.cancel = el("button", { type: "button", hidden: true, text: t.cancel });
     this.submit = el("button", { type: "submit", class: "csv-submit", text: t.post });
     var parts = [this.formTitle, el("p", { class: "csv-note", text: t.note })];
-    var saved = loadAuthor();
+    var saved = stored(STORE);
     for (var name in this.fields) {
       parts.push(this.fields[name].wrap);
       if (saved && name !== "body") this.fields[name].input.value = saved[name] || "";
@@ -234,6 +267,46 @@
     form.addEventListener("submit", function (event) { event.preventDefault(); self.post(); });
     this.cancel.addEventListener("click", function () { self.replyTo(null); });
     return form;
+  };
+
+  // Markdown sites: Write / Preview tabs over the comment's text, and a hint of the syntax.
+  Widget.prototype.markdown = function () {
+    var self = this;
+    var t = this.t;
+    var input = this.fields.body.input;
+    var wrap = this.fields.body.wrap;
+    var view = el("div", { class: "csv-body", tabindex: 0, id: input.id + "p" });
+    var tabs = this.tabs = ["write", "preview"].map(function (name) {
+      return el("button", { type: "button", role: "tab", id: input.id + name, text: t[name] });
+    });
+    wrap.id = input.id + "w";
+    [wrap, view].forEach(function (panel, i) {
+      panel.setAttribute("role", "tabpanel");
+      panel.setAttribute("aria-labelledby", tabs[i].id);
+      tabs[i].setAttribute("aria-controls", panel.id);
+      tabs[i].addEventListener("click", function () { self.pick(i); });
+      // The arrow keys move to the other tab, focused, then selected (APG's tabs).
+      tabs[i].addEventListener("keydown", function (event) {
+        if (/^Arrow(Lef|Righ)t$/.test(event.key)) tabs[1 - i].click(tabs[1 - i].focus());
+      });
+    });
+    // The selected tab's panel shown; the preview is rendered and sanitized by the server,
+    // and rebuilt by safeBody here.
+    this.pick = function (i) {
+      tabs.forEach(function (tab, j) { tab.setAttribute("aria-selected", i === j); });
+      wrap.hidden = i;
+      view.hidden = !i;
+      view.textContent = input.value.trim() ? "" : t.previewEmpty;
+      if (i && !view.textContent) request(self.base + "/preview", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ body: input.value }),
+      }).then(function (result) {
+        view.textContent = "";
+        view.append(result.status === 200 ? safeBody(result.data.body_html) : [].concat((result.data.errors || {}).body || t.previewEmpty)[0]);
+      });
+    };
+    wrap.before(el("div", { role: "tablist" }, tabs));
+    wrap.after(view, el("p", { class: "csv-note", text: t.markdownHint }));
+    this.pick(0);
   };
 
   Widget.prototype.check = function (values) {
@@ -271,6 +344,7 @@
     var values = {};
     for (var name in this.fields) values[name] = this.fields[name].input.value.trim();
     if (this.submit.busy) return;
+    if (this.tabs) this.pick(0);  // errors show (and focus) in the Write tab
     this.status.textContent = "";
     if (this.showErrors(this.check(values))) return;
     var payload = { page: this.page, page_url: this.fullUrl ? location.href.split("#")[0] : location.origin + location.pathname, page_title: document.title, parent_id: this.parentId || null };
@@ -293,7 +367,7 @@
       var wait = +result.headers.get("Retry-After");
       if (result.status === 201) {
         self.sent = null;
-        saveAuthor(self.remember.checked && JSON.stringify(values, ["author_name", "author_email", "author_url"]));
+        store(STORE, self.remember.checked && values, ["author_name", "author_email", "author_url"]);
         self.fields.body.input.value = "";
         var moved = self.parentId;
         self.replyTo(null);
@@ -357,7 +431,7 @@
     if (!this.skeleton) {
       this.skeleton = el("li", { class: "csv-comment" }, [
         el("article", {}, [
-          el("header", { class: "csv-meta" }, [el("time")]),
+          el("header", { class: "csv-meta" }, [el("a", { class: "csv-link", rel: REL }, [el("time")])]),
           el("div", { class: "csv-body" }),
           el("p", { class: "csv-reply-row" }, [el("button", { type: "button", class: "csv-reply", text: t.reply })]),
         ]),
@@ -369,13 +443,16 @@
     var node = this.skeleton.cloneNode(true);
     // By class, not by position: the skeleton may gain elements.
     var header = node.querySelector(".csv-meta");
-    var time = header.querySelector("time");
+    var link = header.firstChild;
+    var time = link.firstChild;
     var replies = node.querySelector(".csv-replies");
     node.id = "comment-" + comment.id;
     node.setAttribute("data-id", comment.id);
+    // A permalink on the host page's address (DESIGN §10).
+    link.href = location.href.split("#")[0] + "#" + node.id;
     header.insertBefore(comment.author_url && /^https?:\/\//i.test(comment.author_url)
-      ? el("a", { class: "csv-author", href: comment.author_url, rel: "nofollow ugc noopener", target: "_blank", text: comment.author_name })
-      : el("span", { class: "csv-author", text: comment.author_name }), time);
+      ? el("a", { class: "csv-author", href: comment.author_url, rel: REL, target: "_blank", text: comment.author_name })
+      : el("span", { class: "csv-author", text: comment.author_name }), link);
     var exact = new Date(comment.created_at);
     time.setAttribute("datetime", comment.created_at);
     time.title = this.exact.format(exact);
@@ -390,11 +467,33 @@
     target.appendChild(node);
   };
 
+  // The comment of the address's #comment-{id}, once the thread is here.
+  Widget.prototype.seek = function () {
+    this.target = /^#comment-\d+$/.test(location.hash) && location.hash.slice(9);
+    if (this.cursor !== undefined) this.find();
+  };
+
+  // Slices load until the target is shown (then scrolled to, highlighted and focused) or the
+  // thread ends (then it is not visible to this reader).
+  Widget.prototype.find = function () {
+    var item = this.byId[this.target];
+    if (!this.target || this.more.busy) return;
+    if (!item && this.cursor) return this.load(this.cursor);
+    this.target = null;
+    if (!item) return void (this.loadError.textContent = this.t.notVisible);
+    if (this.lit) this.lit.classList.remove("csv-target");
+    (this.lit = item.node).classList.add("csv-target");
+    focusOn(item.node);
+    item.node.scrollIntoView({ block: "center" });
+  };
+
   Widget.prototype.load = function (cursor) {
     var self = this;
-    var url = this.base + "/comments?page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+    var gen = this.gen;
+    var url = this.base + "/comments?sort=" + this.sort + "&page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     setBusy(this.more, true);
     request(url).then(function (result) {
+      if (gen !== self.gen) return;
       if (result.status !== 200) {
         refused(result);
         throw result;
@@ -410,14 +509,14 @@
       self.cursor = data.next_cursor;
       setBusy(self.more, false);
       // The button goes away: hand its focus to the first comment it loaded.
-      if (!data.next_cursor && cursor && first && (self.root.activeElement || document.activeElement) === self.more) {
-        first.setAttribute("tabindex", "-1");
-        first.focus();
-      }
+      if (!data.next_cursor && cursor && first && (self.root.activeElement || document.activeElement) === self.more) focusOn(first);
       self.more.hidden = !data.next_cursor;
       self.loadError.textContent = "";
       var n = data.total;
       self.heading.textContent = n === 0 ? self.t.none : self.words.count(n);
+      self.sorter.hidden = n < 2;
+      if (data.markup === "markdown" && !self.tabs) self.markdown();
+      self.find();
     }).catch(function () {
       setBusy(self.more, false);
       (cursor ? self.more : self.heading).after(self.loadError);
