@@ -82,8 +82,8 @@ RESULTS = """() => {
     ...window.__bench,
     html: nav.responseEnd,
     script: end("/widget.js")[0],
-    thread: Math.max(...end("/comments?page=")),
-    requests: end("/comments?page=").length,
+    thread: Math.max(...end("/comments?")),
+    requests: end("/comments?").length,
   };
 }"""
 
