@@ -7,11 +7,11 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Callable, Collection, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -194,3 +194,15 @@ def parse_rfc3339(value: str) -> datetime:
         return utc(moment)
     except OverflowError:
         raise ValueError(value) from None
+
+
+def required_time(item: Mapping[str, Any], key: str, where: str) -> datetime:
+    """The RFC 3339 time of a JSON record's ``key`` as aware UTC; UnreadableFile naming
+    ``where`` (the file and record) when it is missing or not such a time."""
+    if key not in item:
+        raise UnreadableFile(f'{where}: no "{key}"')
+    value = item[key]
+    try:
+        return parse_rfc3339(value if isinstance(value, str) else "")
+    except ValueError:
+        raise UnreadableFile(f"{where}: {key} {value!r} is not an RFC 3339 time") from None

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from commentsvc.imports.files import open_source, page_key, parse_rfc3339
+from commentsvc.imports.files import open_source, page_key, required_time
 from commentsvc.imports.records import (
     BodyFormat,
     Record,
@@ -121,14 +121,7 @@ def _comment(path: str, index: int, item: object, authors: dict[str, _Author]) -
     if not source_id:
         raise UnreadableFile(f'{path}: comments[{index}]: no "commentHex"')
     where = f"{path}: comments[{index}] ({source_id})"
-    if "creationDate" not in item:
-        raise UnreadableFile(f'{where}: no "creationDate"')
-    try:
-        created_at = parse_rfc3339(_text(item["creationDate"]))
-    except ValueError:
-        raise UnreadableFile(
-            f"{where}: creationDate {item['creationDate']!r} is not an RFC 3339 time"
-        ) from None
+    created_at = required_time(item, "creationDate", where)
     # Commento's "url" is a path; Comentario's v1 export has "path" beside it.
     url = _text(item.get("url"))
     location = _text(item.get("path")) or url

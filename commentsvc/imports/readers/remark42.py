@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
-from commentsvc.imports.files import open_source, page_key, parse_rfc3339
+from commentsvc.imports.files import open_source, page_key, required_time
 from commentsvc.imports.records import (
     BodyFormat,
     Record,
@@ -73,12 +73,7 @@ def _comment(path: str, number: int, item: dict[str, Any]) -> Record:
     if not source_id:
         raise UnreadableFile(f'{path}: line {number}: a comment without "id"')
     where = f"{path}: line {number}: comment {source_id!r}"
-    if "time" not in item:
-        raise UnreadableFile(f'{where}: no "time"')
-    try:
-        created_at = parse_rfc3339(_text(item["time"]))
-    except ValueError:
-        raise UnreadableFile(f"{where}: time {item['time']!r} is not an RFC 3339 time") from None
+    created_at = required_time(item, "time", where)
     url = _text(_object(item.get("locator")).get("url")).strip()
     if not url:
         raise UnreadableFile(f'{where}: no "locator.url"')
