@@ -122,7 +122,7 @@ def ask(site_id: int, email: object, kind: object, client_address: str | None) -
                 "Too many personal-data requests from this network today. Try again tomorrow.",
                 retry_after=int(WINDOW.total_seconds()),
             )
-        same = sa.func.lower(PersonalDataRequest.email) == checked_email.lower()
+        same = personal_data.same_address(PersonalDataRequest.email, checked_email)
         over = _count(on_site, since, same) >= per_address
         request = PersonalDataRequest(
             site_id=site_id,
@@ -260,7 +260,7 @@ def open_link(token: str) -> Link:
         .select_from(Comment)
         .where(
             Comment.site_id == request.site_id,
-            sa.func.lower(Comment.author_email) == email.lower(),
+            personal_data.same_address(Comment.author_email, email),
         )
     )
     link = Link(

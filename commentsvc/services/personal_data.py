@@ -85,12 +85,13 @@ def address(value: object) -> str:
     return info.normalized
 
 
-def _same_address(column: Any, email: str) -> sa.ColumnElement[bool]:
+def same_address(column: Any, email: str) -> sa.ColumnElement[bool]:
+    """``column`` holds ``email``, whatever the case of its letters."""
     return sa.func.lower(column) == email.lower()
 
 
 def _comments_of(email: str, site_id: int | None) -> sa.Select[Any]:
-    statement = sa.select(Comment).where(_same_address(Comment.author_email, email))
+    statement = sa.select(Comment).where(same_address(Comment.author_email, email))
     if site_id is not None:
         statement = statement.where(Comment.site_id == site_id)
     return statement
@@ -134,7 +135,7 @@ def export(email: str, site_id: int | None = None) -> dict[str, Any]:
     comments = [_comment_json(comment, slugs[comment.site_id], page) for comment, page in rows]
     subscribers = db.session.scalars(
         _scoped(sa.select(Subscriber), Subscriber.site_id, site_id)
-        .where(_same_address(Subscriber.email, email))
+        .where(same_address(Subscriber.email, email))
         .order_by(Subscriber.id)
     ).all()
     subscriptions = []
@@ -161,7 +162,7 @@ def export(email: str, site_id: int | None = None) -> dict[str, Any]:
             Delivery.site_id,
             site_id,
         )
-        .where(Delivery.channel == "mail", _same_address(Delivery.recipient, email))
+        .where(Delivery.channel == "mail", same_address(Delivery.recipient, email))
         .order_by(Delivery.id)
     ).all()
     db.session.rollback()  # a read: no transaction stays open
@@ -248,7 +249,7 @@ def _redact_events(comment_ids: Sequence[int], deleted: bool) -> None:
 def _forget_mails(email: str, site_id: int | None, now: datetime) -> int:
     """Mails to ``email`` not yet sent are not sent; no delivery keeps the address.
     How many were cancelled."""
-    same = _same_address(Delivery.recipient, email)
+    same = same_address(Delivery.recipient, email)
     site = Delivery.site_id == site_id if site_id is not None else sa.true()
     cancelled = db.session.execute(
         sa.update(Delivery)
@@ -266,7 +267,7 @@ def _forget_mails(email: str, site_id: int | None, now: datetime) -> int:
 
 
 def _forget_subscriptions(email: str, site_id: int | None) -> int:
-    subscribers = sa.select(Subscriber.id).where(_same_address(Subscriber.email, email))
+    subscribers = sa.select(Subscriber.id).where(same_address(Subscriber.email, email))
     if site_id is not None:
         subscribers = subscribers.where(Subscriber.site_id == site_id)
     ended = db.session.scalar(
@@ -321,7 +322,7 @@ def erase(
         mails_cancelled = _forget_mails(email, site_id, now)
         subscriptions = _forget_subscriptions(email, site_id)
         requests = sa.delete(PersonalDataRequest).where(
-            _same_address(PersonalDataRequest.email, email)
+            same_address(PersonalDataRequest.email, email)
         )
         if site_id is not None:
             requests = requests.where(PersonalDataRequest.site_id == site_id)
