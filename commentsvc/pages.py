@@ -153,7 +153,8 @@ def _fragment_request(site: PublicSite, key: str, after_id: int | None) -> Fragm
     base = service_url("pages.discuss", page="")
     origins = " ".join(site.origins)  # where permalinks may point
     variant = f"{_settings().template_version}|{base}|{int(site.comments_open)}|{origins}"
-    return FragmentRequest(site.id, key, after_id, current_app.config["MAX_PAGE_SIZE"], variant)
+    limit = current_app.config["MAX_PAGE_SIZE"]
+    return FragmentRequest(site.id, key, after_id, limit, variant, site.markup)
 
 
 def _render(site: PublicSite, wanted: FragmentRequest, read: ThreadSlice) -> bytes:

@@ -17,7 +17,9 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from commentsvc.extensions import db
+from commentsvc.markup import Markup
 from commentsvc.models import Comment, CommentStatus, Page, Site
+from commentsvc.services import sites
 from commentsvc.text import render_body
 from tests.conftest import ORIGIN, valid_submission
 from tests.support.html import Element, html
@@ -404,8 +406,26 @@ def test_the_widget_can_tell_whether_the_fragment_is_current(
     assert "data-rendered" in thread.attrs
 
     assert client.get(json_thread, headers=etag).status_code == 304
+    # As the widget asks: its order named.
+    assert client.get(f"{json_thread}&sort=oldest", headers=etag).status_code == 304
     store()
     assert client.get(json_thread, headers=etag).status_code == 200
+
+
+def test_the_fragment_tells_the_widget_the_sites_markup(
+    app: Flask, client: FlaskClient, store: Store
+) -> None:
+    """So that the widget, adopting the fragment, offers Write / Preview on Markdown sites."""
+    store()
+    assert thread_of(client.get(FRAGMENT)).attrs["data-markup"] == "text"
+    with app.app_context():
+        sites.set_markup("news", Markup.MARKDOWN)
+    thread = thread_of(client.get(FRAGMENT))
+    assert thread.attrs["data-markup"] == "markdown"
+    # Its data-etag is still the JSON thread's, whose answer names the markup too.
+    json_thread = f"{SUBMIT}?page={PAGE}&limit={thread.attrs['data-limit']}&sort=oldest"
+    etag = {"If-None-Match": thread.attrs["data-etag"], "Origin": ORIGIN}
+    assert client.get(json_thread, headers=etag).status_code == 304
 
 
 def test_scripts_of_the_sites_origins_may_read_the_fragment(

@@ -46,11 +46,14 @@ class FragmentRequest:
     after_id: int | None
     limit: int
     variant: str
+    #: The site's markup, which the fragment names (the widget adopting it offers a preview
+    #: on Markdown sites) and the JSON thread's ETag covers.
+    markup: str = "text"
 
     @property
     def json_request(self) -> ThreadRequest:
         """The JSON thread's request for the same slice."""
-        return ThreadRequest(self.site_id, self.key, self.after_id, self.limit)
+        return ThreadRequest(self.site_id, self.key, self.after_id, self.limit, markup=self.markup)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ def nest(rows: Sequence[sa.Row[Any]], max_depth: int = MAX_REPLY_DEPTH) -> list[
 
 def _tag(page: sa.Row[Any] | None, request: FragmentRequest) -> str:
     """The ETag of a rendered slice: the page's version, the slice and the variant."""
-    return threads.slice_tag(page, "html", request.after_id, request.limit, request.variant)
+    variant = f"{request.variant}|{request.markup}"
+    return threads.slice_tag(page, "html", request.after_id, request.limit, variant)
 
 
 def fragment_tag(request: FragmentRequest) -> str:
