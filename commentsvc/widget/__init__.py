@@ -41,7 +41,7 @@ ENGLISH_PLACEHOLDER = '"__WIDGET_EN__"'
 DEFAULT_LANGUAGE = "en"
 #: Browsers and CDNs may reuse the script this long, then revalidate with the ETag.
 MAX_AGE = 300
-#: A language file's URL changes with its content, so it may be kept for a year.
+#: The URLs of the language files and parts change with their content: kept for a year.
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
 #: Hex digits of the language files' content hash in their URLs.
 VERSION_LENGTH = 8
@@ -50,6 +50,34 @@ FIELD_LIMITS = {
     field: FIELD_LENGTH_SETTINGS[field]
     for field in ("body", "author_name", "author_email", "author_url")
 }
+
+
+#: The parts of the widget fetched only where needed: ``static/{name}.js`` with
+#: ``static/{name}.css`` (if any) written in.
+PARTS = ("markdown", "own")
+
+
+@dataclass(frozen=True)
+class PartScript:
+    """A part of the widget as served, and the version in its URL."""
+
+    body: bytes
+    version: str
+
+
+@cache
+def part_script(name: str) -> PartScript:
+    """A part minified, with its styles, built once per worker; its URL changes with its
+    content."""
+    files = resources.files("commentsvc.widget").joinpath("static")
+    script = minify_script(files.joinpath(f"{name}.js").read_text("utf-8"))
+    styles = files.joinpath(f"{name}.css")
+    if styles.is_file():
+        script = script.replace(
+            CSS_PLACEHOLDER, json.dumps(rcssmin.cssmin(styles.read_text("utf-8")).strip())
+        )
+    body = script.encode("utf-8")
+    return PartScript(body, hashlib.sha256(body).hexdigest()[:VERSION_LENGTH])
 
 
 @dataclass(frozen=True)
@@ -141,6 +169,7 @@ def widget_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "countsChunk": config["MAX_COUNT_PAGES"],
         "languages": sorted(translations().bodies),
         "languageVersion": translations().version,
+        "parts": {name: part_script(name).version for name in PARTS},
     }
 
 
@@ -177,6 +206,20 @@ def widget_js() -> Response:
     response.set_etag(script.etag)
     response.cache_control.public = True
     response.cache_control.max_age = MAX_AGE
+    return response.make_conditional(request)
+
+
+@bp.get("/widget/<name>.<version>.js")
+def part_js(name: str, version: str) -> Response:
+    """A part of the widget (``PARTS``); a version other than the current one is not found."""
+    if name not in PARTS or version != part_script(name).version:
+        abort(404)
+    script = part_script(name)
+    response = current_app.response_class(script.body, mimetype="text/javascript")
+    response.set_etag(script.version)
+    response.cache_control.public = True
+    response.cache_control.max_age = LANGUAGE_MAX_AGE
+    response.cache_control.immutable = True
     return response.make_conditional(request)
 
 

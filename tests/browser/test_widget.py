@@ -334,7 +334,9 @@ def test_a_posted_comment_awaits_moderation_then_shows_once_approved(
     status = widget(page).get_by_role("status")
     expect(status).to_have_text(AWAITING)
     expect(status).to_have_attribute("aria-live", "polite")
-    expect(widget(page).locator("li.csv-comment")).to_have_count(0)
+    # Shown to its author alone (own.js), not counted: the thread has no comment yet.
+    expect(widget(page).locator("li.csv-comment")).to_have_count(1)
+    expect(widget(page).locator("li.csv-mine .csv-yours")).to_contain_text(AWAITING)
     expect(widget(page).get_by_role("heading", level=2)).to_have_text("No comments yet.")
     expect(textbox(page, "Comment")).to_have_value("")
 

@@ -5,6 +5,7 @@ preview go through the API the server offers."""
 from __future__ import annotations
 
 import re
+from importlib import resources
 
 from commentsvc.widget import readable_sources
 
@@ -21,5 +22,6 @@ def test_the_highlight_animates_only_without_reduced_motion() -> None:
 def test_the_widget_asks_for_its_order_and_previews() -> None:
     script, _ = readable_sources()
     assert '"/comments?sort=" + this.sort' in script
-    assert '"/preview"' in script
+    markdown = resources.files("commentsvc.widget").joinpath("static", "markdown.js")
+    assert '"/preview"' in markdown.read_text("utf-8")
     assert 'addEventListener("hashchange"' in script

@@ -15,7 +15,9 @@ from commentsvc.widget import (
     CONFIG_PLACEHOLDER,
     CSS_PLACEHOLDER,
     ENGLISH_PLACEHOLDER,
+    PARTS,
     build_widget,
+    part_script,
     readable_languages,
     readable_sources,
     translations,
@@ -23,6 +25,8 @@ from commentsvc.widget import (
 
 #: The gzipped size budget of widget.js with its CSS (DESIGN §10; see benchmarks/README.md).
 GZIP_BUDGET = 8 * 1024
+#: The gzipped size budget of each part of the widget fetched only where it is needed.
+PART_GZIP_BUDGET = 2 * 1024
 #: The gzipped size budget of each language file the widget fetches.
 LANGUAGE_GZIP_BUDGET = 1024
 #: A JavaScript string literal in double quotes, as the readable source writes them.
@@ -130,6 +134,48 @@ def test_widget_defines_no_global_names(app: Flask) -> None:
 
 
 def test_widget_never_uses_inner_html_or_eval(app: Flask) -> None:
-    text = build_widget(app.config).body.decode()
-    for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function"):
-        assert dangerous not in text
+    texts = [build_widget(app.config).body.decode()]
+    texts += [part_script(name).body.decode() for name in PARTS]
+    for text in texts:
+        for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function"):
+            assert dangerous not in text
+
+
+@pytest.mark.parametrize("name", PARTS)
+def test_each_part_is_served_by_its_version_for_a_year(client: FlaskClient, name: str) -> None:
+    version = part_script(name).version
+    widget = client.get("/widget.js").get_data(as_text=True)
+    config = re.search(r'var \w+=(\{"limits":.*?\});', widget)
+    assert config and json.loads(config.group(1))["parts"][name] == version
+    response = client.get(f"/widget/{name}.{version}.js")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.cache_control.max_age == 365 * 24 * 3600
+    assert response.cache_control.immutable
+    again = client.get(f"/widget/{name}.{version}.js", headers={"If-None-Match": version})
+    assert again.status_code == 304
+    # Another version (an old page's script) is not this one: not found, never stale code.
+    assert client.get(f"/widget/{name}.00000000.js").status_code == 404
+
+
+def test_only_the_parts_are_served_as_parts(client: FlaskClient) -> None:
+    version = part_script("own").version
+    for name in ("widget", "i18n", "../own", "nope"):
+        assert client.get(f"/widget/{name}.{version}.js").status_code == 404
+
+
+@pytest.mark.parametrize("name", PARTS)
+def test_each_part_is_small_minified_and_hands_itself_over_in_an_event(name: str) -> None:
+    body = part_script(name).body
+    assert len(gzip.compress(body, compresslevel=9)) <= PART_GZIP_BUDGET
+    text = body.decode()
+    assert text.startswith("/*! commentsvc: ")
+    assert "\n  " not in text, "indentation is served"
+    assert f'new CustomEvent("commentsvc-{name}",' in text
+    assert CSS_PLACEHOLDER not in text
+    assert not re.search(r"window\.[A-Za-z_$][\w$]*\s*=[^=]", text)
+
+
+def test_the_own_part_carries_its_styles() -> None:
+    assert ".csv-mine>article{" in part_script("own").body.decode()

@@ -12,6 +12,8 @@
   var STORE = "commentsvc:author";
   // The reader's choice of order, per site (+ its API base).
   var SORT = "commentsvc:sort ";
+  // The reader's own comments, by API base + page: kept and shown by own.js.
+  var OWN = "commentsvc:own";
   var NEWEST = "newest";
   var REL = "nofollow ugc noopener";
   var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -112,9 +114,10 @@
 
   // body_html is safe, yet rebuilt from an allow-list (p, br, Markdown's few tags, http(s)
   // links) in case it was tampered with; parsed in an inert document, where nothing runs.
+  // A comment's body in the page (a server-rendered thread) is copied the same way.
   var parser = new DOMParser();
   function safeBody(html) {
-    var parsed = parser.parseFromString("<body>" + (html || ""), "text/html").body;
+    var parsed = html && html.nodeType ? html : parser.parseFromString("<body>" + (html || ""), "text/html").body;
     var out = document.createDocumentFragment();
     (function copy(from, to) {
       from.childNodes.forEach(function (node) {
@@ -148,26 +151,59 @@
     node.focus();
   }
 
+  // A part of the widget only some readers need (own.js: the reader's own comments;
+  // markdown.js: Write / Preview), fetched once per page when needed, kept by the browser
+  // (its URL changes with its content). It hands its installer over in an event (no global
+  // name), which adds its methods to the widget's; should it not load, the widget works
+  // without them.
+  function part(service, name) {
+    var url = service + "/widget/" + name + "." + CONFIG.parts[name] + ".js";
+    return fetched[url] = fetched[url] || new Promise(function (resolve) {
+      document.addEventListener("commentsvc-" + name, function (event) {
+        event.detail(Widget.prototype, { el: el, request: request, safeBody: safeBody, fmt: fmt, setBusy: setBusy, focusOn: focusOn, stored: stored, store: store });
+        resolve();
+      }, { once: true });
+      var tag = el("script", { src: url });
+      tag.onerror = resolve;
+      document.head.appendChild(tag);
+    });
+  }
+
+  // The first comments as the page already holds them (thread.html included server-side,
+  // DESIGN §10): read from its markup, not fetched, so they show at once.
+  function rendered(section) {
+    return {
+      total: +section.getAttribute("data-total"),
+      markup: section.getAttribute("data-markup"),
+      next_cursor: section.getAttribute("data-next-cursor"),
+      comments: [].map.call(section.querySelectorAll(".csv-comment"), function (node) {
+        var website = node.querySelector(".csv-author a");
+        return {
+          id: +node.getAttribute("data-id"), parent_id: +node.getAttribute("data-parent-id") || null,
+          author_name: node.querySelector("[itemprop=name]").textContent, author_url: website && website.getAttribute("href"),
+          created_at: node.querySelector("time").getAttribute("datetime"), body_html: node.querySelector(".csv-body"),
+        };
+      }),
+    };
+  }
+
   function Widget(container) {
     this.page = attr("page", container) || location.pathname;
     // No query string (it may hold a reader's tokens) unless the site asks.
     this.fullUrl = attr("page-url", container) === "full";
     this.base = apiBase(container) + encodeURIComponent(attr("site", container));
     this.byId = {};
-    this.root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
-    if (window.CSSStyleSheet && "adoptedStyleSheets" in document) {
-      var sheet = new CSSStyleSheet();
-      sheet.replaceSync(CSS);
-      this.root.adoptedStyleSheets = [sheet];
-    } else {
-      this.root.appendChild(el("style", { text: CSS }));
-    }
     var self = this;
-    // Drawn once its words are here: a translated page never flashes English.
-    translation(language(container), container).then(function (words) { self.draw(words); });
+    // Drawn once its words are here: a translated page never flashes English, and a thread
+    // the page holds stays in sight until then.
+    translation(language(container), container).then(function (words) { self.draw(words, container); });
   }
 
-  Widget.prototype.draw = function (words) {
+  Widget.prototype.draw = function (words, container) {
+    var adopted = container.querySelector("[data-rendered]");
+    this.origin = origin(container);
+    this.root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
+    this.style(CSS);
     this.words = words;
     this.lang = words.lang;
     this.t = words.t;
@@ -191,16 +227,32 @@
     this.root.appendChild(this.app);
     this.sorter.addEventListener("click", function (event) { self.order(event.target); });
     this.more.addEventListener("click", function () { if (!self.more.busy) self.load(self.cursor); });
-    // One listener for every Reply button of the thread.
+    // One listener for every button of the thread: its data-do names the method to call.
     this.list.addEventListener("click", function (event) {
-      var button = event.target.closest && event.target.closest(".csv-reply");
+      var button = event.target.closest && event.target.closest("[data-do]");
       var item = button && self.byId[button.closest(".csv-comment").getAttribute("data-id")];
-      if (item) self.replyTo(item.comment);
+      if (item) self[button.getAttribute("data-do")](item);
     });
     // The host page's #comment-{id} does not reach into the shadow root: followed here.
     window.addEventListener("hashchange", function () { self.seek(); });
     this.seek();
-    this.load(null);
+    // The reader's own comments first (they have a place in the thread), then the thread;
+    // the page's own copy of it is taken in the order it is in, and revalidated.
+    ((stored(OWN) || {})[this.base + " " + this.page] ? part(this.origin, "own") : Promise.resolve()).then(function () {
+      self.load(null, self.sort === NEWEST ? null : adopted);
+    });
+  };
+
+  // `css` in the widget's root: a constructed sheet where the browser has them (no inline
+  // style for a host page's CSP to refuse), else a <style>.
+  Widget.prototype.style = function (css) {
+    if (window.CSSStyleSheet && "adoptedStyleSheets" in document) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(css);
+      this.root.adoptedStyleSheets = this.root.adoptedStyleSheets.concat(sheet);
+    } else {
+      this.root.appendChild(el("style", { text: css }));
+    }
   };
 
   // The thread again, in the order of `button`, which the reader's next visit keeps.
@@ -209,11 +261,15 @@
     if (!order || order === this.sort) return;
     this.sorter.childNodes.forEach(function (other) { other.setAttribute("aria-pressed", other === button); });
     store(SORT + this.base, this.sort = order);
+    this.clear();
+    this.load(null);
+  };
+
+  Widget.prototype.clear = function () {
     if (this.parentId) this.replyTo(null);
     this.list.textContent = "";
     this.byId = {};
-    this.gen++;  // an answer in the old order, late, is dropped
-    this.load(null);
+    this.gen++;  // an answer for the thread as it was, late, is dropped
   };
 
   // No `type`: a textarea.
@@ -269,46 +325,6 @@
     return form;
   };
 
-  // Markdown sites: Write / Preview tabs over the comment's text, and a hint of the syntax.
-  Widget.prototype.markdown = function () {
-    var self = this;
-    var t = this.t;
-    var input = this.fields.body.input;
-    var wrap = this.fields.body.wrap;
-    var view = el("div", { class: "csv-body", tabindex: 0, id: input.id + "p" });
-    var tabs = this.tabs = ["write", "preview"].map(function (name) {
-      return el("button", { type: "button", role: "tab", id: input.id + name, text: t[name] });
-    });
-    wrap.id = input.id + "w";
-    [wrap, view].forEach(function (panel, i) {
-      panel.setAttribute("role", "tabpanel");
-      panel.setAttribute("aria-labelledby", tabs[i].id);
-      tabs[i].setAttribute("aria-controls", panel.id);
-      tabs[i].addEventListener("click", function () { self.pick(i); });
-      // The arrow keys move to the other tab, focused, then selected (APG's tabs).
-      tabs[i].addEventListener("keydown", function (event) {
-        if (/^Arrow(Lef|Righ)t$/.test(event.key)) tabs[1 - i].click(tabs[1 - i].focus());
-      });
-    });
-    // The selected tab's panel shown; the preview is rendered and sanitized by the server,
-    // and rebuilt by safeBody here.
-    this.pick = function (i) {
-      tabs.forEach(function (tab, j) { tab.setAttribute("aria-selected", i === j); });
-      wrap.hidden = i;
-      view.hidden = !i;
-      view.textContent = input.value.trim() ? "" : t.previewEmpty;
-      if (i && !view.textContent) request(self.base + "/preview", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ body: input.value }),
-      }).then(function (result) {
-        view.textContent = "";
-        view.append(result.status === 200 ? safeBody(result.data.body_html) : [].concat((result.data.errors || {}).body || t.previewEmpty)[0]);
-      });
-    };
-    wrap.before(el("div", { role: "tablist" }, tabs));
-    wrap.after(view, el("p", { class: "csv-note", text: t.markdownHint }));
-    this.pick(0);
-  };
-
   Widget.prototype.check = function (values) {
     var t = this.t;
     var errors = {};
@@ -344,7 +360,7 @@
     var values = {};
     for (var name in this.fields) values[name] = this.fields[name].input.value.trim();
     if (this.submit.busy) return;
-    if (this.tabs) this.pick(0);  // errors show (and focus) in the Write tab
+    if (this.pick) this.pick(0);  // errors show (and focus) in the Write tab
     this.status.textContent = "";
     if (this.showErrors(this.check(values))) return;
     var payload = { page: this.page, page_url: this.fullUrl ? location.href.split("#")[0] : location.origin + location.pathname, page_title: document.title, parent_id: this.parentId || null };
@@ -368,11 +384,13 @@
       if (result.status === 201) {
         self.sent = null;
         store(STORE, self.remember.checked && values, ["author_name", "author_email", "author_url"]);
+        // Shown to the reader, with Edit and Delete (own.js).
+        if (data.edit_token) part(self.origin, "own").then(function () { if (self.added) self.added(data); });
         self.fields.body.input.value = "";
         var moved = self.parentId;
         self.replyTo(null);
         if (moved) self.submit.focus();  // the form moved back below the thread
-        return t.awaiting;
+        return data.status === "approved" ? "" : t.awaiting;
       }
       if (result.status === 409) return t.duplicate;
       if (result.status === 429 && wait > 0 && self.rtf) {
@@ -399,14 +417,15 @@
   }
 
   // The form shown anew: its fill time (DESIGN §7) starts again.
-  Widget.prototype.replyTo = function (comment) {
+  Widget.prototype.replyTo = function (item) {
+    var comment = item && item.comment;
     this.shown = performance.now();
     this.parentId = comment ? comment.id : null;
     this.formTitle.textContent = comment ? fmt(this.t.replyTo, { name: comment.author_name }) : this.t.heading;
     this.cancel.hidden = !comment;
     // Move the form only when it must move: moving a focused element drops the focus.
     if (comment) {
-      this.byId[comment.id].node.appendChild(this.form);
+      item.node.appendChild(this.form);
       this.fields.body.input.focus();
     } else if (this.form.nextSibling !== this.status) {
       this.app.insertBefore(this.form, this.status);
@@ -433,7 +452,7 @@
         el("article", {}, [
           el("header", { class: "csv-meta" }, [el("a", { class: "csv-link", rel: REL }, [el("time")])]),
           el("div", { class: "csv-body" }),
-          el("p", { class: "csv-reply-row" }, [el("button", { type: "button", class: "csv-reply", text: t.reply })]),
+          el("p", { class: "csv-reply-row" }, [el("button", { type: "button", class: "csv-reply", "data-do": "replyTo", text: t.reply })]),
         ]),
         el("ol", { class: "csv-replies" }),
       ]);
@@ -446,6 +465,8 @@
     var link = header.firstChild;
     var time = link.firstChild;
     var replies = node.querySelector(".csv-replies");
+    var old = this.byId[comment.id];
+    if (old) old.node.remove();  // the reader's own, shown before, now in the thread
     node.id = "comment-" + comment.id;
     node.setAttribute("data-id", comment.id);
     // A permalink on the host page's address (DESIGN §10).
@@ -458,13 +479,16 @@
     time.title = this.exact.format(exact);
     time.textContent = this.relativeTime(exact);
     node.querySelector(".csv-reply").setAttribute("aria-label", fmt(t.replyTo, { name: comment.author_name }));
-    node.querySelector(".csv-body").appendChild(safeBody(comment.body_html));
+    var body = node.querySelector(".csv-body");
+    body.appendChild(safeBody(comment.body_html));
     var parent = comment.parent_id && this.byId[comment.parent_id];
     var depth = parent ? parent.depth + 1 : 0;
-    this.byId[comment.id] = { comment: comment, node: node, replies: replies, depth: Math.min(depth, MAX_DEPTH) };
+    var item = this.byId[comment.id] = { comment: comment, node: node, body: body, replies: replies, depth: Math.min(depth, MAX_DEPTH) };
     // Replies nest under their parent up to MAX_DEPTH, then stay at that depth.
     var target = parent ? (parent.depth >= MAX_DEPTH ? parent.node.parentNode : parent.replies) : batch;
     target.appendChild(node);
+    if (this.ownShown) this.ownShown(item);
+    return item;
   };
 
   // The comment of the address's #comment-{id}, once the thread is here.
@@ -487,41 +511,54 @@
     item.node.scrollIntoView({ block: "center" });
   };
 
-  Widget.prototype.load = function (cursor) {
+  // A slice of the thread, after `cursor`; with `adopted` (the page's copy of the first
+  // slice, DESIGN §10), that copy shown at once and fetched only if it changed since.
+  Widget.prototype.load = function (cursor, adopted) {
     var self = this;
     var gen = this.gen;
     var url = this.base + "/comments?sort=" + this.sort + "&page=" + encodeURIComponent(this.page) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
-    setBusy(this.more, true);
-    request(url).then(function (result) {
-      if (gen !== self.gen) return;
+    if (adopted) {
+      this.show(rendered(adopted), cursor);
+      url += "&limit=" + adopted.getAttribute("data-limit");
+    } else {
+      setBusy(this.more, true);
+    }
+    request(url, adopted && { headers: { Accept: "application/json", "If-None-Match": adopted.getAttribute("data-etag") } }).then(function (result) {
+      if (gen !== self.gen || result.status === 304) return;
       if (result.status !== 200) {
         refused(result);
         throw result;
       }
-      var data = result.data;
-      var batch = document.createDocumentFragment();
-      var first = null;
-      data.comments.forEach(function (comment) {
-        self.renderComment(comment, batch);
-        first = first || self.byId[comment.id].node;
-      });
-      self.list.appendChild(batch);
-      self.cursor = data.next_cursor;
-      setBusy(self.more, false);
-      // The button goes away: hand its focus to the first comment it loaded.
-      if (!data.next_cursor && cursor && first && (self.root.activeElement || document.activeElement) === self.more) focusOn(first);
-      self.more.hidden = !data.next_cursor;
-      self.loadError.textContent = "";
-      var n = data.total;
-      self.heading.textContent = n === 0 ? self.t.none : self.words.count(n);
-      self.sorter.hidden = n < 2;
-      if (data.markup === "markdown" && !self.tabs) self.markdown();
-      self.find();
+      if (adopted) self.clear();
+      self.show(result.data, cursor);
     }).catch(function () {
       setBusy(self.more, false);
       (cursor ? self.more : self.heading).after(self.loadError);
-      self.loadError.textContent = self.t.loadFailed;
+      if (!adopted) self.loadError.textContent = self.t.loadFailed;
     });
+  };
+
+  Widget.prototype.show = function (data, cursor) {
+    var self = this;
+    var batch = document.createDocumentFragment();
+    var first = null;
+    data.comments.forEach(function (comment) {
+      var node = self.renderComment(comment, batch).node;
+      first = first || node;
+    });
+    this.list.appendChild(batch);
+    this.cursor = data.next_cursor;
+    setBusy(this.more, false);
+    // The button goes away: hand its focus to the first comment it loaded.
+    if (!data.next_cursor && cursor && first && (this.root.activeElement || document.activeElement) === this.more) focusOn(first);
+    this.more.hidden = !data.next_cursor;
+    this.loadError.textContent = "";
+    var n = data.total;
+    this.heading.textContent = n === 0 ? this.t.none : this.words.count(n);
+    this.sorter.hidden = n < 2;
+    if (data.markup === "markdown" && !this.tabs) this.tabs = part(this.origin, "markdown").then(function () { if (self.markdown) self.markdown(); });
+    if (this.placeOwn) this.placeOwn(!data.next_cursor, !cursor);
+    this.find();
   };
 
   function fillCounts() {
