@@ -97,6 +97,10 @@ _SCHEME_BEFORE = re.compile(r"https?$", re.IGNORECASE)
 #: Where a URL's authority (``user@host:port``) ends.
 _AUTHORITY_END = re.compile(r"[/?#]")
 _HREF = re.compile(r'<a href="([^"]*)"')
+#: A tag of the sanitizer's output (its attribute values are double-quoted, and may hold a
+#: ``>``; its text never holds a bare ``<``), and those of them that break the text.
+_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
+_BREAK = re.compile(r'</?(?:p|br|pre|blockquote|ul|ol|li)\b(?:[^>"]|"[^"]*")*>')
 #: A lone surrogate: no text holds one (input validation refuses it), and no encoder takes it.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -232,3 +236,10 @@ def link_targets(body_html: str) -> list[str]:
     """The targets of the links in a body rendered by :func:`render` (in either markup), in
     order: what the links really point to, however the body spelled them."""
     return [html.unescape(href) for href in _HREF.findall(body_html)]
+
+
+def visible_text(body_html: str) -> str:
+    """The text a reader sees in a body rendered by :func:`render`: what inline elements
+    (emphasis, code, links) hold runs on into the text around them, as on the screen
+    (``bad<em>wo</em>rd`` reads "badword"), while blocks and line breaks stay apart."""
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", body_html)))

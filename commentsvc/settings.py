@@ -266,18 +266,28 @@ SETTINGS: tuple[Setting, ...] = (
         checker=_check_rate_limits,
     ),
     Setting(
+        name="PREVIEW_RATE_LIMIT",
+        default="30/minute",
+        help="Previews (`POST …/preview`, the widget's Preview tab on Markdown sites) one "
+        "client address (IPv6: its /64) may ask for, all sites together, in the same "
+        "notation. Over it: 429 with `Retry-After`.",
+        checker=_check_rate_limits,
+    ),
+    Setting(
         name="RATELIMIT_STORAGE_URI",
         default=None,
-        help="Where rate limits are counted. Unset: in the service's database, from the "
-        "comments stored (shared by every worker and replica on it). `redis://host:port/db` "
-        "(or `rediss://`, `redis+sentinel://`, `redis+cluster://`): in Redis.",
+        help="Where rate limits are counted. Unset: submissions in the service's database, "
+        "from the comments stored (shared by every worker and replica on it), previews in "
+        "each worker's memory (a client may get the limit once per worker). "
+        "`redis://host:port/db` (or `rediss://`, `redis+sentinel://`, `redis+cluster://`): "
+        "both in Redis.",
         checker=_check_storage_uri,
     ),
     _flag(
         "RATELIMIT_FAIL_OPEN",
         True,
-        "When the rate-limit storage cannot be reached: `true` lets submissions through "
-        "unlimited (logged, and counted in `/metrics`); `false` answers them with 503.",
+        "When the rate-limit storage cannot be reached: `true` lets submissions and previews "
+        "through unlimited (logged, and counted in `/metrics`); `false` answers them with 503.",
     ),
     _flag(
         "SESSION_COOKIE_SECURE",

@@ -141,6 +141,7 @@ def test_postgresql_connections_give_up_after_the_database_timeout(tmp_path: Pat
         ("SQLITE_SYNCHRONOUS", "OFF"),
         ("SUBMIT_RATE_LIMIT", "five per minute"),
         ("SUBMIT_RATE_LIMIT", "5/fortnight"),
+        ("PREVIEW_RATE_LIMIT", "thirty a minute"),
         ("RATELIMIT_STORAGE_URI", "http://cache.internal:6379"),
         ("RATELIMIT_STORAGE_URI", "redis://localhost:notaport/0"),
         ("RATELIMIT_STORAGE_URI", "localhost:6379"),

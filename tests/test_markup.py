@@ -25,6 +25,7 @@ from commentsvc.markup import (
     link_targets,
     render,
     render_markdown,
+    visible_text,
 )
 from commentsvc.settings import MAX_BODY_LIMIT
 from commentsvc.text import LINK_REL, render_body
@@ -245,6 +246,21 @@ def test_link_targets_are_what_links_point_to_in_either_markup() -> None:
     assert link_targets(render("[x](javascript:alert(1))", Markup.MARKDOWN)) == []
 
 
+@pytest.mark.parametrize(
+    ("body", "seen"),
+    [
+        ("bad*wo*rd and **bad**word", "badword and badword"),
+        ("`bad`word, [bad](https://a.example/?q=>)word", "badword, badword"),
+        ("a &lt;b&gt; &amp;amp; <c>", "a &lt;b&gt; &amp;amp; <c>"),
+        ("line\nbreak", "line\n\nbreak"),
+        ("- one\n- two\n\n> quoted", "one two quoted"),
+        ("```\ncode\n```\nafter", "code after"),
+    ],
+)
+def test_visible_text_runs_inline_elements_on_and_keeps_blocks_apart(body: str, seen: str) -> None:
+    assert " ".join(visible_text(render(body, Markup.MARKDOWN)).split()) == " ".join(seen.split())
+
+
 # -- properties, whatever the input --------------------------------------------------------
 
 _OWN_TAG = re.compile(r"</?(?:" + "|".join(sorted(ALLOWED_TAGS)) + r")(?:\s[^<>]*)?>")
@@ -306,6 +322,34 @@ class AllowListParser(HTMLParser):
         raise AssertionError(f"declaration <![{data}]>")
 
 
+class ReaderText(HTMLParser):
+    """The text a reader sees in rendered HTML, read by a real parser: the text of inline
+    elements runs on, blocks and line breaks begin a new line."""
+
+    BREAKS = frozenset({"p", "br", "pre", "blockquote", "ul", "ol", "li"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.handle_starttag(tag, [])
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def reader_text(html: str) -> str:
+    parser = ReaderText()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts)
+
+
 def assert_only_allowed(html: str) -> Rendered:
     parser = AllowListParser()
     parser.feed(html)
@@ -347,6 +391,7 @@ def test_any_text_renders_to_allowed_tags_and_attributes_only(body: str, markup:
     rendered = assert_only_allowed(html)
     hrefs = [values["href"] for tag, values in rendered.tags if tag == "a"]
     assert link_targets(html) == hrefs
+    assert visible_text(html) == reader_text(html)
 
 
 # -- a time budget: one render stays bounded, whatever the body -----------------------------
@@ -408,3 +453,6 @@ def test_one_render_stays_within_its_budget(body: str, markup: Markup) -> None:
         took.append(time.perf_counter() - started)
     assert min(took) < BUDGET_SECONDS, f"{min(took):.3f} s"
     assert_only_allowed(html)
+    started = time.perf_counter()
+    visible_text(html)  # what the word blocklist reads on Markdown sites
+    assert time.perf_counter() - started < BUDGET_SECONDS

@@ -551,7 +551,8 @@ def preview_comment() -> Response:
         raise ApiError(
             415, f"Send {JSON}.", title="Unsupported Media Type", headers={"Accept-Post": JSON}
         )
-    body_html = preview.preview(g.site, read_json_object(request).get("body"))
+    body = read_json_object(request).get("body")
+    body_html = preview.preview(g.site, body, request.remote_addr)
     response = jsonify({"body_html": body_html})
     response.cache_control.no_store = True
     return response

@@ -18,7 +18,9 @@
   webhook: the comments are old news. A reply opt-in from the source is kept on the
   comment but is not active until its author confirms after a new approval (§8).
 - **Text.** HTML is turned into plain text (:mod:`commentsvc.imports.text`) and rendered
-  like any new comment; times come from the file, in UTC.
+  in the site's markup (read once per import), as a new comment with that text would be:
+  on a Markdown site as Markdown, not escaped, so ``*really*`` is emphasis there and the
+  export of a Markdown site reads back as it was written. Times come from the file, in UTC.
 - **All or nothing.** A file that cannot be read stops the import with one line and the
   database as it was; ``dry_run`` does everything, then rolls it back.
 """
@@ -45,11 +47,12 @@ from commentsvc.imports.records import (
     SourceStatus,
 )
 from commentsvc.imports.text import site_text
+from commentsvc.markup import render
 from commentsvc.models import Comment, CommentStatus, ImportRecord, Page, Site, utcnow
 from commentsvc.security import normalize_origin, origin_of_url
 from commentsvc.services import pages as page_descriptions
 from commentsvc.services.errors import NotFound
-from commentsvc.text import render_body
+from commentsvc.services.sites import markup_of
 
 #: Comments staged per statement.
 BATCH = 1000
@@ -180,6 +183,7 @@ class _Run:
         self.source = source
         self.maps = maps
         self.origins = {normalize_origin(origin) for origin in site.origins}
+        self.markup = markup_of(site.settings)
         self.run = secrets.token_hex(8)
         self.summary = Summary()
         self.page_ids: dict[str, int] = {}
@@ -351,7 +355,7 @@ class _Run:
             "parent_source_id": comment.parent_source_id,
             "page_id": page.page_id,
             "body": body,
-            "body_html": render_body(body),
+            "body_html": render(body, self.markup),
             "author_name": _cut(comment.author_name.strip() or "Anonymous", 200),
             "author_email": _cut((comment.author_email or "").strip(), 320),
             "author_url": _web_url(comment.author_url),

@@ -27,6 +27,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from commentsvc.caching import worker_cache
 from commentsvc.extensions import db, write_transaction
+from commentsvc.markup import Markup, link_targets, visible_text
 from commentsvc.models import BlocklistEntry, BlocklistKind, Generation, Site, utcnow
 from commentsvc.security import IPAddress, parse_ip
 from commentsvc.services.errors import Forbidden, Invalid, NotFound
@@ -285,6 +286,7 @@ class Traits:
         body: str,
         address: str | None,
         links: Sequence[str] = (),
+        body_html: str | None = None,
     ) -> None:
         self._email = email
         self._name = name
@@ -294,6 +296,26 @@ class Traits:
         #: Where the body's rendered links point (a Markdown link may spell its target in
         #: ways the text alone does not show, such as entities).
         self._links = links
+        #: The body as rendered, when its markup shows words its text splits (Markdown:
+        #: ``bad*wo*rd`` reads "badword"); None when readers see the words of the text.
+        self._body_html = body_html
+
+    @classmethod
+    def of_comment(
+        cls,
+        email: str,
+        name: str,
+        website: str | None,
+        body: str,
+        address: str | None,
+        body_html: str,
+        markup: Markup,
+    ) -> Traits:
+        """The traits of a comment whose ``body``, rendered in its site's ``markup``, is
+        ``body_html``: where its links point, and on a Markdown site the words readers
+        see, which the markup may join across what the text splits (``bad*wo*rd``)."""
+        shown = body_html if markup == Markup.MARKDOWN else None
+        return cls(email, name, website, body, address, link_targets(body_html), shown)
 
     @functools.cached_property
     def emails(self) -> tuple[str, str]:
@@ -322,8 +344,16 @@ class Traits:
 
     @functools.cached_property
     def texts(self) -> tuple[tuple[str, ...], ...]:
-        """The words of the body, the name and the website, each apart."""
-        return words(self._body), words(self._name), words(self._website or "")
+        """The words of the body, the name and the website, each apart; and, when they
+        differ, those of the body as readers see it rendered (the text's own words are
+        still checked: a word in a link's target or in code is there all the same)."""
+        body = words(self._body)
+        texts: tuple[tuple[str, ...], ...] = (body, words(self._name), words(self._website or ""))
+        if self._body_html is not None:
+            shown = words(visible_text(self._body_html))
+            if shown != body:
+                texts += (shown,)
+        return texts
 
 
 def _has_phrase(text: Sequence[str], phrases: dict[int, set[tuple[str, ...]]]) -> bool:

@@ -260,13 +260,14 @@ def submit_comment(
     if not site.comments_open:
         raise Closed("Comments are closed on this site.")
     body_html = render(submission.body, site.markup)
-    traits = Traits(
+    traits = Traits.of_comment(
         submission.author_email,
         submission.author_name,
         submission.author_url,
         submission.body,
         client.address,
-        link_targets(body_html),
+        body_html,
+        site.markup,
     )
     # The rules' work on the text is done before the write lock is taken, for the copy of
     # the blocklist this worker has (checked against the current one inside).
@@ -555,13 +556,14 @@ def edit_own_comment(
                 fill_ms=None,
                 notify_replies=comment.notify_replies,
             )
-            traits = Traits(
+            traits = Traits.of_comment(
                 comment.author_email,
                 comment.author_name,
                 comment.author_url,
                 body,
                 client.address,
-                link_targets(body_html),
+                body_html,
+                site.markup,
             )
             connection = db.session.connection()
             judged, judgement = _judge(

@@ -1,6 +1,7 @@
-"""Rate limits on submissions (DESIGN §7), in the notation of the ``limits`` library.
+"""Rate limits on submissions (DESIGN §7) and previews (§10), in the notation of the
+``limits`` library.
 
-Two places keep the count, both seen by every worker and every replica:
+Submissions are counted in one of two places, both seen by every worker and every replica:
 
 * the service's own database, by default (nothing more to run on one machine): the
   comments themselves are the count. Each carries a keyed hash of its client's address
@@ -10,6 +11,12 @@ Two places keep the count, both seen by every worker and every replica:
   per client on PostgreSQL by an advisory lock), with nothing more written.
 * Redis, when ``RATELIMIT_STORAGE_URI`` names one: ``limits``' fixed windows
   (``FixedWindowRateLimiter``) in its Redis storage.
+
+Previews are counted in the same Redis, or else in each worker's memory: a preview stores
+nothing the database could count it by, and writing a row to count it (taking SQLite's one
+write lock) would cost more than the rendering the limit protects. Per worker, a client
+gets at most the limit times the number of workers: the rendering each worker does for it
+stays bounded.
 """
 
 from __future__ import annotations
@@ -22,14 +29,14 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Flask, current_app
 from limits import RateLimitItem, parse_many
 from limits.errors import ConfigurationError, StorageError
-from limits.storage import Storage, storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from commentsvc.models import Comment
@@ -44,6 +51,7 @@ REDIS_TIMEOUT_SECONDS = 0.5
 #: A storage failure is logged at most this often per worker (a flood would repeat it).
 FAILURE_LOG_INTERVAL_SECONDS = 60.0
 _EXTENSION = "commentsvc.throttling"
+_PREVIEW_EXTENSION = "commentsvc.preview_throttling"
 
 #: The times of the client's newest comments on the site, since the start of the longest
 #: window, at most as many as the largest limit: at most that many entries of one index.
@@ -97,28 +105,69 @@ def _retry_after(wait: float, period: timedelta) -> int:
     return max(1, min(math.ceil(wait), int(period.total_seconds())))
 
 
-def _too_many(item: RateLimitItem) -> str:
-    return (
-        f"Too many comments from your address; the limit is {item}. "
-        "Please wait before posting again."
-    )
-
-
 @dataclass
-class SubmitLimits:
-    """The submission limits of one app; ``limiter`` is None when the database keeps the
-    count."""
+class _Limits:
+    """Limits of one kind of request, in ``limiter``'s storage (None: kept elsewhere)."""
 
     items: list[RateLimitItem]
     limiter: FixedWindowRateLimiter | None
     fail_open: bool
     _quiet_until: float = 0.0
+    #: What the limits count, as the log names them when their storage is gone.
+    counted: ClassVar[str]
+    #: The answer (503) when their storage is gone and ``fail_open`` is off.
+    unavailable: ClassVar[str]
 
     def __post_init__(self) -> None:
         # Derived once: the period of each limit, the longest, and the largest count.
         self._periods = [timedelta(seconds=item.get_expiry()) for item in self.items]
         self._longest = max(self._periods)
         self._most = max(item.amount for item in self.items)
+
+    def _too_many(self, item: RateLimitItem) -> str:
+        """What a request over ``item`` is told."""
+        raise NotImplementedError
+
+    def _count_in_limiter(self, limiter: FixedWindowRateLimiter, *identifiers: str) -> None:
+        """Count a request of ``identifiers`` against every limit; Throttled, with the
+        seconds until the window it is over ends, when it is over one."""
+        try:
+            for item, period in zip(self.items, self._periods, strict=True):
+                if not limiter.hit(item, *identifiers):
+                    reset = limiter.get_window_stats(item, *identifiers)
+                    wait = reset.reset_time - time.time()
+                    raise Throttled(self._too_many(item), retry_after=_retry_after(wait, period))
+        except StorageError as error:
+            self._storage_failed(error.storage_error)
+
+    def _storage_failed(self, error: Exception) -> None:
+        """Let the request through, or refuse it, by the configured choice."""
+        now = time.time()
+        if now >= self._quiet_until:
+            self._quiet_until = now + FAILURE_LOG_INTERVAL_SECONDS
+            counted = self.counted
+            outcome = f"letting {counted} through" if self.fail_open else f"refusing {counted}"
+            logger.error("rate-limit storage unreachable (%s); %s", error, outcome)
+        from commentsvc.observability import count_rate_limit_failure
+
+        count_rate_limit_failure()
+        if not self.fail_open:
+            raise Unavailable(self.unavailable) from error
+
+
+@dataclass
+class SubmitLimits(_Limits):
+    """The submission limits of one app; ``limiter`` is None when the database keeps the
+    count."""
+
+    counted: ClassVar[str] = "submissions"
+    unavailable: ClassVar[str] = "Comments cannot be taken right now. Please try again in a moment."
+
+    def _too_many(self, item: RateLimitItem) -> str:
+        return (
+            f"Too many comments from your address; the limit is {item}. "
+            "Please wait before posting again."
+        )
 
     def hit(
         self,
@@ -133,7 +182,7 @@ class SubmitLimits:
         if self.limiter is None:
             self._count_stored(site_id, client, connection, now)
         else:
-            self._count_in_redis(self.limiter, site_id, client)
+            self._count_in_limiter(self.limiter, "submit", str(site_id), client)
 
     def _count_stored(
         self, site_id: int, client: str, connection: sa.Connection, now: datetime
@@ -151,32 +200,28 @@ class SubmitLimits:
             # Over a limit of N per period: the N-th newest comment is within the period.
             if len(recent) >= item.amount and recent[item.amount - 1] >= now - period:
                 wait = (recent[item.amount - 1] + period - now).total_seconds()
-                raise Throttled(_too_many(item), retry_after=_retry_after(wait, period))
+                raise Throttled(self._too_many(item), retry_after=_retry_after(wait, period))
 
-    def _count_in_redis(self, limiter: FixedWindowRateLimiter, site_id: int, client: str) -> None:
-        try:
-            for item, period in zip(self.items, self._periods, strict=True):
-                if not limiter.hit(item, "submit", str(site_id), client):
-                    reset = limiter.get_window_stats(item, "submit", str(site_id), client)
-                    wait = reset.reset_time - time.time()
-                    raise Throttled(_too_many(item), retry_after=_retry_after(wait, period))
-        except StorageError as error:
-            self._storage_failed(error.storage_error)
 
-    def _storage_failed(self, error: Exception) -> None:
-        """Let the submission through, or refuse it, by the configured choice."""
-        now = time.time()
-        if now >= self._quiet_until:
-            self._quiet_until = now + FAILURE_LOG_INTERVAL_SECONDS
-            outcome = "letting submissions through" if self.fail_open else "refusing submissions"
-            logger.error("rate-limit storage unreachable (%s); %s", error, outcome)
-        from commentsvc.observability import count_rate_limit_failure
+@dataclass
+class PreviewLimits(_Limits):
+    """The preview limits of one app, per client address and every site together: in
+    Redis when one is configured, else in this worker's memory."""
 
-        count_rate_limit_failure()
-        if not self.fail_open:
-            raise Unavailable(
-                "Comments cannot be taken right now. Please try again in a moment."
-            ) from error
+    limiter: FixedWindowRateLimiter
+    counted: ClassVar[str] = "previews"
+    unavailable: ClassVar[str] = "Previews cannot be made right now. Please try again in a moment."
+
+    def _too_many(self, item: RateLimitItem) -> str:
+        return (
+            f"Too many previews from your address; the limit is {item}. "
+            "Please wait a moment before previewing again."
+        )
+
+    def hit(self, client: str) -> None:
+        """Count a preview of ``client`` (its :func:`client_hash`); Throttled, with the
+        seconds until the limit lets one through, when it is over a limit."""
+        self._count_in_limiter(self.limiter, "preview", client)
 
 
 def client_key(address: str | None) -> str:
@@ -212,14 +257,20 @@ def _redis_storage(uri: str) -> Storage:
 
 
 def init_throttling(app: Flask) -> None:
-    """Set up the app's submission limits (nothing when rate limits are off)."""
+    """Set up the app's submission and preview limits (nothing when rate limits are off)."""
     if not app.config["RATELIMIT_ENABLED"]:
-        app.extensions[_EXTENSION] = None
+        app.extensions[_EXTENSION] = app.extensions[_PREVIEW_EXTENSION] = None
         return
     uri = app.config["RATELIMIT_STORAGE_URI"]
+    in_redis = FixedWindowRateLimiter(_redis_storage(uri)) if uri else None
     app.extensions[_EXTENSION] = SubmitLimits(
         items=parse_many(app.config["SUBMIT_RATE_LIMIT"]),
-        limiter=FixedWindowRateLimiter(_redis_storage(uri)) if uri else None,
+        limiter=in_redis,
+        fail_open=app.config["RATELIMIT_FAIL_OPEN"],
+    )
+    app.extensions[_PREVIEW_EXTENSION] = PreviewLimits(
+        items=parse_many(app.config["PREVIEW_RATE_LIMIT"]),
+        limiter=in_redis or FixedWindowRateLimiter(MemoryStorage()),
         fail_open=app.config["RATELIMIT_FAIL_OPEN"],
     )
 
@@ -230,3 +281,11 @@ def count_submission(site_id: int, client: str, connection: sa.Connection, now: 
     limits: SubmitLimits | None = current_app.extensions.get(_EXTENSION)
     if limits is not None:
         limits.hit(site_id, client, connection, now)
+
+
+def count_preview(address: str | None) -> None:
+    """Count a preview asked for from ``address`` against the current app's limits;
+    Throttled when over."""
+    limits: PreviewLimits | None = current_app.extensions.get(_PREVIEW_EXTENSION)
+    if limits is not None:
+        limits.hit(client_hash(address))

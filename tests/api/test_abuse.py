@@ -17,7 +17,8 @@ from commentsvc.extensions import db
 from commentsvc.models import Comment, CommentStatus
 from commentsvc.services import sites
 from commentsvc.services.errors import Throttled
-from tests.conftest import ORIGIN, valid_submission
+from tests.conftest import ORIGIN, OTHER_ORIGIN, valid_submission
+from tests.support.redis import RedisServer
 
 URL = "/api/v1/sites/news/comments"
 JSON_HEADERS = {"Origin": ORIGIN}
@@ -309,6 +310,115 @@ def test_behind_a_trusted_proxy_the_real_client_is_limited(app: Flask) -> None:
 
 def test_rate_limits_off_let_everything_through(client: FlaskClient) -> None:
     assert from_address(client, "203.0.113.5", 6) == [201] * 6
+
+
+# --- previews, limited on their own ------------------------------------------------------
+
+PREVIEW_URL = "/api/v1/sites/news/preview"
+
+
+def limited_previews(app: Flask, **settings: Any) -> Flask:
+    """An app on ``app``'s database with rate limits on: three previews a minute."""
+    return create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "RATELIMIT_ENABLED": True,
+            "PREVIEW_RATE_LIMIT": "3/minute",
+            **settings,
+        }
+    )
+
+
+@pytest.fixture
+def previews_limited(app: Flask) -> Iterator[Flask]:
+    limited_app = limited_previews(app)
+    yield limited_app
+    with limited_app.app_context():
+        db.engine.dispose()
+
+
+def previews(
+    client: FlaskClient, address: str, n: int, url: str = PREVIEW_URL, origin: str = ORIGIN
+) -> list[int]:
+    return [
+        client.post(
+            url,
+            json={"body": f"Draft {i}"},
+            headers={"Origin": origin},
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+        for i in range(n)
+    ]
+
+
+def test_a_preview_over_the_limit_is_a_429_with_retry_after(previews_limited: Flask) -> None:
+    client = previews_limited.test_client()
+    assert previews(client, "203.0.113.5", 3) == [200, 200, 200]
+    refused = client.post(
+        PREVIEW_URL,
+        json={"body": "One more."},
+        headers=JSON_HEADERS,
+        environ_base={"REMOTE_ADDR": "203.0.113.5"},
+    )
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/problem+json"
+    problem = refused.get_json()
+    assert problem["status"] == 429 and "3 per 1 minute" in problem["detail"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Retry-After" in refused.headers["Access-Control-Expose-Headers"]
+    assert previews(client, "203.0.113.6", 1) == [200]  # another client
+    assert previews(client, "2001:db8:1:2::1", 4) == [200, 200, 200, 429]
+    assert previews(client, "2001:db8:1:2::9", 1) == [429]  # the same /64
+    assert previews(client, "2001:db8:1:3::1", 1) == [200]
+
+
+def test_previews_count_over_every_site_and_apart_from_submissions(
+    previews_limited: Flask,
+) -> None:
+    client = previews_limited.test_client()
+    blog = "/api/v1/sites/blog/preview"
+    assert previews(client, "203.0.113.5", 2) == [200, 200]
+    assert previews(client, "203.0.113.5", 2, blog, OTHER_ORIGIN) == [200, 429]
+    assert from_address(client, "203.0.113.5", 1) == [201]  # submissions count their own
+
+
+def test_previews_share_their_count_in_redis(app: Flask, redis_url: str) -> None:
+    """Two workers (two apps) count one client's previews together in Redis; without it,
+    each counts its own."""
+    apps = [limited_previews(app, RATELIMIT_STORAGE_URI=redis_url) for _ in range(2)]
+    first, second = (each.test_client() for each in apps)
+    assert previews(first, "203.0.113.5", 2) + previews(second, "203.0.113.5", 2) == [
+        200,
+        200,
+        200,
+        429,
+    ]
+    apart = [limited_previews(app) for _ in range(2)]
+    assert [previews(each.test_client(), "203.0.113.5", 3) for each in apart] == [[200] * 3] * 2
+    for each in apps + apart:
+        with each.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("fail_open", [True, False], ids=["fail-open", "fail-closed"])
+def test_previews_when_redis_is_gone_follow_the_fail_open_setting(
+    app: Flask, redis_server: RedisServer, fail_open: bool
+) -> None:
+    limited_app = limited_previews(
+        app, RATELIMIT_STORAGE_URI=redis_server.url, RATELIMIT_FAIL_OPEN=fail_open
+    )
+    redis_server.stop()
+    client = limited_app.test_client()
+    assert previews(client, "203.0.113.5", 4) == ([200] * 4 if fail_open else [503] * 4)
+    with limited_app.app_context():
+        db.engine.dispose()
+
+
+def test_rate_limits_off_let_every_preview_through(client: FlaskClient) -> None:
+    assert previews(client, "203.0.113.5", 40) == [200] * 40
 
 
 # --- what moderators see ----------------------------------------------------------------

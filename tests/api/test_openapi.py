@@ -486,3 +486,23 @@ def test_preview(client: FlaskClient, document: Document) -> None:
     ]:
         assert response.status_code == status
         assert_documented(document, response, path, "post")
+
+
+def test_a_preview_over_the_limit(app: Flask, document: Document) -> None:
+    limited = create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "RATELIMIT_ENABLED": True,
+            "PREVIEW_RATE_LIMIT": "1/minute",
+        }
+    )
+    client = limited.test_client()
+    url = "/api/v1/sites/news/preview"
+    assert client.post(url, json={"body": "Hello"}).status_code == 200
+    response = client.post(url, json={"body": "Hello again"})
+    assert response.status_code == 429
+    assert_documented(document, response, f"{PUBLIC}/preview", "post")
+    with limited.app_context():
+        db.engine.dispose()

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 
 from commentsvc.extensions import db
+from commentsvc.markup import Markup, render
 from commentsvc.models import BlocklistKind, CommentStatus, Moderator
 from commentsvc.services import audit, blocklist, moderation
 from commentsvc.services.blocklist import Blocklist, Traits, _Lists
@@ -160,6 +161,67 @@ def test_a_word_entry_for_a_domain_catches_it_in_a_url() -> None:
     entries = _blocklist((BlocklistKind.WORD, "abcd.com"))
     assert entries.word(1, _traits(body="go to https://abcd.com/ now"))
     assert entries.word(1, _traits(website="https://abcd.com/"))
+
+
+def _comment(body: str, markup: Markup) -> Traits:
+    """The traits of a comment with ``body`` on a site whose markup is ``markup``."""
+    return Traits.of_comment(
+        "reader@example.org", "Reader", None, body, "198.51.100.1", render(body, markup), markup
+    )
+
+
+#: Markdown that readers of a Markdown site see as "badword" (or "cheap pills").
+MARKDOWN_DODGES = [
+    "bad*wo*rd",
+    "*bad*word",
+    "**bad**word",
+    "***bad***word",
+    "b*a*d*w*o*r*d",
+    "`bad`word",
+    "bad[wo](https://a.example/)rd",
+    "[bad](https://a.example/)[word](https://b.example/)",
+    "> Try bad*wo*rd",
+    "- first\n- **bad**word",
+    "cheap pi*ll*s",
+]
+#: Markdown that readers see otherwise: escaped, kept literally, or apart.
+MARKDOWN_SHOWN_APART = [
+    "bad<!-- -->word",  # raw HTML is shown as typed
+    "bad\\*word",  # an escaped asterisk: "bad*word"
+    "bad&#119;ord",  # entities are shown as typed
+    "bad\nword",  # a line break
+    "- bad\n- word",  # two list items
+    "```\nbad\n```\nword",  # a code block, then a paragraph
+]
+#: Words only the text holds (a link's target) or that readers see anyway (code).
+IN_THE_TEXT = ["[a link](https://a.example/badword)", "`badword`", "<https://a.example/badword>"]
+
+
+@pytest.mark.parametrize("body", MARKDOWN_DODGES + IN_THE_TEXT)
+def test_on_a_markdown_site_words_are_found_as_readers_see_them(body: str) -> None:
+    entries = _blocklist((BlocklistKind.WORD, "badword"), (BlocklistKind.WORD, "cheap pills"))
+    assert entries.word(1, _comment(body, Markup.MARKDOWN))
+
+
+@pytest.mark.parametrize("body", MARKDOWN_SHOWN_APART)
+def test_on_a_markdown_site_words_shown_apart_stay_apart(body: str) -> None:
+    entries = _blocklist((BlocklistKind.WORD, "badword"))
+    assert not entries.word(1, _comment(body, Markup.MARKDOWN))
+
+
+@pytest.mark.parametrize("body", MARKDOWN_DODGES + MARKDOWN_SHOWN_APART + IN_THE_TEXT)
+def test_on_a_text_site_words_are_found_in_the_text_alone(body: str) -> None:
+    """A text site shows the asterisks and backticks as typed: its words are the text's."""
+    entries = _blocklist((BlocklistKind.WORD, "badword"), (BlocklistKind.WORD, "cheap pills"))
+    on_text = _comment(body, Markup.TEXT)
+    assert on_text.texts == _traits(email="reader@example.org", body=body).texts
+    assert entries.word(1, on_text) is entries.word(1, _traits(body=body))
+
+
+def test_on_a_text_site_asterisks_keep_the_words_apart() -> None:
+    entries = _blocklist((BlocklistKind.WORD, "badword"))
+    assert not entries.word(1, _comment("bad*wo*rd", Markup.TEXT))  # shown with asterisks
+    assert entries.word(1, _comment("bad*wo*rd", Markup.MARKDOWN))  # shown as "badword"
 
 
 def test_a_site_entry_holds_on_its_site_only() -> None:

@@ -24,16 +24,16 @@ def site(slug: str = "news") -> PublicSite:
 
 def test_a_preview_is_rendered_in_the_sites_markup(context: None) -> None:
     body = "  *Hello* https://a.example/ <b>  "
-    assert preview(site(), body) == (
+    assert preview(site(), body, None) == (
         '<p>*Hello* <a href="https://a.example/" rel="nofollow ugc noopener">'
         "https://a.example/</a> &lt;b&gt;</p>"
     )
     set_markup("news", Markup.MARKDOWN)
-    assert preview(site(), body) == (
+    assert preview(site(), body, None) == (
         '<p><em>Hello</em> <a href="https://a.example/" rel="nofollow ugc noopener">'
         "https://a.example/</a> &lt;b&gt;</p>"
     )
-    assert preview(site("blog"), "*x*") == "<p>*x*</p>"
+    assert preview(site("blog"), "*x*", None) == "<p>*x*</p>"
 
 
 def _body_cases() -> list[Any]:
@@ -66,6 +66,6 @@ def test_a_body_is_checked_as_a_submissions_is(
     app: Flask, context: None, comment_count: Callable[[], int], case: Bad
 ) -> None:
     with pytest.raises(Invalid) as refused:
-        preview(site(), _sent_body(case, app.config))
+        preview(site(), _sent_body(case, app.config), None)
     assert set(refused.value.errors) == {"body"}
     assert comment_count() == 0

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from commentsvc.extensions import db
+from commentsvc.markup import Markup
 from commentsvc.models import Comment, CommentStatus, ModerationEvent, Moderator, Page
 from commentsvc.services import blocklist, moderation, sites, submissions
 from commentsvc.services.blocklist import Blocklist, Traits
@@ -182,6 +183,27 @@ def test_a_blocklist_entry_applies_from_the_next_submission(app: Flask, context:
     _, after = submit("I like casino nights, again")
     assert (before.status, before.spam_reasons) == (CommentStatus.PENDING, "")
     assert (after.status, after.spam_reasons) == (CommentStatus.SPAM, "blocklist:word")
+
+
+def test_on_a_markdown_site_a_blocked_word_is_found_as_readers_see_it(
+    app: Flask, context: None
+) -> None:
+    """``bad*wo*rd`` reads "badword" on a Markdown site: submitted or edited in, it is spam;
+    on a text site it shows with its asterisks, and is not."""
+    blocklist.add_entry("word", "badword", None, "cli")
+    _, literal = submit("Some bad*wo*rd here.")
+    assert (literal.status, literal.spam_reasons) == (CommentStatus.PENDING, "")
+    sites.set_markup("news", Markup.MARKDOWN)
+    _, dodged = submit("Some bad*wo*rd here, again.")
+    assert (dodged.status, dodged.spam_reasons) == (CommentStatus.SPAM, "blocklist:word")
+    first, clean = submit("A clean draft.")
+    assert (clean.status, clean.spam_reasons) == (CommentStatus.PENDING, "")
+    site = sites.get_site("news")
+    assert site is not None and first.edit_token is not None
+    client = submissions.ClientInfo("198.51.100.0", "test", "198.51.100.7")
+    submissions.edit_own_comment(site, first.id, first.edit_token, "Now `bad`word.", client)
+    db.session.refresh(clean)
+    assert (clean.status, clean.spam_reasons) == (CommentStatus.SPAM, "blocklist:word")
 
 
 def test_a_blocked_address_is_compared_in_full_and_never_stored(app: Flask, context: None) -> None:
