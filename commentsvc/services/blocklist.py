@@ -41,10 +41,28 @@ _HOST = re.compile(r"(?<![\w.-])(?:[\w-]+\.)+[\w-]+")
 _ASCII_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 
+#: Invisible formatting characters (Unicode's Cf) a word may hide behind: the soft hyphen,
+#: zero-width spaces and joiners, direction marks and isolates, the word joiner, the BOM.
+#: Gone before words are split: ``bad\u200bword`` reads "badword" on the screen.
+_INVISIBLE = dict.fromkeys(
+    [
+        0x00AD,
+        0x061C,
+        0x180E,
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+        0xFEFF,
+    ]
+)
+
+
 def words(text: str) -> tuple[str, ...]:
     """The words of ``text``, compatibility-normalized and case-folded (full-width
-    letters, ``CASINO`` and ``casino`` are one word; punctuation separates words)."""
-    return tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+    letters, ``CASINO`` and ``casino`` are one word; punctuation separates words; invisible
+    characters do not)."""
+    shown = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).casefold()
+    return tuple(_WORD.findall(shown))
 
 
 def normalize_domain(value: str) -> str | None:

@@ -156,6 +156,16 @@ def test_words_match_whole_words_in_body_name_or_website() -> None:
     assert not entries.word(1, _traits(body="cheap and pills"))
 
 
+@pytest.mark.parametrize(
+    "body", ["bad\u200bword", "b\u00adadword", "bad\u2060word", "bad\ufeffword", "bad\u200dword"]
+)
+def test_invisible_characters_do_not_split_a_word(body: str) -> None:
+    """What the screen shows as one word is one word to the rules, on any site."""
+    entries = _blocklist((BlocklistKind.WORD, "badword"))
+    assert entries.word(1, _traits(body=body))
+    assert entries.word(1, _traits(name=body))
+
+
 def test_a_word_entry_for_a_domain_catches_it_in_a_url() -> None:
     """twikoo#970: an exact-match rule for ``abcd.com`` missed ``https://abcd.com/``."""
     entries = _blocklist((BlocklistKind.WORD, "abcd.com"))
