@@ -36,7 +36,7 @@
           method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ body: input.value }),
         }).then(function (result) {
           view.textContent = "";
-          view.append(result.status === 200 ? h.safeBody(result.data.body_html) : [].concat((result.data.errors || {}).body || t.previewEmpty)[0]);
+          view.append(result.status === 200 ? h.safeBody(result.data.body_html) : [].concat((result.data.errors || {}).body || result.data.detail || t.previewEmpty)[0]);
         });
       };
       wrap.before(h.el("div", { role: "tablist" }, tabs));
