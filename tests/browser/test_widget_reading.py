@@ -255,7 +255,7 @@ def test_preview_on_a_markdown_site(
 def test_a_markdown_sites_thread_shows_its_emphasis(
     live: Live, page: Page, host: HostSite, key: str, markdown_site: str
 ) -> None:
-    body = "Some *x* and `code`.\n\n1. one"
+    body = "Some *x*, **y** and `code`.\n\n1. one\n\n- two"
     written = live.submit(key, site=markdown_site, page_url=None, body=body)
     bulk(live, [written])
     open_thread(page, host.url("markdown.html", page=key), "1 comment")
@@ -263,6 +263,12 @@ def test_a_markdown_sites_thread_shows_its_emphasis(
     expect(shown.locator("em")).to_have_text("x")
     expect(shown.locator("code")).to_have_text("code")
     expect(shown.locator("ol > li")).to_have_text("one")
+    # Shown as such: the widget's reset of fonts must not flatten them.
+    expect(shown.locator("em")).to_have_css("font-style", "italic")
+    expect(shown.locator("strong")).to_have_css("font-weight", "700")
+    assert "monospace" in shown.locator("code").evaluate("e => getComputedStyle(e).fontFamily")
+    expect(shown.locator("ol")).to_have_css("list-style-type", "decimal")
+    expect(shown.locator("ul")).to_have_css("list-style-type", "disc")
 
 
 def test_preview_runs_no_payload(
