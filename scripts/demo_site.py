@@ -3,6 +3,12 @@
 with ``--webhook-secret-file``, receive the demo site's webhooks at ``/webhook`` (signatures
 checked) and show them at ``/webhooks/``.
 
+A page's server-side includes of the service's thread fragment are made as nginx makes them
+(README, "Without JavaScript and for search engines"): ``<!--# include
+virtual="/commentsvc/sites/SITE/thread.html?page=KEY" -->`` is replaced by what the service
+answers, fetched at each request. ``?lang=de`` fills ``{{LANG}}`` (the widget's
+``data-lang``) and marks the page's ``?lang=de`` link as the current one.
+
 python scripts/demo_site.py --port 8001 --api http://127.0.0.1:8000 --site demo \
     --smtp-port 8002 --webhook-secret-file instance/demo-webhook-secret
 """
@@ -15,15 +21,24 @@ import email.policy
 import functools
 import html
 import json
+import re
 import threading
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qs
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
+#: nginx's SSI include of the location that README's example proxies to the service.
+INCLUDE = re.compile(r'<!--# include virtual="/commentsvc/([^"]*)" -->')
+#: How long a page waits for an include; a service that is slow or down leaves it empty.
+INCLUDE_SECONDS = 2.0
+#: A language tag (BCP 47's shape, loosely), as ``?lang=`` may give it.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 
 
 @dataclass
@@ -67,11 +82,14 @@ class MailHandler:
 
 
 class DemoHandler(SimpleHTTPRequestHandler):
-    """Static files of demo/, with {{API}}, {{SITE}} and {{SELF}} filled into the pages;
-    the caught mails and webhooks."""
+    """Static files of demo/, with {{API}}, {{SITE}}, {{SELF}} and {{LANG}} filled into the
+    pages, and their includes made when ``includes`` is set; the caught mails and webhooks."""
 
     values: ClassVar[dict[str, str]] = {}
     webhook_secret: ClassVar[Path | None] = None
+    #: Make the pages' SSI includes (``/commentsvc/`` is the service at {{API}}), as a site's
+    #: nginx with ``ssi on`` would; off, they stay HTML comments, as without SSI.
+    includes: ClassVar[bool] = False
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -157,8 +175,34 @@ class DemoHandler(SimpleHTTPRequestHandler):
         self.send_response(204)
         self.end_headers()
 
+    def _include(self, match: re.Match[str]) -> str:
+        """What the service answers for an include; nothing when it fails (nginx would show
+        an error message where the comments go)."""
+        url = f"{self.values['API']}/{match[1]}"
+        try:
+            with urllib.request.urlopen(url, timeout=INCLUDE_SECONDS) as response:
+                return str(response.read().decode("utf-8"))
+        except (OSError, ValueError) as error:  # URLError, HTTPError, timeouts; not UTF-8
+            print(f"  demo site: no include of {url} ({error})", flush=True)
+            return ""
+
+    def _demo_page(self, path: str, query: str) -> bytes:
+        """A page of demo/, its placeholders filled and its includes made."""
+        page = (DEMO / path).read_text("utf-8")
+        lang = (parse_qs(query).get("lang") or [""])[0]
+        lang = lang if LANGUAGE_TAG.fullmatch(lang) else ""
+        if lang:
+            link = f'href="?lang={lang}"'
+            page = page.replace(link, f'{link} aria-current="page"')
+        for name, value in {**self.values, "LANG": lang}.items():
+            page = page.replace("{{" + name + "}}", value)
+        if self.includes:
+            page = INCLUDE.sub(self._include, page)
+        return page.encode("utf-8")
+
     def do_GET(self) -> None:
-        path = self.path.split("?")[0].lstrip("/") or "index.html"
+        path, _, query = self.path.partition("?")
+        path = path.lstrip("/") or "index.html"
         if path == "mail/":
             self._mail_list()
             return
@@ -169,10 +213,7 @@ class DemoHandler(SimpleHTTPRequestHandler):
             self._hooks()
             return
         if path.endswith(".html") and (DEMO / path).is_file() and "/" not in path:
-            page = (DEMO / path).read_text("utf-8")
-            for name, value in self.values.items():
-                page = page.replace("{{" + name + "}}", value)
-            body = page.encode("utf-8")
+            body = self._demo_page(path, query)
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -180,6 +221,17 @@ class DemoHandler(SimpleHTTPRequestHandler):
             self.wfile.write(body)
             return
         super().do_GET()
+
+    @classmethod
+    def make_server(cls, host: str, port: int, api: str, site: str) -> ThreadingHTTPServer:
+        """A server of demo/ on ``host:port`` (0: a free port), its pages for the service at
+        ``api`` and its ``site``, includes made; ``serve_forever()`` serves it."""
+        values = {"API": api.rstrip("/"), "SITE": site}
+        handler_class = type("Handler", (cls,), {"values": values, "includes": True})
+        handler = functools.partial(handler_class, directory=str(DEMO))
+        server = ThreadingHTTPServer((host, port), handler)
+        values["SELF"] = f"http://{host}:{server.server_address[1]}"
+        return server
 
 
 def main() -> None:
@@ -196,13 +248,7 @@ def main() -> None:
         from aiosmtpd.controller import Controller
 
         Controller(MailHandler(), hostname=args.host, port=args.smtp_port).start()
-    DemoHandler.values = {
-        "API": args.api.rstrip("/"),
-        "SITE": args.site,
-        "SELF": f"http://{args.host}:{args.port}",
-    }
-    handler = functools.partial(DemoHandler, directory=str(DEMO))
-    with ThreadingHTTPServer((args.host, args.port), handler) as server:
+    with DemoHandler.make_server(args.host, args.port, args.api, args.site) as server:
         server.serve_forever()
 
 

@@ -42,11 +42,12 @@ ORIGINS=()
 for port in "$PORT" "$((PORT + 1))"; do
   ORIGINS+=(--origin "http://$HOST:$port" --origin "http://localhost:$port")
 done
-if "$BIN/commentsvc" sites list | grep -q '^demo\b'; then
-  "$BIN/commentsvc" sites set demo "${ORIGINS[@]/#--origin/--add-origin}" >/dev/null
-else
+if ! "$BIN/commentsvc" sites list | grep -q '^demo\b'; then
   "$BIN/commentsvc" sites add demo --name "Demo site" "${ORIGINS[@]}"
 fi
+# Comments in Markdown, with Write / Preview in the widget (README, "Markup, editing, order");
+# giving the markup again, as every run does, changes nothing.
+"$BIN/commentsvc" sites set demo "${ORIGINS[@]/#--origin/--add-origin}" --markup markdown >/dev/null
 if ! "$BIN/commentsvc" moderators list | grep -q "^$DEMO_EMAIL\b"; then
   printf '%s\n' "$DEMO_PASSWORD" | "$BIN/commentsvc" moderators add "$DEMO_EMAIL" --admin --password-stdin
 fi
@@ -101,6 +102,7 @@ cat <<INFO
     commentsvc sites list
 
   Demo article (another origin, embeds the widget): $DEMO/article.html
+  The widget in German (?lang=fr, ja, zh-Hans…):     $DEMO/article.html?lang=de
   Demo article list with comment counts:             $DEMO/
   Mail the service sends (moderators, replies):      $DEMO/mail/
   Webhook calls of the demo site:                    $DEMO/webhooks/

@@ -1,6 +1,7 @@
 """``make run``'s demo (scripts/run-demo.sh), started as ``make run`` starts it: the curl
-lines it prints work as printed, the ``commentsvc`` command reads its settings, and a second
-run on another port keeps its token and lets the new port's demo article in."""
+lines it prints work as printed, the ``commentsvc`` command reads its settings, the demo site
+takes Markdown and its article holds the thread the service renders, and a second run on
+another port keeps its token and lets the new port's demo article in."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ class Demo:
     @property
     def printed(self) -> str:
         return self.output.read_text(errors="replace")
+
+    @property
+    def article(self) -> str:
+        """The demo site's origin (the demo article's)."""
+        return f"http://{LOOPBACK}:{self.port + 1}"
 
     def token(self) -> str:
         match = re.search(r"API token: +(\S+)", self.printed)
@@ -126,6 +132,11 @@ def test_the_demo_works_as_printed_and_again_on_another_port(tmp_path: Path) -> 
         assert [c["body"] for c in json.loads(_run(thread, env))["comments"]] == ["First!"]
         listed = _run("commentsvc sites list", env)  # reads the demo's settings file
         assert re.search(rf"^demo\t.*http://{LOOPBACK}:{first.port + 1}\b", listed, re.M)
+        assert re.search(r"^demo\t.*\tmarkup=markdown\t", listed, re.M)
+        # The demo article holds its thread, included from the service as nginx's SSI would.
+        page = requests.get(f"{first.article}/article.html", timeout=TIMEOUT).text
+        assert re.search(r'<div id="comments"[^>]*>\s*<section class="commentsvc-thread"', page)
+        assert 'data-markup="markdown"' in page
         token = first.token()
     settings = (tmp_path / "instance" / "commentsvc.env").read_text("utf-8")
     assert "COMMENTSVC_ENV=development" in settings
@@ -135,7 +146,8 @@ def test_the_demo_works_as_printed_and_again_on_another_port(tmp_path: Path) -> 
     with make_run(env, tmp_path) as second:
         assert second.port != first.port
         assert second.token() == token
-        article = f"http://{LOOPBACK}:{second.port + 1}"
+        assert re.search(r"\tmarkup=markdown\t", _run("commentsvc sites list", env))
+        article = second.article
         answer = requests.get(
             f"http://{LOOPBACK}:{second.port}/api/v1/sites/demo/comments?page=/hello",
             headers={"Origin": article},
