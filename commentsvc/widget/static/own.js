@@ -27,6 +27,7 @@
         all[group] = all[group] || {};
         if (entry) all[group][id] = Object.assign({}, entry, { author_name: null, author_url: null });
         else delete all[group][id];
+        if (!Object.keys(all[group]).length) delete all[group];  // no reason to fetch own.js here
       }
       h.store(OWN, Object.keys(all).length && all);
       return all[group] || {};
@@ -72,7 +73,11 @@
             item.node.classList.add("csv-mine");
             item.node.querySelector(".csv-reply-row").replaceWith(el("p", { class: "csv-yours", text: this.t.awaiting + " " + this.t.yours }));
           }
-          this.list.insertBefore(batch, newest ? this.list.firstChild : null);
+          // Newest first: at the start; oldest first: at the end, before any of the reader's
+          // own that is newer (one just posted, before the thread's last slice came).
+          this.list.insertBefore(batch, newest ? this.list.firstChild : [].find.call(this.list.children, function (node) {
+            return node.classList.contains("csv-mine") && +node.getAttribute("data-id") > id;
+          }) || null);
         }
       }
     };
@@ -112,7 +117,8 @@
     proto.edit = function (item) {
       var t = this.t;
       item.field = this.field("body", t.comment);
-      item.field.input.value = item.comment.body;
+      // The text as written (a comment read from the page's HTML has only its rendering).
+      item.field.input.value = this.mine()[item.comment.id].body;
       item.editor = el("div", {}, [item.field.wrap, el("p", { class: "csv-actions" }, [
         action("save", t.saveEdit, "csv-submit"), action("stopEdit", t.cancelEdit),
       ])]);

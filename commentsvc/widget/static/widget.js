@@ -177,11 +177,13 @@
       markup: section.getAttribute("data-markup"),
       next_cursor: section.getAttribute("data-next-cursor"),
       comments: [].map.call(section.querySelectorAll(".csv-comment"), function (node) {
-        var website = node.querySelector(".csv-author a");
+        // Its own article's, not its replies'.
+        var find = function (selector) { return node.querySelector(":scope>article " + selector); };
+        var website = find(".csv-author a");
         return {
           id: +node.getAttribute("data-id"), parent_id: +node.getAttribute("data-parent-id") || null,
-          author_name: node.querySelector("[itemprop=name]").textContent, author_url: website && website.getAttribute("href"),
-          created_at: node.querySelector("time").getAttribute("datetime"), body_html: node.querySelector(".csv-body"),
+          author_name: find("[itemprop=name]").textContent, author_url: website && website.getAttribute("href"),
+          created_at: find("time").getAttribute("datetime"), body_html: find(".csv-body"),
         };
       }),
     };
@@ -194,9 +196,11 @@
     this.base = apiBase(container) + encodeURIComponent(attr("site", container));
     this.byId = {};
     var self = this;
-    // Drawn once its words are here: a translated page never flashes English, and a thread
-    // the page holds stays in sight until then.
-    translation(language(container), container).then(function (words) { self.draw(words, container); });
+    // Drawn once its words are here (a translated page never flashes English) and, for a
+    // reader with comments of their own here, own.js (they have a place in the thread): a
+    // thread the page holds stays in sight until then.
+    var own = (stored(OWN) || {})[this.base + " " + this.page] && part(origin(container), "own");
+    Promise.all([translation(language(container), container), own]).then(function (both) { self.draw(both[0], container); });
   }
 
   Widget.prototype.draw = function (words, container) {
@@ -236,11 +240,8 @@
     // The host page's #comment-{id} does not reach into the shadow root: followed here.
     window.addEventListener("hashchange", function () { self.seek(); });
     this.seek();
-    // The reader's own comments first (they have a place in the thread), then the thread;
-    // the page's own copy of it is taken in the order it is in, and revalidated.
-    ((stored(OWN) || {})[this.base + " " + this.page] ? part(this.origin, "own") : Promise.resolve()).then(function () {
-      self.load(null, self.sort === NEWEST ? null : adopted);
-    });
+    // The page's own copy of the thread is taken in the order it is in, and revalidated.
+    this.load(null, this.sort === NEWEST ? null : adopted);
   };
 
   // `css` in the widget's root: a constructed sheet where the browser has them (no inline
@@ -546,7 +547,8 @@
       var node = self.renderComment(comment, batch).node;
       first = first || node;
     });
-    this.list.appendChild(batch);
+    // Oldest first, the reader's own pending comments end the thread: slices come before them.
+    this.list.insertBefore(batch, this.sort === NEWEST ? null : this.list.querySelector(":scope>.csv-mine"));
     this.cursor = data.next_cursor;
     setBusy(this.more, false);
     // The button goes away: hand its focus to the first comment it loaded.
