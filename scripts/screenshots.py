@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -40,7 +39,7 @@ from playwright.sync_api import Browser, FloatRect, Locator, Page, expect, sync_
 from commentsvc import PROJECT_ROOT
 from tests.support.chromium import CHROMIUM, MISSING, launch
 from tests.support.host_pages import DemoHandler
-from tests.support.server import LOOPBACK, GunicornServer
+from tests.support.server import LOOPBACK, GunicornServer, serving
 from tests.support.service import Moderator, create_accounts, run_cli, service_env
 
 OUT = PROJECT_ROOT / "docs" / "screenshots"
@@ -118,19 +117,6 @@ class Service:
     base: str
     token: str
     article: str
-
-
-@contextmanager
-def serving(server: ThreadingHTTPServer) -> Iterator[str]:
-    """``server`` serving in a thread; its origin."""
-    thread = threading.Thread(target=server.serve_forever, name="demo-site", daemon=True)
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @contextmanager

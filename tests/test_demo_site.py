@@ -5,11 +5,9 @@ and ``?lang=`` chooses the widget's language."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import requests
@@ -19,25 +17,11 @@ from werkzeug.serving import make_server
 from commentsvc import PROJECT_ROOT
 from commentsvc.models import CommentStatus
 from tests.support.host_pages import DemoHandler
-from tests.support.server import LOOPBACK, free_port
+from tests.support.server import LOOPBACK, free_port, serving
 
 ARTICLE = PROJECT_ROOT / "demo" / "article.html"
 WIDGET_LANGUAGES = PROJECT_ROOT / "commentsvc" / "widget" / "static" / "i18n"
 CONTAINER = re.compile(r'<div id="comments"[^>]*>(.*?)</div>\n<noscript>', re.S)
-
-
-@contextmanager
-def serving(server: Any) -> Iterator[str]:
-    """``server`` (an HTTP server of the standard library or Werkzeug) serving in a thread;
-    its origin."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @contextmanager

@@ -13,7 +13,6 @@ origin.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from playwright.sync_api import Page, Request, expect
 
 from commentsvc import PROJECT_ROOT
 from tests.browser.conftest import BLOG_ORIGIN, Live, Pages
+from tests.support.server import send_page, serving
 
 pytestmark = pytest.mark.browser
 
@@ -63,27 +63,15 @@ def serve_article(service: str) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = with_includes(template, service).encode("utf-8")
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            send_page(self, with_includes(template, service))
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: a test's output is its assertions."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="ssi-article", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(server, "ssi-article") as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

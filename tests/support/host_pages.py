@@ -12,7 +12,6 @@ import html
 import importlib.util
 import re
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from commentsvc import PROJECT_ROOT
+from tests.support.server import send_page, serving
 
 WIDGET_PAGES = PROJECT_ROOT / "tests" / "browser" / "widget_pages"
 DEMO = PROJECT_ROOT / "demo"
@@ -65,13 +65,7 @@ class HostPageHandler(DemoHandler):
         text = PLACEHOLDER.sub(
             lambda m: html.escape(values.get(m[1], "")), source.read_text("utf-8")
         )
-        body = text.encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+        send_page(self, text)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a test's output is its assertions."""
@@ -96,13 +90,6 @@ def serve_host_pages(api: str, site: str) -> Iterator[HostSite]:
     handler = functools.partial(handler_class, directory=str(DEMO))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
-    values["SELF"] = origin
-    thread = threading.Thread(target=server.serve_forever, name="host-pages", daemon=True)
-    thread.start()
-    try:
+    values["SELF"] = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(server, "host-pages") as origin:
         yield HostSite(origin)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -8,6 +8,9 @@ which wins over the file. The service's environment and its accounts are made by
 
     with GunicornServer(env, tmp_path / "gunicorn.log", workers=2) as server:
         requests.get(server.url + "/healthz")
+
+Small HTTP servers of their own (host pages, a demo site) serve in a thread with
+:func:`serving`, their pages answered with :func:`send_page`.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Protocol
 
 from commentsvc import PROJECT_ROOT
 
@@ -38,6 +45,41 @@ _READY = re.compile(r"Worker (\d+) ready")
 
 class ServerError(RuntimeError):
     """gunicorn did not start, or stopped answering; the message ends with its log."""
+
+
+class _Server(Protocol):
+    """An HTTP server of the standard library (``http.server``) or Werkzeug's."""
+
+    server_address: Any
+
+    def serve_forever(self) -> None: ...
+    def shutdown(self) -> None: ...
+    def server_close(self) -> None: ...
+
+
+@contextmanager
+def serving(server: _Server, name: str = "http-server") -> Iterator[str]:
+    """``server`` (bound to the loopback address) serving in a thread of its own until the
+    block ends; its origin."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOOPBACK}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def send_page(handler: BaseHTTPRequestHandler, text: str) -> None:
+    """Answer ``handler``'s request with the HTML page ``text``, which no cache keeps."""
+    body = text.encode("utf-8")
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html; charset=utf-8")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Cache-Control", "no-store")
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def free_port() -> int:
