@@ -15,19 +15,27 @@ ETag). The service answers the widget's first request with ``PAGE_SIZE`` comment
 page size below the number of comments the harness clicks "Load more comments" as soon as
 it appears, so the figure includes the extra round trips a reader would need.
 
+With ``--included`` the host page holds the thread as a site includes it server-side
+(``GET /sites/{site}/thread.html``, fetched once after seeding, as a static site generator
+would): the widget draws the comments from the page and only revalidates them (a 304).
+
     .venv/bin/python -m benchmarks.widget_render [--comments 200] [--runs 5] [--page-size 200]
+        [--included]
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import html
+import math
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +43,8 @@ import requests
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.support.chromium import CHROMIUM, MISSING, launch
-from tests.support.host_pages import serve_host_pages
-from tests.support.server import GunicornServer, free_port
+from tests.support.host_pages import PLACEHOLDER, WIDGET_PAGES, HostSite, serve_host_pages
+from tests.support.server import GunicornServer, free_port, send_page, serving
 from tests.support.service import Moderator, create_accounts, service_env
 
 SITE = "bench"
@@ -78,9 +86,11 @@ RESULTS = """() => {
   const entries = performance.getEntriesByType("resource");
   const end = (part) => entries.filter((e) => e.name.includes(part)).map((e) => e.responseEnd);
   const [nav] = performance.getEntriesByType("navigation");
+  const paint = performance.getEntriesByName("first-contentful-paint")[0];
   return {
     ...window.__bench,
     html: nav.responseEnd,
+    fcp: paint ? paint.startTime : NaN,
     script: end("/widget.js")[0],
     thread: Math.max(...end("/comments?")),
     requests: end("/comments?").length,
@@ -88,6 +98,44 @@ RESULTS = """() => {
 }"""
 
 HOST_PAGE = "thread.html"
+#: Where the included thread goes in the host page: its container.
+CONTAINER_END = "></div>"
+
+
+@contextmanager
+def serve_included_page(api: str) -> Iterator[tuple[HostSite, dict[str, str]]]:
+    """The host page with the thread included in its container, on an origin of its own;
+    the thread (``"fragment"``) is put in the dict yielded, once there is one."""
+    held: dict[str, str] = {}
+    values = {"API": api, "SITE": SITE, "PAGE": PAGE_KEY}
+    template = PLACEHOLDER.sub(
+        lambda m: html.escape(values.get(m[1], "")),
+        (WIDGET_PAGES / HOST_PAGE).read_text("utf-8"),
+    )
+    assert template.count(CONTAINER_END) == 1, "the host page's container is not empty"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fragment = held.get("fragment", "")
+            send_page(self, template.replace(CONTAINER_END, f">{fragment}</div>"))
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    with serving(server, "included-page") as origin:
+        yield HostSite(origin), held
+
+
+def fragment(api: str) -> str:
+    """The thread as the service renders it for a server-side include."""
+    response = requests.get(
+        f"{api}/sites/{SITE}/thread.html", params={"page": PAGE_KEY}, timeout=10
+    )
+    response.raise_for_status()
+    assert 'class="csv-comment"' in response.text, response.text[:200]
+    return response.text
 
 
 @contextmanager
@@ -137,6 +185,13 @@ def seed(api: str, token: str, count: int) -> None:
         assert thread.json()["total"] == count, thread.text
 
 
+@contextmanager
+def plain_host_pages(api: str) -> Iterator[tuple[HostSite, dict[str, str]]]:
+    """The widget tests' host pages, the container empty."""
+    with serve_host_pages(api, SITE) as host:
+        yield host, {}
+
+
 def script_sizes(api: str) -> dict[str, Any]:
     """widget.js as served, and gzipped at two levels."""
     response = requests.get(f"{api}/widget.js", headers={"Accept-Encoding": "gzip"}, timeout=10)
@@ -174,8 +229,12 @@ def measure(browser: Browser, url: str, comments: int, runs: int) -> list[dict[s
 def summarize(results: list[dict[str, Any]], kind: str) -> dict[str, float]:
     """The median of each milestone over the loads of one kind."""
     rows = [row for row in results if row["kind"] == kind]
-    names = ("html", "script", "shadow", "thread", "first", "last", "painted")
-    return {name: statistics.median(row[name] for row in rows) for name in names}
+    names = ("html", "fcp", "script", "shadow", "thread", "first", "last", "painted")
+    # A mark the browser did not give (a reload may have no paint entry) is left out.
+    known = {name: [row[name] for row in rows if row[name] == row[name]] for name in names}
+    return {
+        name: statistics.median(values) if values else math.nan for name, values in known.items()
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -185,6 +244,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--comments", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--included",
+        action="store_true",
+        help="the host page holds the thread, included server-side (thread.html)",
+    )
     parser.add_argument(
         "--page-size",
         type=int,
@@ -203,10 +267,12 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any],
         port = free_port()
         api = f"http://127.0.0.1:{port}"
         with (
-            serve_host_pages(api, SITE) as host,
+            serve_included_page(api) if args.included else plain_host_pages(api) as (host, held),
             service(Path(tmp), port, args.page_size, host.origin) as token,
         ):
             seed(api, token, args.comments)
+            if args.included:
+                held["fragment"] = fragment(api)
             sizes = script_sizes(api)
             url = host.url(HOST_PAGE, page=PAGE_KEY)
             with sync_playwright() as playwright:
@@ -229,11 +295,14 @@ def print_report(
     print(f"widget render benchmark: {args.comments} approved comments on one page,")
     print(f"PAGE_SIZE={args.page_size}, {args.runs} runs, Chromium {version} headless,")
     print(f"host page and service on different origins (setup {seconds:.0f} s)")
+    if args.included:
+        print("the thread included in the host page (thread.html), revalidated by the widget")
     print()
     print("ms after navigation start (median)  cold   warm")
     cold, warm = summarize(results, "cold"), summarize(results, "warm")
     labels = {
         "html": "host page received",
+        "fcp": "first contentful paint",
         "script": "widget.js received",
         "shadow": "shadow root attached",
         "thread": "last thread JSON received",
@@ -242,7 +311,10 @@ def print_report(
         "painted": "that frame painted",
     }
     for name, label in labels.items():
-        print(f"  {label:<33} {cold[name]:6.0f} {warm[name]:6.0f}")
+        both = (
+            f"{value:6.0f}" if value == value else "     —" for value in (cold[name], warm[name])
+        )
+        print(f"  {label:<33} {' '.join(both)}")
     every = ", ".join(f"{row['last']:.0f}" for row in results if row["kind"] == "cold")
     print(f"  cold runs, comment #{args.comments} in DOM: {every}")
     print(f"  thread requests per load: {results[0]['requests']}")
