@@ -10,7 +10,6 @@ article's origin put in: the README and this test cannot drift apart.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,7 @@ from playwright.sync_api import Page, Request, expect
 
 from commentsvc import PROJECT_ROOT
 from tests.browser.conftest import ADMIN_EMAIL, PASSWORD, Live, PageLog, Pages
+from tests.support.server import send_page, serving
 
 pytestmark = pytest.mark.browser
 
@@ -67,30 +67,19 @@ def serve_article(service: str) -> Iterator[str]:
     yields the origin."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     origin = f"http://127.0.0.1:{server.server_address[1]}"
-    body = article_html(service, origin).encode("utf-8")
+    page = article_html(service, origin)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            send_page(self, page)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: a test's output is its assertions."""
 
     server.RequestHandlerClass = Handler
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="noscript-article", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "noscript-article"):
         yield origin
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def register_site(live: Live, origin: str) -> None:
