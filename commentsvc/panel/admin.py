@@ -9,7 +9,6 @@ from typing import Any, TypeVar, cast
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
-from wtforms import SelectField
 
 from commentsvc.extensions import db
 from commentsvc.markup import Markup
@@ -45,23 +44,6 @@ def admin_required(view: View) -> View:
     return cast(View, wrapper)
 
 
-#: What each markup lets commenters write (DESIGN §10), as the site's page offers them.
-MARKUP_CHOICES = {
-    Markup.TEXT: "Plain text: line breaks kept, web addresses made links",
-    Markup.MARKDOWN: "Markdown: emphasis, strong, code, quotes, lists and links; "
-    "no images, headings or HTML",
-}
-assert set(MARKUP_CHOICES) == set(Markup)
-
-
-class SiteMarkupSettingsForm(SiteSettingsForm):
-    """The site's edit form with the markup its comments are written in (DESIGN §10)."""
-
-    markup = SelectField(
-        "Comments are written in", choices=lambda: [(m.value, t) for m, t in MARKUP_CHOICES.items()]
-    )
-
-
 def _origins(text: str) -> list[str]:
     return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
 
@@ -91,7 +73,7 @@ def site(site_id: int) -> Page:
     markup = site_service.markup_of(found.settings)
     # Flask-WTF reads a POST from the request; the stored values only fill a GET's form
     # (and a setting the POST does not send).
-    form = SiteMarkupSettingsForm(
+    form = SiteSettingsForm(
         data={
             "slug": found.slug,
             "name": found.name,

@@ -18,6 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from commentsvc.markup import Markup
 from commentsvc.models import BLOCKLIST_KINDS, ApiToken, Moderator, NotifyMode, Site, Webhook
 from commentsvc.services.accounts import MIN_PASSWORD_LENGTH
 from commentsvc.services.blocklist import MAX_VALUE_LENGTH
@@ -54,9 +55,18 @@ MODERATION_EXPLAINED = {
 assert set(MODERATION_EXPLAINED) == set(MODERATION_MODES)
 
 
+#: What each markup lets commenters write (DESIGN §10), as the site's page offers them.
+MARKUP_CHOICES = {
+    Markup.TEXT: "Plain text: line breaks kept, web addresses made links",
+    Markup.MARKDOWN: "Markdown: emphasis, strong, code, quotes, lists and links; "
+    "no images, headings or HTML",
+}
+assert set(MARKUP_CHOICES) == set(Markup)
+
+
 class SiteSettingsForm(SiteForm):
     """A site's edit form: its name and origins, its graded pre-moderation (DESIGN §7) and
-    its Atom feeds (§8).
+    its Atom feeds (§8), the markup of its comments (§10).
 
     The ranges are the service's (:meth:`SiteRules.checked` names each setting out of
     bounds); a setting a request does not send keeps the value the form was given.
@@ -77,6 +87,10 @@ class SiteSettingsForm(SiteForm):
     )
     #: The site's Atom feeds of approved comments (DESIGN §8), on unless turned off.
     feeds = BooleanField("Publish Atom feeds", default=True)
+    #: The markup its comments are written in (DESIGN §10).
+    markup = SelectField(
+        "Comments are written in", choices=lambda: [(m.value, t) for m, t in MARKUP_CHOICES.items()]
+    )
 
 
 ALL_SITES_LABEL = "All sites, including sites added later"
