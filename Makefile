@@ -57,7 +57,8 @@ postgres:
 redis:
 	./scripts/ensure-redis.sh >/dev/null
 
-## The suite twice: on SQLite, then on PostgreSQL (both with the private Redis)
+## The suite twice: on SQLite, then on PostgreSQL (both with the private Redis; the
+## browser tests in the SQLite run only)
 pytest: $(STAMP)
 	redis="$$(./scripts/ensure-redis.sh)" && \
 	COMMENTSVC_TEST_REDIS_URL="$$redis" $(BIN)/pytest && \
