@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker bench-imports
+.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker bench-imports bench-peers
 
 # What running needs (make run), and on top of it what the checks need (make test).
 RUN_STAMP := $(VENV)/.installed-run
@@ -83,6 +83,13 @@ clean:
 ## The outbox worker's deliveries per second and mail delay (benchmarks/README.md)
 bench-worker: $(STAMP)
 	$(BIN)/python -m benchmarks.worker $(BENCH_ARGS)
+
+## commentsvc beside Isso, same data and gunicorn settings (benchmarks/peers); BENCH_ARGS adds options
+bench-peers: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq wrk >/dev/null; } || \
+		{ echo "bench-peers: wrk is missing and cannot be installed here: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m benchmarks.peers $(BENCH_ARGS)
 
 ## WordPress import and JSON Lines export of 10k, 100k and 1M comments (benchmarks/README.md)
 bench-imports: $(STAMP)

@@ -102,7 +102,7 @@ class Bench:
         self.invocations += 1
         env = dict(os.environ)
         ids_file = self.work / f"ids-{self.invocations}.txt"
-        script_args: tuple[str, ...] = ()
+        script_args = workload.script_args
         if workload.submit_tag:
             script_args = (
                 f"{workload.submit_tag}-{self.invocations}",
@@ -110,10 +110,11 @@ class Bench:
                 "widget" if workload.like_widget else "api",
             )
             env["LOAD_IDS_FILE"] = str(ids_file)
+        script = workload.script or ("submit.lua" if workload.submit_tag else "count_statuses.lua")
         load = WrkLoad(
             self.settings.threads,
             self.settings.connections,
-            LUA_DIR / ("submit.lua" if workload.submit_tag else "count_statuses.lua"),
+            LUA_DIR / script,
             workload.headers,
             script_args,
         )

@@ -8,6 +8,7 @@ import re
 import secrets
 import sqlite3
 import subprocess
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -25,13 +26,8 @@ def machine_info(
     dialect: str, databases: Databases, workers: int, settings: Settings
 ) -> dict[str, str]:
     """The machine, the database, gunicorn and wrk of a run, by name."""
-    model = field_of(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text())
-    ram_kib = int(field_of(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()))
     info = {
-        "CPU": f"{model}, {CPUS} cores",
-        "RAM": f"{ram_kib / 1024 / 1024:.1f} GiB",
-        "kernel": f"Linux {platform.release()}",
-        "Python": platform.python_version(),
+        **host_info(),
         "packages": ", ".join(
             f"{name} {version(name)}" for name in ("flask", "sqlalchemy", "gunicorn", "psycopg")
         ),
@@ -44,6 +40,18 @@ def machine_info(
         "commit": git_commit(),
     }
     return info
+
+
+def host_info() -> dict[str, str]:
+    """The CPU, memory, kernel and Python of this machine, by name."""
+    model = field_of(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text())
+    ram_kib = int(field_of(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()))
+    return {
+        "CPU": f"{model}, {CPUS} cores",
+        "RAM": f"{ram_kib / 1024 / 1024:.1f} GiB",
+        "kernel": f"Linux {platform.release()}",
+        "Python": platform.python_version(),
+    }
 
 
 def database_info(dialect: str, url: str) -> str:
@@ -69,15 +77,7 @@ def gunicorn_settings(database_url: str, workers: int, worker_class: str = "") -
     )
     # Only its command line is used: nothing starts, nothing is logged.
     server = gunicorn_server("wsgi", env, workers, Path(os.devnull))
-    result = subprocess.run(
-        [*server.command(), "--print-config"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    resolved = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.M))
+    resolved = resolved_config(server.command(), env)
     names = (
         "workers",
         "worker_class",
@@ -92,6 +92,20 @@ def gunicorn_settings(database_url: str, workers: int, worker_class: str = "") -
         f"gunicorn -c gunicorn.conf.py ({shown});"
         " each connection is closed after its response (keepalive 0, or sync workers)"
     )
+
+
+def resolved_config(command: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+    """Every setting, by name, as gunicorn resolves it for ``command`` (a gunicorn command
+    line) in ``env``: what ``--print-config`` prints."""
+    result = subprocess.run(
+        [*command, "--print-config"],
+        cwd=PROJECT_ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.M))
 
 
 def worker_class_variables(worker_class: str) -> dict[str, str]:

@@ -97,7 +97,21 @@ def serve(
     storage_pids: frozenset[int] = frozenset(),
 ) -> Iterator[Server]:
     """gunicorn serving ``app`` on a free loopback port, ready and idle; stopped at the end."""
-    with gunicorn_server(app, env, workers, directory / f"gunicorn-{name}.log") as gunicorn:
+    gunicorn = gunicorn_server(app, env, workers, directory / f"gunicorn-{name}.log")
+    with serve_gunicorn(name, gunicorn, database_url, storage_pids) as server:
+        yield server
+
+
+@contextmanager
+def serve_gunicorn(
+    name: str,
+    gunicorn: GunicornServer,
+    database_url: str | None,
+    storage_pids: frozenset[int] = frozenset(),
+) -> Iterator[Server]:
+    """``gunicorn`` (another app or interpreter than :func:`serve`'s: a peer of the
+    service) started, ready and idle; stopped at the end."""
+    with gunicorn:
         server = Server(name, gunicorn, database_url, storage_pids)
         _wait_idle(server)
         yield server

@@ -31,6 +31,8 @@ class SubmitCheck:
     counted_pages: int
     #: Answers other than 201 (409 duplicate, 429 limited, 5xx…), by status.
     refused: dict[int, int]
+    #: The status that acknowledges a stored submission (Isso answers 202 for a pending one).
+    status: int = 201
 
     @property
     def ok(self) -> bool:
@@ -52,14 +54,14 @@ class SubmitCheck:
         refused = ", ".join(f"{n:,} x {status}" for status, n in sorted(self.refused.items()))
         refused = refused or "none"
         return (
-            f"{verdict}: {self.acknowledged:,} comments acknowledged with 201 over all submit runs"
-            f" (warm-ups included), {self.stored:,} stored on the run's pages;"
+            f"{verdict}: {self.acknowledged:,} comments acknowledged with {self.status} over all"
+            f" submit runs (warm-ups included), {self.stored:,} stored on the run's pages;"
             f" {self.lost} acknowledged but not stored, {self.duplicated} ids acknowledged twice,"
             f" {self.abandoned} stored for requests wrk abandoned in flight when its time was up"
             f" (at most {self.abandoned_bound}: one per connection and run),"
             f" {self.not_pending} not pending, {self.flagged} flagged by an abuse rule,"
             f" {self.counted_pages} pages with a nonzero approved count;"
-            f" answers other than 201: {refused}."
+            f" answers other than {self.status}: {refused}."
         )
 
 

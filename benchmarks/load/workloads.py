@@ -55,6 +55,11 @@ class Workload:
     page_total: int | None = None
     #: Measured in interleaved rounds with the others of its group, to compare them.
     in_rounds: bool = False
+    #: The Lua script of ``benchmarks/lua/`` wrk runs, and its arguments (a submit workload
+    #: gets its own from the harness); empty: ``submit.lua`` for submissions, else
+    #: ``count_statuses.lua``.
+    script: str = ""
+    script_args: tuple[str, ...] = ()
 
 
 def thread_path(page: str, limit: int | None = None) -> str:

@@ -5,7 +5,8 @@ Isso is installed from PyPI, pinned with everything it pulls in, into a virtuale
 own (it must not share the service's dependencies), once per version: the first run builds
 ``.venv/isso-<version>`` in the project (about ten seconds), later runs reuse it. A lock
 keeps two test processes from building it at once; a half-built one (no ``requirements.txt``
-written last) is built again.
+written last) is built again. The peer benchmark (``benchmarks/peers``) serves the same Isso
+with gunicorn, which :func:`isso_virtualenv` adds beside it, pinned.
 
     with IssoServer(tmp_path) as isso:
         first = isso.new("/post-1", text="Hello", author="Zoë", title="Post one")
@@ -27,6 +28,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -74,12 +77,36 @@ def isso_executable() -> Path:
     VENV.parent.mkdir(parents=True, exist_ok=True)
     marker = VENV / "requirements.txt"
     wanted = "\n".join(REQUIREMENTS) + "\n"
-    with Path(f"{VENV}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked():
         if not (marker.exists() and marker.read_text() == wanted):
             _install(wanted)
             marker.write_text(wanted)
     return VENV / "bin" / "isso"
+
+
+def isso_virtualenv(*extras: str) -> Path:
+    """The pinned Isso's virtualenv (its scripts in ``bin/``), with ``extras`` (pinned
+    requirements, e.g. ``gunicorn==23.0.0`` for the peer benchmark) installed beside Isso
+    when missing. A rebuild of the virtualenv forgets them, so the next call installs them
+    again."""
+    isso_executable()
+    marker = VENV / "extras.txt"
+    with _locked():
+        installed = set(marker.read_text().split()) if marker.exists() else set()
+        missing = [requirement for requirement in extras if requirement not in installed]
+        if missing:
+            pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+            _run([*pip, *missing])
+            marker.write_text("".join(f"{name}\n" for name in sorted(installed | set(missing))))
+    return VENV
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """Hold the lock that keeps two processes from changing the virtualenv at once."""
+    with Path(f"{VENV}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _install(requirements: str) -> None:
@@ -91,18 +118,23 @@ def _install(requirements: str) -> None:
     ]
     for command in steps:
         try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
-            )
-        except subprocess.TimeoutExpired:
+            _run(command)
+        except IssoUnavailable:
             shutil.rmtree(VENV, ignore_errors=True)
-            raise IssoUnavailable(
-                f"{' '.join(command)}: no answer in {INSTALL_TIMEOUT:g} s"
-            ) from None
-        if done.returncode != 0:
-            shutil.rmtree(VENV, ignore_errors=True)
-            output = (done.stdout + done.stderr).strip()[-3000:]
-            raise IssoUnavailable(f"{' '.join(command)} failed:\n{output}")
+            raise
+
+
+def _run(command: list[str]) -> None:
+    """Run an installation step; IssoUnavailable with its output when it fails."""
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise IssoUnavailable(f"{' '.join(command)}: no answer in {INSTALL_TIMEOUT:g} s") from None
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()[-3000:]
+        raise IssoUnavailable(f"{' '.join(command)} failed:\n{output}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+-- wrk script that submits new comments to Isso as its embed does (POST /new?uri=PAGE with a
+-- JSON body: author, email, website, text, parent, title, notification): the peer of
+-- submit.lua in benchmarks/peers. Every request carries a text, an author, an email and a
+-- website of its own (the same shapes as submit.lua's) and goes to one of PAGES pages whose
+-- URIs start with /load/RUN/, so the harness can find exactly this run's comments in Isso's
+-- database afterwards. The page's title comes with each comment, as the embed sends its
+-- data-title: without one, Isso would fetch the page from the site to read its title.
+--
+--   wrk -s isso_submit.lua http://127.0.0.1:PORT/new -- RUN PAGES
+--
+-- done() prints "@status <code> <count>" per HTTP status, summed over wrk's threads, and,
+-- when the environment variable LOAD_IDS_FILE is set, writes there the id of every comment
+-- Isso acknowledged (202, held for moderation; 201, published), one per line.
+
+local threads = {}
+
+local fragments = {
+  "Thanks for writing this up, it matches what we saw in production last spring.",
+  "I disagree with the second point.\\n\\nThe numbers in the table do not support it.",
+  "See https://example.org/notes/2025/benchmarks for a longer discussion of the method.",
+  "Short and to the point. More articles like this, please!",
+  "Could you share the raw data? I would like to check the median against my own runs.",
+}
+
+function setup(thread)
+  thread:set("thread_number", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  run = args[1]
+  pages = tonumber(args[2])
+  requests_made = 0
+  statuses = {}
+  ids = {}
+  request_headers = { ["Content-Type"] = "application/json" }
+end
+
+function request()
+  requests_made = requests_made + 1
+  local page = string.format("/load/%s/%d", run, (thread_number * 7919 + requests_made) % pages)
+  local author = string.format("%d.%d", thread_number, requests_made)
+  local body = string.format(
+    '{"author":"Reader %s","email":"reader.%s@example.com",'
+      .. '"website":"https://reader.example/%s","text":"Comment %s of run %s. %s",'
+      .. '"parent":null,"title":"Load test page","notification":0}',
+    author, author, author, author, run, fragments[requests_made % #fragments + 1]
+  )
+  -- The embed encodes the URI with encodeURIComponent: "/" becomes %2F.
+  local path = wrk.path .. "?uri=" .. string.gsub(page, "/", "%%2F")
+  return wrk.format("POST", path, request_headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status == 201 or status == 202 then
+    ids[#ids + 1] = string.match(body, '"id":%s*(%d+)')
+  end
+end
+
+function done(summary, latency, requests)
+  local status_total = {}
+  local path = os.getenv("LOAD_IDS_FILE")
+  local ids_file = path and assert(io.open(path, "w"))
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      status_total[status] = (status_total[status] or 0) + count
+    end
+    if ids_file then
+      for _, id in ipairs(thread:get("ids")) do
+        ids_file:write(id, "\n")
+      end
+    end
+  end
+  if ids_file then
+    ids_file:close()
+  end
+  for status, count in pairs(status_total) do
+    io.write(string.format("@status %d %d\n", status, count))
+  end
+end
