@@ -68,7 +68,7 @@ COUNT_PAGES = tuple(f"/counts/{number:02d}" for number in range(1, 21))
 QUEUE_PAGES_PER_SITE = 2_000
 
 #: Bump when the seeded data changes, so that cached SQLite files are made again.
-SEED_FORMAT = 4
+SEED_FORMAT = 5
 SEED = 20251129
 BATCH = 20_000
 #: Comments that answer an earlier approved comment of their page.
@@ -114,6 +114,8 @@ COMMENT_COLUMNS = (
     "spam_reasons",
     "client_hash",
     "idempotency_key",
+    "notify_replies",
+    "edit_token_hash",
 )
 PAGE_COLUMNS = ("id", "site_id", "key", "url", "title", "approved_count", "version", "created_at")
 BLOCKLIST_COLUMNS = ("id", "site_id", "kind", "value", "created_by", "created_at")
@@ -302,10 +304,13 @@ def comment_rows(
             "198.51.100.0",
             USER_AGENT,
             # Seeded statuses are moderators' decisions: no rule flagged them; seeded
-            # comments count for no client's rate limit and carry no Idempotency-Key.
+            # comments count for no client's rate limit and carry no Idempotency-Key; their
+            # authors asked for no reply mail, and their edit windows are long over.
             0.0,
             "",
             None,
+            None,
+            False,
             None,
         )
 
