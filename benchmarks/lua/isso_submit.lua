@@ -8,31 +8,23 @@
 --
 --   wrk -s isso_submit.lua http://127.0.0.1:PORT/new -- RUN PAGES
 --
--- done() prints "@status <code> <count>" per HTTP status, summed over wrk's threads, and,
+-- done() (shared.lua) prints "@status <code> <count>" per HTTP status, summed over wrk's threads, and,
 -- when the environment variable LOAD_IDS_FILE is set, writes there the id of every comment
 -- Isso acknowledged (202, held for moderation; 201, published), one per line.
 
-local threads = {}
+package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
+local shared = require("shared")
+local fragments = shared.fragments
+local acknowledged = { [201] = true, [202] = true }
 
-local fragments = {
-  "Thanks for writing this up, it matches what we saw in production last spring.",
-  "I disagree with the second point.\\n\\nThe numbers in the table do not support it.",
-  "See https://example.org/notes/2025/benchmarks for a longer discussion of the method.",
-  "Short and to the point. More articles like this, please!",
-  "Could you share the raw data? I would like to check the median against my own runs.",
-}
-
-function setup(thread)
-  thread:set("thread_number", #threads)
-  table.insert(threads, thread)
-end
+setup = shared.setup
+done = shared.done
 
 function init(args)
   run = args[1]
   pages = tonumber(args[2])
   requests_made = 0
-  statuses = {}
-  ids = {}
+  shared.start()
   request_headers = { ["Content-Type"] = "application/json" }
 end
 
@@ -52,30 +44,5 @@ function request()
 end
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-  if status == 201 or status == 202 then
-    ids[#ids + 1] = string.match(body, '"id":%s*(%d+)')
-  end
-end
-
-function done(summary, latency, requests)
-  local status_total = {}
-  local path = os.getenv("LOAD_IDS_FILE")
-  local ids_file = path and assert(io.open(path, "w"))
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      status_total[status] = (status_total[status] or 0) + count
-    end
-    if ids_file then
-      for _, id in ipairs(thread:get("ids")) do
-        ids_file:write(id, "\n")
-      end
-    end
-  end
-  if ids_file then
-    ids_file:close()
-  end
-  for status, count in pairs(status_total) do
-    io.write(string.format("@status %d %d\n", status, count))
-  end
+  shared.count(status, body, acknowledged)
 end

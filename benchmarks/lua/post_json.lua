@@ -5,16 +5,17 @@
 --
 --   wrk -s post_json.lua http://127.0.0.1:PORT/count -- '["/a","/b"]'
 --
--- done() prints one line per status, "@status <code> <count>", summed over wrk's threads.
+-- done() prints one line per status, "@status <code> <count>", summed over wrk's threads
+-- (shared.lua).
 
-local threads = {}
+package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
+local shared = require("shared")
 
-function setup(thread)
-  table.insert(threads, thread)
-end
+setup = shared.setup
+done = shared.done
 
 function init(args)
-  statuses = {}
+  shared.start()
   -- wrk builds the request once, after init, from these.
   wrk.method = "POST"
   wrk.body = args[1]
@@ -22,17 +23,5 @@ function init(args)
 end
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      total[status] = (total[status] or 0) + count
-    end
-  end
-  for status, count in pairs(total) do
-    io.write(string.format("@status %d %d\n", status, count))
-  end
+  shared.count(status)
 end
