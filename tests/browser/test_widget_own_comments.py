@@ -421,7 +421,7 @@ def test_the_services_error_for_an_edited_text_shows_under_the_field(
 def test_no_payload_runs_through_an_edit(
     live: Live, page: Page, host: HostSite, key: str, markdown_site: str, markup: str
 ) -> None:
-    url = host.url("thread.html" if markup == "text" else "markdown.html", page=key)
+    url = host.url("thread.html", page=key, **({} if markup == "text" else {"site": markdown_site}))
     mine = post_own(page, url, "A harmless start.")["id"]
     item = comment(page, mine)
     body = item.locator(".csv-body")

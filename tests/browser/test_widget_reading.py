@@ -34,7 +34,7 @@ from tests.support.service import run_cli, service_env
 
 pytestmark = pytest.mark.browser
 
-MARKDOWN_SITE = "widget-md"  # the site of widget_pages/markdown.html
+MARKDOWN_SITE = "widget-md"  # host pages show it with ?site=widget-md
 NOT_VISIBLE = "This comment is not visible (yet)."
 PREVIEW_XSS = [
     "<img src=x onerror=window.__x=1>",
@@ -211,7 +211,9 @@ def test_a_text_site_has_no_preview(page: Page, host: HostSite, key: str) -> Non
 def test_preview_on_a_markdown_site(
     live: Live, page: Page, host: HostSite, key: str, markdown_site: str
 ) -> None:
-    container = open_thread(page, host.url("markdown.html", page=key), "No comments yet.")
+    container = open_thread(
+        page, host.url("thread.html", page=key, site=markdown_site), "No comments yet."
+    )
     write = container.get_by_role("tab", name="Write")
     preview = container.get_by_role("tab", name="Preview")
     expect(write).to_have_attribute("aria-selected", "true")
@@ -258,7 +260,7 @@ def test_a_markdown_sites_thread_shows_its_emphasis(
     body = "Some *x*, **y** and `code`.\n\n1. one\n\n- two"
     written = live.submit(key, site=markdown_site, page_url=None, body=body)
     bulk(live, [written])
-    open_thread(page, host.url("markdown.html", page=key), "1 comment")
+    open_thread(page, host.url("thread.html", page=key, site=markdown_site), "1 comment")
     shown = comment(page, written).locator(".csv-body")
     expect(shown.locator("em")).to_have_text("x")
     expect(shown.locator("code")).to_have_text("code")
@@ -274,7 +276,9 @@ def test_a_markdown_sites_thread_shows_its_emphasis(
 def test_preview_runs_no_payload(
     live: Live, page: Page, host: HostSite, key: str, markdown_site: str
 ) -> None:
-    container = open_thread(page, host.url("markdown.html", page=key), "No comments yet.")
+    container = open_thread(
+        page, host.url("thread.html", page=key, site=markdown_site), "No comments yet."
+    )
     write = container.get_by_role("tab", name="Write")
     preview = container.get_by_role("tab", name="Preview")
     panel = container.get_by_role("tabpanel", name="Preview")

@@ -47,8 +47,9 @@ class HostPageHandler(DemoHandler):
     """demo/ as scripts/demo_site.py serves it, plus ``/w/NAME.html`` from widget_pages/.
 
     A widget page's ``{{NAME}}`` placeholders are filled from ``values`` (API, SITE, SELF)
-    and from the query string (``?page=/key&lang=de`` fills PAGE and LANG), HTML-escaped;
-    a placeholder without a value becomes empty.
+    and from the query string (``?page=/key&lang=de`` fills PAGE and LANG; ``?site=`` another
+    site of the same service, never API or SELF), HTML-escaped; a placeholder without a value
+    becomes empty.
     """
 
     def do_GET(self) -> None:
@@ -61,7 +62,8 @@ class HostPageHandler(DemoHandler):
         if "/" in name or not name.endswith(".html") or not source.is_file():
             self.send_error(404)
             return
-        values = {**{k.upper(): v for k, v in parse_qsl(parts.query)}, **self.values}
+        asked = {k.upper(): v for k, v in parse_qsl(parts.query)}
+        values = {**self.values, **asked, "API": self.values["API"], "SELF": self.values["SELF"]}
         text = PLACEHOLDER.sub(
             lambda m: html.escape(values.get(m[1], "")), source.read_text("utf-8")
         )
