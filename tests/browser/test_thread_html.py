@@ -58,7 +58,7 @@ def serve_article(service: str) -> Iterator[str]:
     """Serve the article, its includes made at each request, as every page of a new origin
     on 127.0.0.1; yields the origin."""
     template = ARTICLE.read_text("utf-8")
-    for name, value in {"SITE": SITE, "PAGE": PAGE_KEY, "API": service}.items():
+    for name, value in {"SITE": SITE, "PAGE": PAGE_KEY, "API": service, "LANG": ""}.items():
         template = template.replace("{{" + name + "}}", value)
 
     class Handler(BaseHTTPRequestHandler):

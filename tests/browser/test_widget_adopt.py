@@ -1,7 +1,7 @@
 """The widget adopting a thread the page already holds (DESIGN §10), in a real Chromium.
 
 A site includes ``GET /sites/{site}/thread.html?page=KEY`` server-side inside the widget's
-container: ``widget_pages/adopt-article.html``, served here by a small server of its own
+container: ``widget_pages/ssi-article.html``, served here by a small server of its own
 origin that makes the include as nginx's SSI would (``with_includes`` of
 ``test_thread_html.py``), for two sites registered for that origin, one in plain text and one
 in Markdown. (Not through ``page.route``: Chromium takes a page fulfilled that way for a
@@ -54,7 +54,7 @@ pytestmark = pytest.mark.browser
 
 SITE = "adopt"  # plain text
 MARKDOWN_SITE = "adopt-md"
-ARTICLE = "adopt-article.html"
+ARTICLE = "ssi-article.html"
 I18N = "/widget/i18n/"
 API = "**/api/v1/**"
 SORT = "commentsvc:sort "
