@@ -34,6 +34,40 @@ class SubmitCheck:
     #: The status that acknowledges a stored submission (Isso answers 202 for a pending one).
     status: int = 201
 
+    @classmethod
+    def compare(
+        cls,
+        runs: Sequence[WrkRun],
+        stored_ids: Sequence[int],
+        connections: int,
+        *,
+        not_pending: int,
+        flagged: int,
+        counted_pages: int,
+        status: int = 201,
+    ) -> SubmitCheck:
+        """What wrk saw acknowledged with ``status`` over ``runs`` against the ids of the
+        comments stored on their pages (and what else the store says of them)."""
+        acknowledged_ids = [comment_id for run in runs for comment_id in run.ids]
+        acknowledged, stored = set(acknowledged_ids), set(stored_ids)
+        refused: Counter[int] = Counter()
+        for run in runs:
+            refused.update({code: n for code, n in run.statuses.items() if code != status})
+        return cls(
+            acknowledged=sum(run.statuses.get(status, 0) for run in runs),
+            acknowledged_ids=len(acknowledged_ids),
+            stored=len(stored_ids),
+            lost=len(acknowledged - stored),
+            duplicated=len(acknowledged_ids) - len(acknowledged),
+            abandoned=len(stored - acknowledged),
+            abandoned_bound=connections * len(runs),
+            not_pending=not_pending,
+            flagged=flagged,
+            counted_pages=counted_pages,
+            refused=dict(refused),
+            status=status,
+        )
+
     @property
     def ok(self) -> bool:
         """Nothing lost or doubled, and only what wrk abandoned in flight stored beyond."""
@@ -70,7 +104,6 @@ def check_submissions(
 ) -> SubmitCheck:
     """Compare what the database holds on the run's pages with what was acknowledged."""
     time.sleep(1.0)  # requests wrk abandoned may still be finishing
-    acknowledged_ids = [comment_id for run in runs for comment_id in run.ids]
     engine = sa.create_engine(database_url, poolclass=NullPool)
     pattern = f"/load/{tag}-%"
     with engine.connect() as connection:
@@ -86,21 +119,11 @@ def check_submissions(
             {"pattern": pattern},
         ).scalar_one()
     engine.dispose()
-    stored = {comment_id for comment_id, _, _ in rows}
-    acknowledged = set(acknowledged_ids)
-    refused: Counter[int] = Counter()
-    for run in runs:
-        refused.update({status: n for status, n in run.statuses.items() if status != 201})
-    return SubmitCheck(
-        acknowledged=sum(run.statuses.get(201, 0) for run in runs),
-        acknowledged_ids=len(acknowledged_ids),
-        stored=len(rows),
-        lost=len(acknowledged - stored),
-        duplicated=len(acknowledged_ids) - len(acknowledged),
-        abandoned=len(stored - acknowledged),
-        abandoned_bound=connections * len(runs),
+    return SubmitCheck.compare(
+        runs,
+        [comment_id for comment_id, _, _ in rows],
+        connections,
         not_pending=sum(status != "pending" for _, status, _ in rows),
         flagged=sum(bool(reasons) for _, _, reasons in rows),
         counted_pages=counted,
-        refused=dict(refused),
     )

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -208,22 +207,12 @@ def isso_submit_check(
     saw acknowledged: the check :func:`benchmarks.load.submissions.check_submissions` makes of
     commentsvc's database, made through Isso's own database layer."""
     rows = peer.stored(f"/load/{tag}-")
-    acknowledged_ids = [comment_id for run in runs for comment_id in run.ids]
-    acknowledged, stored = set(acknowledged_ids), {comment_id for comment_id, _, _ in rows}
-    refused: Counter[int] = Counter()
-    for run in runs:
-        refused.update({status: n for status, n in run.statuses.items() if status != ISSO_PENDING})
-    return SubmitCheck(
-        acknowledged=sum(run.statuses.get(ISSO_PENDING, 0) for run in runs),
-        acknowledged_ids=len(acknowledged_ids),
-        stored=len(rows),
-        lost=len(acknowledged - stored),
-        duplicated=len(acknowledged_ids) - len(acknowledged),
-        abandoned=len(stored - acknowledged),
-        abandoned_bound=connections * len(runs),
+    return SubmitCheck.compare(
+        runs,
+        [comment_id for comment_id, _, _ in rows],
+        connections,
         not_pending=sum(mode != PENDING_MODE for _, mode, _ in rows),
         flagged=0,  # Isso's guard is off: it flags nothing
         counted_pages=len({uri for _, mode, uri in rows if mode == 1}),
-        refused=dict(refused),
         status=ISSO_PENDING,
     )
