@@ -214,13 +214,7 @@ def part_js(name: str, version: str) -> Response:
     """A part of the widget (``PARTS``); a version other than the current one is not found."""
     if name not in PARTS or version != part_script(name).version:
         abort(404)
-    script = part_script(name)
-    response = current_app.response_class(script.body, mimetype="text/javascript")
-    response.set_etag(script.version)
-    response.cache_control.public = True
-    response.cache_control.max_age = LANGUAGE_MAX_AGE
-    response.cache_control.immutable = True
-    return response.make_conditional(request)
+    return _versioned_file(part_script(name).body, "text/javascript", version)
 
 
 @bp.get("/widget/i18n/<name>.json")
@@ -230,8 +224,14 @@ def language_file(name: str) -> Response:
     served = translations()
     if lang not in served.bodies or version != served.version:
         abort(404)
-    response = current_app.response_class(served.bodies[lang], mimetype="application/json")
-    response.set_etag(served.version)
+    return _versioned_file(served.bodies[lang], "application/json", version)
+
+
+def _versioned_file(body: bytes, mimetype: str, version: str) -> Response:
+    """A file whose URL names its ``version`` (its content's): cached a year, never
+    revalidated before, its version as ETag."""
+    response = current_app.response_class(body, mimetype=mimetype)
+    response.set_etag(version)
     response.cache_control.public = True
     response.cache_control.max_age = LANGUAGE_MAX_AGE
     response.cache_control.immutable = True
