@@ -596,8 +596,10 @@ def counts() -> Response:
             errors={"page": [f"At most {maximum} pages."]},
         )
     response = jsonify({"counts": threads.approved_counts(site.id, keys)})
+    # An index page asks for the same pages again and again: revalidated, not sent again.
     response.cache_control.no_cache = True
-    return response
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.get("/feed.atom")

@@ -24,6 +24,7 @@ from cachetools import LRUCache
 from commentsvc.extensions import db, read_connection
 from commentsvc.models import Page
 from commentsvc.services import threads
+from commentsvc.services.page_states import PageState, page_state
 from commentsvc.services.threads import ThreadPage, ThreadRequest, entry_size
 
 #: Replies nest under their parent down to this depth, then stay at it (as in the widget).
@@ -32,9 +33,6 @@ MAX_REPLY_DEPTH = 3
 _PAGE_STATE = sa.select(
     Page.id, Page.version, Page.approved_count, Page.key, Page.url, Page.title
 ).where(Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key"))
-_PAGE_VERSION = sa.select(Page.id, Page.version).where(
-    Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
-)
 
 
 @dataclass(frozen=True)
@@ -111,17 +109,16 @@ def nest(rows: Sequence[sa.Row[Any]], max_depth: int = MAX_REPLY_DEPTH) -> list[
     return top
 
 
-def _tag(page: sa.Row[Any] | None, request: FragmentRequest) -> str:
+def _tag(page: PageState | sa.Row[Any] | None, request: FragmentRequest) -> str:
     """The ETag of a rendered slice: the page's version, the slice and the variant."""
     variant = f"{request.variant}|{request.markup}"
     return threads.slice_tag(page, "html", request.after_id, request.limit, variant)
 
 
 def fragment_tag(request: FragmentRequest) -> str:
-    """The ETag the rendered slice has now: one indexed read, no transaction (for a 304)."""
-    parameters = {"site_id": request.site_id, "key": request.key}
-    with read_connection() as connection:
-        return _tag(connection.execute(_PAGE_VERSION, parameters).first(), request)
+    """The ETag the rendered slice has now, from the page's state (as
+    :func:`~.threads.thread_tag`)."""
+    return _tag(page_state(request.site_id, request.key), request)
 
 
 def _thread_cache() -> LRUCache[threads.CacheKey, threads.CacheEntry]:

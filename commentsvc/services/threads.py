@@ -15,6 +15,7 @@ from commentsvc._meta import __version__
 from commentsvc.caching import worker_cache
 from commentsvc.extensions import db, read_connection
 from commentsvc.models import MAX_ID, Comment, Page
+from commentsvc.services.page_states import PageState, page_state, page_states
 from commentsvc.services.visibility import PUBLIC_COLUMNS, PUBLISHED, published
 
 _CACHE = "threads"
@@ -52,9 +53,6 @@ _NEWEST_ROOTS = (
     )
     .order_by(Comment.id.desc())
     .limit(sa.bindparam("limit"))
-)
-_COUNTS = sa.select(Page.key, Page.approved_count).where(
-    Page.site_id == sa.bindparam("site_id"), Page.key.in_(sa.bindparam("keys", expanding=True))
 )
 
 
@@ -96,7 +94,7 @@ class ThreadPage:
     body: bytes
 
 
-def slice_tag(page: sa.Row[Any] | None, *parts: object) -> str:
+def slice_tag(page: PageState | sa.Row[Any] | None, *parts: object) -> str:
     """The ETag of a rendered slice of a page's thread: this release, the page's version
     (its id and version, or none), and ``parts``, whatever else the rendering depends on."""
     version = f"{page.id}.{page.version}" if page else "0.0"
@@ -104,17 +102,16 @@ def slice_tag(page: sa.Row[Any] | None, *parts: object) -> str:
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
-def _tag(page: sa.Row[Any] | None, request: ThreadRequest) -> str:
+def _tag(page: PageState | sa.Row[Any] | None, request: ThreadRequest) -> str:
     """A JSON slice's ETag: what the request chose (cursor, limit, order) and the site set
     (markup)."""
     return slice_tag(page, request.after_id, request.limit, request.sort, request.markup)
 
 
 def thread_tag(request: ThreadRequest) -> str:
-    """The ETag the slice has now: one indexed read, no transaction (for a 304)."""
-    parameters = {"site_id": request.site_id, "key": request.key}
-    with read_connection() as connection:
-        return _tag(connection.execute(_PAGE_STATE, parameters).first(), request)
+    """The ETag the slice has now, from the page's state (for a 304: no query while the
+    database has not changed, see :mod:`~.page_states`)."""
+    return _tag(page_state(request.site_id, request.key), request)
 
 
 #: A cached slice's key: the site's id, the page key, the slice's ETag.
@@ -236,10 +233,7 @@ def find_published_comment(site_id: int, comment_id: int) -> sa.Row[Any] | None:
 
 def approved_counts(site_id: int, keys: Iterable[str]) -> dict[str, int]:
     """Approved comment counts of the given pages (0 for pages nobody commented on)."""
-    keys = list(dict.fromkeys(keys))
-    counts = dict.fromkeys(keys, 0)
-    if keys:
-        with read_connection() as connection:
-            rows = connection.execute(_COUNTS, {"site_id": site_id, "keys": keys})
-            counts.update({key: count for key, count in rows})
-    return counts
+    return {
+        key: state.approved_count if state is not None else 0
+        for key, state in page_states(site_id, keys).items()
+    }
