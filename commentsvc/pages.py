@@ -36,6 +36,7 @@ from commentsvc.errors import ApiError
 from commentsvc.forms import CommentForm
 from commentsvc.pagination import encode_cursor
 from commentsvc.payloads import refuse_nul
+from commentsvc.responses import REVALIDATE, vary_on
 from commentsvc.security import WebUrl, origin_of_url, web_url
 from commentsvc.services import sites, thread_fragments, threads
 from commentsvc.services.sites import PublicSite
@@ -201,8 +202,7 @@ def thread_html() -> Response:
         response = current_app.response_class(found.body, mimetype=HTML)
         tag = found.tag
     response.set_etag(tag)
-    response.cache_control.public = True
-    response.cache_control.no_cache = True
+    response.headers["Cache-Control"] = REVALIDATE
     response.headers.update(FRAGMENT_HEADERS)
     _allow_site_origins(site, response)
     return response
@@ -211,7 +211,7 @@ def thread_html() -> Response:
 def _allow_site_origins(site: PublicSite, response: Response) -> None:
     """CORS as on the public API: scripts of the site's own origins may read the fragment
     (the exact origin back); no other origin gets the header. Public data, so no refusal."""
-    response.vary.add("Origin")
+    vary_on(response, "Origin")
     origin = request.headers.get("Origin")
     if origin is not None and origin_of_url(origin) in site.origins:
         response.headers["Access-Control-Allow-Origin"] = origin

@@ -10,8 +10,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-#: The service's JSON log lines (python-json-logger's JsonFormatter arguments): what
+#: The service's JSON log lines (python-json-logger's formatter arguments): what
 #: commentsvc.observability writes, and gunicorn's own lines in the same shape.
+JSON_FORMATTER = "pythonjsonlogger.orjson.OrjsonFormatter"
 JSON_LOG_FORMAT: dict[str, Any] = {
     "fmt": "%(levelname)s %(name)s %(message)s",
     "rename_fields": {"levelname": "level", "name": "logger"},
@@ -59,7 +60,7 @@ def gunicorn_log_config(log_format: str, level: str, access_log: str | None) -> 
                 "formatter": "json",
             },
         },
-        "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter", **JSON_LOG_FORMAT}},
+        "formatters": {"json": {"()": JSON_FORMATTER, **JSON_LOG_FORMAT}},
     }
 
 

@@ -41,6 +41,7 @@ from commentsvc.forms import (
 from commentsvc.notifications import personal_data
 from commentsvc.paths import PUBLIC_API_PREFIX, in_public_api
 from commentsvc.payloads import read_json_object, read_urlencoded, refuse_nul
+from commentsvc.responses import NO_CACHE, REVALIDATE, vary_on
 from commentsvc.security import anonymize_ip, normalize_origin, origin_of_url, web_url
 from commentsvc.services import feeds, idempotency, preview, sites, submissions, threads
 from commentsvc.services.errors import ServiceError
@@ -173,7 +174,7 @@ def add_cors_headers(response: Response) -> Response:
     """
     if not in_public_api(request.path):
         return response
-    response.vary.add("Origin")
+    vary_on(response, "Origin")
     origin = _request_origin()
     if origin is None or "Access-Control-Allow-Origin" in response.headers:  # a preflight
         return response
@@ -483,7 +484,7 @@ def thread() -> Response:
     wanted = threads.ThreadRequest(g.site.id, key, after_id, limit, sort, markup)
     tag = threads.thread_tag(wanted)
     if request.if_none_match.contains_weak(tag):
-        response = current_app.response_class(status=304)
+        response = current_app.response_class(status=304, mimetype=JSON)
     else:
         page = threads.thread_page(
             wanted, tag, lambda rows: public_thread_json(wanted.key, rows, markup)
@@ -491,8 +492,7 @@ def thread() -> Response:
         response = current_app.response_class(page.body, mimetype=JSON)
         tag = page.tag
     response.set_etag(tag)
-    response.cache_control.public = True
-    response.cache_control.no_cache = True
+    response.headers["Cache-Control"] = REVALIDATE
     return response
 
 
@@ -597,9 +597,10 @@ def counts() -> Response:
         )
     response = jsonify({"counts": threads.approved_counts(site.id, keys)})
     # An index page asks for the same pages again and again: revalidated, not sent again.
-    response.cache_control.no_cache = True
+    response.headers["Cache-Control"] = NO_CACHE
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # a 304 when If-None-Match holds the ETag
+    return response
 
 
 @bp.get("/feed.atom")
