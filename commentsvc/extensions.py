@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from flask import Flask, current_app
@@ -37,6 +40,70 @@ login_manager = LoginManager()
 _WRITE = "commentsvc_write"
 _NO_TRANSACTION = "commentsvc_no_transaction"
 _READ_ENGINE = "commentsvc.read_engine"
+_WRITERS = "commentsvc.sqlite_writers"
+
+
+class SqliteWriters:
+    """The processes of this machine that write one SQLite file take turns on a lock file
+    (``<database>.writers.lock``) before ``BEGIN IMMEDIATE``.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between its tries: a
+    writer that finds the lock taken sleeps whole milliseconds while the holder needs a
+    fraction of one, and at a few concurrent submissions those sleeps were nearly all of
+    their 99th percentile. Here a waiter tries again every 0.1 ms at first (at most every
+    millisecond), so the lock changes hands about as soon as it is free. The kernel releases
+    a dead process's lock. After the busy timeout a writer stops waiting here and leaves the
+    rest to SQLite's own wait; a writer that does not use this (another program, a shell)
+    is waited for by SQLite's busy handler as before.
+    """
+
+    def __init__(self, path: str, timeout_ms: int) -> None:
+        self._path = path
+        self._timeout = timeout_ms / 1000
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _descriptor(self) -> int | None:
+        # A child process of a fork shares its parent's open file, and so its lock: each
+        # process opens the file itself.
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._fd = None  # a read-only directory: SQLite's busy handler alone
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the lock for the block (or, after the busy timeout, go on without it)."""
+        fd = self._descriptor()
+        held = fd is not None and self._wait(fd)
+        try:
+            yield
+        finally:
+            if held:
+                assert fd is not None
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _wait(self, fd: int) -> bool:
+        deadline = time.monotonic() + self._timeout
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+
+def sqlite_writers() -> SqliteWriters | None:
+    """The lock of this app's SQLite file's writers (None: not SQLite, or in memory)."""
+    writers: SqliteWriters | None = current_app.extensions.get(_WRITERS)
+    return writers
 
 
 def configure_sqlite(app: Flask, engine: Engine) -> None:
@@ -49,6 +116,10 @@ def configure_sqlite(app: Flask, engine: Engine) -> None:
     """
     busy_ms = app.config["SQLITE_BUSY_TIMEOUT_MS"]
     synchronous = app.config["SQLITE_SYNCHRONOUS"].upper()
+    path = engine.url.database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        writers = SqliteWriters(os.path.abspath(path) + ".writers.lock", busy_ms)
+        app.extensions[_WRITERS] = writers
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -108,10 +179,12 @@ def write_transaction() -> Iterator[None]:
         raise RuntimeError("write_transaction() started with unsaved changes in the session")
     if session.in_transaction():
         session.commit()
-    session.connection(execution_options={_WRITE: True})
-    try:
-        yield
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    writers = sqlite_writers()
+    with writers.turn() if writers is not None else nullcontext():
+        session.connection(execution_options={_WRITE: True})
+        try:
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,101 @@
+"""Writers of one SQLite file take turns on a lock file (extensions.SqliteWriters): a waiter
+gets the lock about as soon as it is free, not after SQLite's millisecond sleeps; a
+process's lock is its own, even after a fork; a lock never held longer than the busy
+timeout keeps a writer waiting."""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from commentsvc.extensions import SqliteWriters, db, sqlite_writers, write_transaction
+
+HOLD = 0.05
+
+
+def _hold(writers: SqliteWriters, held: threading.Event, released: list[float]) -> None:
+    with writers.turn():
+        held.set()
+        time.sleep(HOLD)
+        released.append(time.monotonic())
+
+
+def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_free(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.writers.lock")
+    first, second = SqliteWriters(path, 5000), SqliteWriters(path, 5000)  # two open files
+    held, released = threading.Event(), []
+    holder = threading.Thread(target=_hold, args=(first, held, released))
+    holder.start()
+    held.wait(5)
+    asked = time.monotonic()
+    with second.turn():
+        got = time.monotonic()
+    holder.join()
+    assert got - asked >= HOLD * 0.8  # it waited for the holder
+    assert got - released[0] < 0.004  # and took over within a few tries of 0.1 to 1 ms
+
+
+def test_after_the_busy_timeout_a_writer_goes_on_without_the_lock(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.writers.lock")
+    first, second = SqliteWriters(path, 5000), SqliteWriters(path, 20)
+    held, released = threading.Event(), []
+    holder = threading.Thread(target=_hold, args=(first, held, released))
+    holder.start()
+    held.wait(5)
+    asked = time.monotonic()
+    with second.turn():  # SQLite's own busy handler takes over from here
+        waited = time.monotonic() - asked
+        assert not released  # the holder still has it
+    holder.join()
+    assert 0.015 <= waited < HOLD
+
+
+def _child_waits(writers: SqliteWriters, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    asked = time.monotonic()
+    with writers.turn():
+        results.put(time.monotonic() - asked)
+
+
+def test_a_forked_child_takes_its_own_turn(tmp_path: Path) -> None:
+    """After a fork the child shares its parent's open file, and would share its lock."""
+    writers = SqliteWriters(str(tmp_path / "db.writers.lock"), 5000)
+    context = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+    with writers.turn():
+        child = context.Process(target=_child_waits, args=(writers, results))
+        child.start()
+        time.sleep(HOLD)
+    child.join(10)
+    assert results.get(timeout=5) >= HOLD * 0.8
+
+
+def test_without_a_writable_directory_writers_rely_on_sqlite_alone(tmp_path: Path) -> None:
+    writers = SqliteWriters(str(tmp_path / "missing" / "db.writers.lock"), 5000)
+    with writers.turn(), writers.turn():  # nothing held, nothing to wait for
+        pass
+
+
+def test_the_app_takes_turns_on_its_sqlite_file(app: Flask) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            assert sqlite_writers() is None
+            return
+        writers = sqlite_writers()
+        assert writers is not None
+        database = db.engine.url.database
+        assert database is not None
+        other = SqliteWriters(os.path.abspath(database) + ".writers.lock", 5000)
+        descriptor = other._descriptor()
+        assert descriptor is not None
+        # While a write transaction runs, another process's writer waits for it.
+        with write_transaction(), pytest.raises(BlockingIOError):
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with other.turn():
+            pass  # and gets it once the transaction is over
