@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from cachetools import LRUCache
@@ -40,6 +40,8 @@ _CACHE = "page_states"
 #: How many pages' states a worker keeps: far more than a site's pages read within the time
 #: between two commits, at about 300 bytes each.
 MAX_PAGES = 20_000
+#: How many answers made of pages' states a worker keeps (a site's article lists).
+MAX_ANSWERS = 1_000
 _STATE = sa.select(Page.id, Page.version, Page.approved_count).where(
     Page.site_id == sa.bindparam("site_id"), Page.key == sa.bindparam("key")
 )
@@ -57,6 +59,7 @@ class PageState:
     approved_count: int
 
 
+AnswerT = TypeVar("AnswerT")
 #: A page's state by site id and key; None: no such page (nobody commented on it).
 StateKey = tuple[int, str]
 Generation = tuple[int, int]
@@ -110,6 +113,8 @@ class PageStates:
         self._lock = threading.Lock()
         self._generation: Generation | None = None
         self._states: LRUCache[StateKey, PageState | None] = LRUCache(MAX_PAGES)
+        #: Answers made from pages' states (the counts of a list of pages), kept as long.
+        self._answers: LRUCache[Hashable, Any] = LRUCache(MAX_ANSWERS)
 
     def valid_now(self) -> Generation | None:
         """Forget what a commit since the last call may have changed; the generation to
@@ -120,6 +125,7 @@ class PageStates:
             generation = self._changes.generation()
             if generation != self._generation:
                 self._states.clear()
+                self._answers.clear()
                 self._generation = generation
             return generation
 
@@ -146,10 +152,27 @@ class PageStates:
             if generation == self._generation:
                 self._states.update(found)
 
+    def answer(self, key: Hashable, make: Callable[[], AnswerT]) -> AnswerT:
+        """What ``make()`` answers now (it reads pages' states), kept under ``key`` until
+        the database changes."""
+        generation = self.valid_now()
+        if generation is not None:
+            with self._lock:
+                if generation == self._generation and key in self._answers:
+                    kept: AnswerT = self._answers[key]
+                    return kept
+        made = make()
+        if generation is not None:
+            with self._lock:
+                if generation == self._generation:
+                    self._answers[key] = made
+        return made
+
     def close(self) -> None:
         """Forget everything and close the connection that watches the database."""
         with self._lock:
             self._states.clear()
+            self._answers.clear()
             self._generation = None
             if self._changes is not None:
                 self._changes.close()
@@ -202,3 +225,9 @@ def page_states(site_id: int, keys: Iterable[str]) -> dict[str, PageState | None
         states.keep(generation, read)
         found.update({key: state for (_, key), state in read.items()})
     return {key: found[key] for key in wanted}
+
+
+def kept_answer(key: Hashable, make: Callable[[], AnswerT]) -> AnswerT:
+    """``make()``'s answer, made again only after the database changed (on SQLite; made
+    each time elsewhere). ``make`` must depend on nothing but pages' states and ``key``."""
+    return _page_states().answer(key, make)

@@ -10,12 +10,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from cachetools import LRUCache
+from flask import jsonify
+from werkzeug.http import generate_etag
 
 from commentsvc._meta import __version__
 from commentsvc.caching import worker_cache
 from commentsvc.extensions import db, read_connection
 from commentsvc.models import MAX_ID, Comment, Page
-from commentsvc.services.page_states import PageState, page_state, page_states
+from commentsvc.services.page_states import PageState, kept_answer, page_state, page_states
 from commentsvc.services.visibility import PUBLIC_COLUMNS, PUBLISHED, published
 
 _CACHE = "threads"
@@ -229,6 +231,31 @@ def find_published_comment(site_id: int, comment_id: int) -> sa.Row[Any] | None:
     )
     with read_connection() as connection:
         return connection.execute(statement).first()
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The counts answer: its JSON body and its ETag."""
+
+    body: bytes
+    tag: str
+
+
+def counts_answer(site_id: int, keys: Iterable[str]) -> Counts:
+    """The JSON counts of the given pages, and its ETag: an article list asks for the same
+    pages again and again, so the answer is kept until the database changes."""
+    wanted = tuple(dict.fromkeys(keys))
+
+    def make() -> Counts:
+        body = json_body({"counts": approved_counts(site_id, wanted)})
+        return Counts(body, generate_etag(body))
+
+    return kept_answer(("counts", site_id, wanted), make)
+
+
+def json_body(value: Any) -> bytes:
+    """``value`` as the app's JSON answers write it (``jsonify``'s body)."""
+    return jsonify(value).get_data()
 
 
 def approved_counts(site_id: int, keys: Iterable[str]) -> dict[str, int]:

@@ -208,3 +208,17 @@ def test_the_watching_connection_goes_with_the_engine(app: Flask, client: FlaskC
         db.engine.dispose()
     assert _open_files(path) == opened
     assert client.get(COUNTS).status_code == 200  # and opens again when needed
+
+
+def test_each_list_of_pages_keeps_its_own_answer(
+    client: FlaskClient, make_comment: Callable[..., int]
+) -> None:
+    make_comment(body="First")
+    forward = "/api/v1/sites/news/counts?page=/none&page=" + PAGE
+    backward = f"/api/v1/sites/news/counts?page={PAGE}&page=/none&page={PAGE}"
+    for _ in range(2):  # made, then kept
+        assert list(client.get(forward).get_json()["counts"]) == ["/none", PAGE]
+        assert list(client.get(backward).get_json()["counts"]) == [PAGE, "/none"]
+        assert client.get("/api/v1/sites/blog/counts?page=" + PAGE).get_json() == {
+            "counts": {PAGE: 0}
+        }
