@@ -169,18 +169,21 @@ def _finish_request(response: Response) -> Response:
     requests.inc()
     latency.observe(duration)
     if request_log.isEnabledFor(logging.INFO):
-        request_log.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": current.method,
-                "path": current.path,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(duration * 1000, 2),
-                "remote_addr": current.remote_addr,
-            },
+        fields = {
+            "request_id": request_id,
+            "method": current.method,
+            "path": current.path,
+            "route": route,
+            "status": response.status_code,
+            "duration_ms": round(duration * 1000, 2),
+            "remote_addr": current.remote_addr,
+        }
+        # Made and handed to the handlers directly: Logger.info would first walk the whole
+        # stack (gunicorn's, Flask's) for the calling line, which no request line shows.
+        record = request_log.makeRecord(
+            request_log.name, logging.INFO, __file__, 0, "request", (), None, extra=fields
         )
+        request_log.handle(record)
     return response
 
 
