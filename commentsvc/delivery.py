@@ -11,6 +11,7 @@ exits 0. Several workers may run at once, on one database: see
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -83,6 +84,10 @@ class Worker:
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._in_flight: set[Future[None]] = set()
+        #: Leased deliveries whose send the database interrupted, to send again.
+        self._unsent: set[int] = set()
+        #: Outcomes of attempts the database could not record, to record again.
+        self._unrecorded: dict[int, outbox.Outcome] = {}
         self._jobs = [_Periodic(every, job) for every, job in _PERIODIC]
         self._next_beat = utcnow()
         #: Six beats in the time after which a worker is taken for dead.
@@ -93,10 +98,18 @@ class Worker:
     def run_once(self, pool: ThreadPoolExecutor | None = None) -> int:
         """Dispatch, send what is due (on ``pool``, or here), run due jobs: how much work
         was found (0: the worker may sleep)."""
-        work = outbox.dispatch()
+        work = self._resume()
+        work += outbox.dispatch()
         free = self.threads - len(self._in_flight) if pool else self.threads
         if free > 0:
-            for delivery_id in outbox.claim(self.name, free):
+            unsent = self._take_unsent(free)
+            try:
+                claimed = outbox.claim(self.name, free - len(unsent)) if free > len(unsent) else []
+            except SQLAlchemyError:
+                with self._counts_lock:
+                    self._unsent.update(unsent)  # still to send, when the database is back
+                raise
+            for delivery_id in [*unsent, *claimed]:
                 work += 1
                 if pool is None:
                     self._send(delivery_id)
@@ -122,12 +135,55 @@ class Worker:
             self._send(delivery_id)
 
     def _send(self, delivery_id: int) -> None:
-        outcome = outbox.send(delivery_id, self.name)
+        try:
+            outcome = outbox.send(delivery_id, self.name)
+        except outbox.Unrecorded as unrecorded:
+            self._forget_session()
+            log.warning("worker: %s; recording it when the database is back", unrecorded)
+            with self._counts_lock:
+                self._unrecorded[delivery_id] = unrecorded.outcome
+            return
+        except SQLAlchemyError:
+            # Before anything was sent: the lease is still this worker's, so it is sent as
+            # soon as the database is back, not when the lease runs out minutes later.
+            self._forget_session()
+            log.warning(
+                "worker: delivery %s not sent, the database is unavailable; trying again",
+                delivery_id,
+                exc_info=True,
+            )
+            with self._counts_lock:
+                self._unsent.add(delivery_id)
+            return
         if outcome is None:
             return
         state = outcome.state.value if outcome.state else "retry"
         with self._counts_lock:
             self.counts[state] += 1
+
+    def _forget_session(self) -> None:
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.rollback()
+
+    def _take_unsent(self, most: int) -> list[int]:
+        """Deliveries this worker leased whose send the database interrupted: sent again
+        first (still under this worker's lease)."""
+        with self._counts_lock:
+            taken = sorted(self._unsent)[:most]
+            self._unsent.difference_update(taken)
+        return taken
+
+    def _resume(self) -> int:
+        """Record the outcomes the database could not take when they were known (a failure
+        here leaves them for the next round)."""
+        with self._counts_lock:
+            pending = dict(self._unrecorded)
+        for delivery_id, outcome in pending.items():
+            outbox.finish(delivery_id, self.name, outcome)
+            with self._counts_lock:
+                del self._unrecorded[delivery_id]
+                self.counts[outcome.state.value if outcome.state else "retry"] += 1
+        return len(pending)
 
     def _run_jobs(self) -> int:
         """Run the jobs that are due: the work they made (a job that adds deliveries, such

@@ -299,8 +299,21 @@ def send(delivery_id: int, owner: str) -> Outcome | None:
         current_app.logger.exception("delivery %s (%s) failed", delivery_id, delivery.kind)
         db.session.rollback()
         outcome = Outcome.retry(f"internal error: {type(error).__name__}")
-    finish(delivery_id, owner, outcome)
+    try:
+        finish(delivery_id, owner, outcome)
+    except sa.exc.SQLAlchemyError as error:
+        raise Unrecorded(delivery_id, outcome) from error
     return outcome
+
+
+class Unrecorded(Exception):
+    """A delivery was attempted but its outcome could not be written (the database went
+    away meanwhile): :func:`finish` it again later, rather than send it again."""
+
+    def __init__(self, delivery_id: int, outcome: Outcome) -> None:
+        super().__init__(f"the outcome of delivery {delivery_id} is not recorded yet")
+        self.delivery_id = delivery_id
+        self.outcome = outcome
 
 
 def finish(delivery_id: int, owner: str, outcome: Outcome) -> None:

@@ -3,14 +3,18 @@ leased to one worker at a time, retried with backoff, given up after its channel
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_migrate import upgrade
 
+from commentsvc import create_app
 from commentsvc.delivery import Worker
 from commentsvc.extensions import db, write_transaction
 from commentsvc.models import (
@@ -349,3 +353,58 @@ def test_a_site_deleted_takes_its_outbox_along(context: None) -> None:
     with write_transaction():
         db.session.execute(sa.delete(Site).where(Site.slug == "news"))
     assert events() == []
+
+
+@pytest.mark.sqlite_only
+def test_an_outcome_the_database_could_not_take_is_recorded_once_it_is_back(
+    tmp_path: Path, channel: Channel
+) -> None:
+    """The soak's finding: the database went away between a send and the write of its
+    outcome; the thread's error went unread and the delivery stayed leased, sent again only
+    when the lease ran out, minutes later. Now the outcome is kept and recorded in the next
+    round: sent once, delivered at once."""
+    database = tmp_path / "away.db"
+    app = create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": f"sqlite:///{database}",
+            "SQLITE_BUSY_TIMEOUT_MS": 200,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    holder = sqlite3.connect(database, isolation_level=None)
+    with app.app_context():
+        upgrade()
+        db.session.add(Site(slug="news", name="News", origins=["https://news.example"]))
+        db.session.commit()
+        submit()
+        original = channel.send
+
+        def send_then_lose_the_database(delivery: Delivery, event: OutboxEvent | None) -> Outcome:
+            outcome = original(delivery, event)
+            holder.execute("BEGIN EXCLUSIVE")  # the outcome's write now finds it locked
+            return outcome
+
+        outbox._SENDERS[KIND] = send_then_lose_the_database
+        worker = Worker(app, name="w1")
+        try:
+            with pytest.raises(sa.exc.OperationalError):
+                worker.run_once()  # sends; cannot record (the run loop waits and goes on)
+            holder.execute("ROLLBACK")
+            [delivery] = ours()
+            assert (delivery.state, delivery.lease_owner) == (DeliveryState.PENDING, "w1")
+
+            worker.run_once()  # the database is back
+            [delivery] = ours()
+            assert (delivery.state, delivery.attempts, delivery.last_code) == (
+                DeliveryState.DELIVERED,
+                1,
+                200,
+            )
+            assert len(channel.sent) == 1
+            assert worker.counts["delivered"] == 1
+        finally:
+            outbox._SENDERS[KIND] = original
+            db.engine.dispose()
+            holder.close()
