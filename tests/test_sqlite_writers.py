@@ -30,7 +30,7 @@ def _hold(writers: SqliteWriters, held: threading.Event, released: list[float]) 
 def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_free(tmp_path: Path) -> None:
     path = str(tmp_path / "db.writers.lock")
     first, second = SqliteWriters(path, 5000), SqliteWriters(path, 5000)  # two open files
-    held, released = threading.Event(), []
+    held, released = threading.Event(), list[float]()
     holder = threading.Thread(target=_hold, args=(first, held, released))
     holder.start()
     held.wait(5)
@@ -45,7 +45,7 @@ def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_free(tmp_path: Path) ->
 def test_after_the_busy_timeout_a_writer_goes_on_without_the_lock(tmp_path: Path) -> None:
     path = str(tmp_path / "db.writers.lock")
     first, second = SqliteWriters(path, 5000), SqliteWriters(path, 20)
-    held, released = threading.Event(), []
+    held, released = threading.Event(), list[float]()
     holder = threading.Thread(target=_hold, args=(first, held, released))
     holder.start()
     held.wait(5)
@@ -57,7 +57,7 @@ def test_after_the_busy_timeout_a_writer_goes_on_without_the_lock(tmp_path: Path
     assert 0.015 <= waited < HOLD
 
 
-def _child_waits(writers: SqliteWriters, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _child_waits(writers: SqliteWriters, results: multiprocessing.Queue) -> None:
     asked = time.monotonic()
     with writers.turn():
         results.put(time.monotonic() - asked)
@@ -67,7 +67,7 @@ def test_a_forked_child_takes_its_own_turn(tmp_path: Path) -> None:
     """After a fork the child shares its parent's open file, and would share its lock."""
     writers = SqliteWriters(str(tmp_path / "db.writers.lock"), 5000)
     context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+    results: multiprocessing.Queue = context.Queue()
     with writers.turn():
         child = context.Process(target=_child_waits, args=(writers, results))
         child.start()
