@@ -4,7 +4,8 @@
         [--warmup 2] [--connections 8] [--workers N] [--queue-rows 1000000]
         [--only KEY,...] [--profile KEY,...] [--workers-sweep 2,3,4] [--list]
 
-Run it from the project root (``make bench`` runs it on both databases).
+Run it from the project root (``make bench`` runs it on both databases, then the peer
+benchmark, :mod:`benchmarks.peers`).
 
 Needs ``wrk`` on the PATH (Debian: ``apt-get install wrk``); ``--profile`` needs py-spy
 (``pip install py-spy``); PostgreSQL needs ``COMMENTSVC_TEST_DATABASE_URL`` naming a database on
@@ -18,7 +19,8 @@ For each database it prepares a ``reads`` and a ``queue`` database (see
 bulk; SQLite files are cached in ``benchmarks/.cache/``), then serves, each on a free
 loopback port with ``gunicorn -c gunicorn.conf.py`` (as many workers as that file starts on
 this machine unless ``--workers`` says otherwise, rate limits off unless said below, logs at
-WARNING):
+INFO, the service's default: one JSON line per request, into a file, as the targets are
+defined; only the one server said below logs at WARNING):
 
 * ``benchmarks/ceiling_app.py``, a Flask app answering a fixed small JSON body: the ceiling of
   this stack on this machine. It is measured first, for a third of ``--duration`` right
@@ -27,12 +29,15 @@ WARNING):
   again last;
 * commentsvc on ``reads``: ``GET /healthz`` (no I/O: what every request costs in the
   application's hooks); ``GET /widget.js``; the thread of a 100-comment page as the widget
-  asks for it, and the same with ``If-None-Match`` (304); approved counts of 20 pages; the
+  asks for it, and the same with ``If-None-Match`` (304); the same page's server-rendered
+  thread, ``GET /sites/{site}/thread.html?page=KEY`` (an HTML fragment of all 100 comments,
+  rendered once and cached by the service), and its 304; approved counts of 20 pages; the
   moderation queue (``status=pending``, bearer token) and its first page of all statuses;
   the first page of threads of 10, 1,000 and 100,000 comments, as the widget asks for it and
   with ``limit=10``; JSON submissions, each with a body of its own, on 200 pages per wrk run;
-* beside it, commentsvc on ``reads`` with logs at INFO (one JSON line per request): the 304
-  workload on both servers in alternating rounds, to show what request logging costs;
+* beside it, commentsvc on ``reads`` with logs at WARNING (``reads-quiet``: no line per
+  request): the 304 workload on both servers in alternating rounds (``thread-304`` at INFO,
+  ``thread-304-quiet`` at WARNING), to show what request logging costs;
 * commentsvc on ``reads`` with every abuse rule on, twice: rate limits on (a limit never
   reached: every submission is counted, none refused), their counters in the database, then
   in Redis; the same submissions as the widget sends them (an ``Idempotency-Key`` of their
@@ -43,7 +48,7 @@ WARNING):
 
 Every workload is a ``wrk`` run from a separate process (``--connections``, one wrk thread by
 default) for ``--duration`` seconds after ``--warmup`` seconds of the same load; workloads
-that are compared with each other (the thread sizes, WARNING against INFO) run in three
+that are compared with each other (the thread sizes, INFO against WARNING) run in three
 interleaved rounds of a third of that instead, and the median round stands for each. The
 answers are counted by status with the Lua scripts in ``benchmarks/lua/``, so a status other
 than the expected one counts as an error.
@@ -62,7 +67,10 @@ allowed beyond those are requests wrk abandoned in flight when its time was up (
 per connection and wrk run). Server memory is the sum of the RSS (and
 PSS) of the gunicorn master and its workers, read from /proc after each server's last run.
 
-The tables are printed and written as Markdown to ``benchmarks/results/<date>-<time>-<db>.md``.
+The tables are printed and written as Markdown to ``benchmarks/results/<date>-<time>-<db>.md``;
+their *Targets* table holds each of issue 18's targets with the figure this run measured and
+met, missed or "-" (not measured: shares of the ceiling, p99s, the ratios of scale); the
+targets relative to Isso are judged by the peer benchmark's report.
 ``--profile`` runs the named workloads once more under ``py-spy record`` (all workers,
 non-blocking: wall time of requests in progress, waits for the database included) and adds
 where the time goes to the report; the raw stacks are kept in ``benchmarks/.cache/profiles/``

@@ -72,7 +72,7 @@ def gunicorn_settings(database_url: str, workers: int, worker_class: str = "") -
     env = service_env(
         database_url,
         secrets.token_hex(32),
-        COMMENTSVC_LOG_LEVEL="WARNING",
+        COMMENTSVC_LOG_LEVEL="INFO",
         **worker_class_variables(worker_class),
     )
     # Only its command line is used: nothing starts, nothing is logged.

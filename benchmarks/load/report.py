@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Callable, Sequence
 
 from benchmarks.load.bench import Settings
-from benchmarks.load.run import Report
+from benchmarks.load.run import DEFAULT_LOG_LEVEL, TARGETS, Report
 from benchmarks.load.sections import (
     CIRCUMSTANCES,
     circumstances,
@@ -54,10 +54,40 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
             for name, mem in report.memory.items()
         ],
     )
-    lines += targets_section(m, lambda key: ceiling_of(key)[0])
+    conditions = target_conditions(report, settings)
+    lines += targets_section(
+        m, lambda key: ceiling_of(key)[0], conditions, settings.max_noise, report.beside
+    )
     for prof in report.profiles:
         lines += profile_section(prof)
     return "\n".join(lines) + "\n"
+
+
+def target_conditions(report: Report, settings: Settings) -> list[str]:
+    """How this run differs from the conditions the targets are defined for (SQLite, 2
+    workers, 8 connections, logs at INFO): nothing when it does not."""
+    differences = []
+    if report.dialect != "sqlite":
+        differences.append(report.dialect)
+    if report.workers != 2:
+        differences.append(f"{report.workers} workers")
+    if settings.connections != 8:
+        differences.append(f"{settings.connections} connections")
+    if settings.worker_class:
+        differences.append(f"worker class {settings.worker_class}")
+    if not differences:
+        return []
+    return [
+        f"This run differs from those conditions ({', '.join(differences)}): its verdicts"
+        " compare, they do not decide."
+    ]
+
+
+def log_level(key: str, report: Report) -> str:
+    """The log level of the server a main-table row was measured on ("-" for the ceiling,
+    which logs nothing)."""
+    server = report.measurements[key].workload.server
+    return "-" if server == "ceiling" else TARGETS[server][2]
 
 
 def _ceiling_of(report: Report) -> CeilingOf:
@@ -86,6 +116,10 @@ def _introduction(report: Report, settings: Settings, databases_label: str) -> l
         f"### Workloads ({settings.connections} connections, {settings.duration:g} s after"
         f" {settings.warmup:g} s warm-up; `WEB_CONCURRENCY={report.workers}`)",
         "",
+        f"*logs*: the level commentsvc logged at, {DEFAULT_LOG_LEVEL} (its default: one JSON"
+        " line per request, here into a file) on every row but the one that says WARNING; the"
+        " ceiling app logs nothing.",
+        "",
         "Latencies in ms. *errors*: answers with another status than expected, plus socket"
         " errors. *vs ceiling*: requests per second as a share of the ceiling's, measured"
         f" for {max(1, settings.duration // ROUNDS):g} s right before the workload (the"
@@ -107,11 +141,12 @@ def _main_table(
 ) -> list[str]:
     """One row per workload of :data:`MAIN` that ran."""
     m = report.measurements
-    header = ["workload", "req/s", "p50", "p99", "errors", "vs ceiling", "ceiling beside"]
-    header += [cpu_header, "by CPU", *CIRCUMSTANCES]
+    header = ["workload", "logs", "req/s", "p50", "p99", "errors", "vs ceiling"]
+    header += ["ceiling beside", cpu_header, "by CPU", *CIRCUMSTANCES]
     rows = [
         [
             ROW_LABELS.get(key, m[key].workload.label),
+            log_level(key, report),
             *figures(m[key]),
             ratio(m[key].run.rps, ceiling_of(key)[0]),
             f"{report.beside[key].run.rps:,.0f}" if key in report.beside else "",

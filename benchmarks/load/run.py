@@ -24,8 +24,10 @@ from benchmarks.load.server import Server, fetch, redis_pids, serve
 from benchmarks.load.submissions import SubmitCheck, check_submissions
 from benchmarks.load.workloads import (
     BESIDE,
+    QUIET,
     ROUNDS,
     Workload,
+    fragment_path,
     selected,
     thread_path,
     workloads,
@@ -58,7 +60,7 @@ class Report:
     #: The check after each submit workload, by workload.
     submit_checks: dict[str, SubmitCheck] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
-    #: (logs at WARNING, logs at INFO) measurements of the 304 workload, in rounds.
+    #: (logs at INFO, logs at WARNING) measurements of the 304 workload, in rounds.
     logging_rounds: list[tuple[Measurement, Measurement]] = field(default_factory=list)
     #: Every run of the workloads measured more than once, by workload.
     repeats: dict[str, list[Measurement]] = field(default_factory=dict)
@@ -142,21 +144,43 @@ def planned_runs(args: argparse.Namespace) -> int:
     runs = len(keys) + 1 + len(args.profile)  # the ceiling runs twice
     runs += sum(1 for w in chosen if w.key in BESIDE)  # and beside these
     runs += sum(ROUNDS - 1 for w in chosen if w.in_rounds)
-    if "thread-304-info" in keys:
-        runs += 2 * ROUNDS - 1 + ("thread-304" not in keys)
+    if QUIET in keys:
+        # Both servers in each round: the quiet one's key is counted once already.
+        runs += 2 * ROUNDS - 1
     return runs
 
 
+#: The service's default log level (one JSON line per request), at which the targets are
+#: defined: every commentsvc server of the main table logs at it.
+DEFAULT_LOG_LEVEL = "INFO"
 #: Each server of a run: the app it serves, its database ("reads" or "queue"), its log level,
-#: where its rate-limit counters live ("database" or "redis"; None: rate limits off).
+#: where its rate-limit counters live ("database" or "redis"; None: rate limits off). The
+#: ceiling app logs nothing at any level; ``reads-quiet`` logs only warnings, to show what the
+#: default's line per request costs.
 TARGETS = {
     "ceiling": ("ceiling", None, "WARNING", None),
-    "reads": ("wsgi", "reads", "WARNING", None),
-    "reads-info": ("wsgi", "reads", "INFO", None),
-    "reads-guarded": ("wsgi", "reads", "WARNING", "database"),
-    "reads-guarded-redis": ("wsgi", "reads", "WARNING", "redis"),
-    "queue": ("wsgi", "queue", "WARNING", None),
+    "reads": ("wsgi", "reads", DEFAULT_LOG_LEVEL, None),
+    "reads-quiet": ("wsgi", "reads", "WARNING", None),
+    "reads-guarded": ("wsgi", "reads", DEFAULT_LOG_LEVEL, "database"),
+    "reads-guarded-redis": ("wsgi", "reads", DEFAULT_LOG_LEVEL, "redis"),
+    "queue": ("wsgi", "queue", DEFAULT_LOG_LEVEL, None),
 }
+
+
+def rate_limit_variables(storage_uri: str = "") -> dict[str, str]:
+    """The environment of a server with every abuse rule on: rate limits at
+    :data:`GUARDED_RATE_LIMIT`, counted in the database (or in the Redis of ``storage_uri``),
+    a failing storage refusing rather than letting submissions through uncounted, the client
+    taken from one trusted proxy's ``X-Forwarded-For`` (submit.lua's readers)."""
+    variables = {
+        "COMMENTSVC_RATELIMIT_ENABLED": "true",
+        "COMMENTSVC_SUBMIT_RATE_LIMIT": GUARDED_RATE_LIMIT,
+        "COMMENTSVC_RATELIMIT_FAIL_OPEN": "false",
+        "COMMENTSVC_TRUSTED_PROXIES": "1",
+    }
+    if storage_uri:
+        variables["COMMENTSVC_RATELIMIT_STORAGE_URI"] = storage_uri
+    return variables
 
 
 class DatabaseRun:
@@ -215,14 +239,8 @@ class DatabaseRun:
         storage_pids: frozenset[int] = frozenset()
         if limits:
             # A storage that fails shows as 503s, not as submissions let through uncounted.
-            variables |= {
-                "COMMENTSVC_RATELIMIT_ENABLED": "true",
-                "COMMENTSVC_SUBMIT_RATE_LIMIT": GUARDED_RATE_LIMIT,
-                "COMMENTSVC_RATELIMIT_FAIL_OPEN": "false",
-                "COMMENTSVC_TRUSTED_PROXIES": "1",
-            }
+            variables |= rate_limit_variables(self.redis_url if limits == "redis" else "")
         if limits == "redis":
-            variables["COMMENTSVC_RATELIMIT_STORAGE_URI"] = self.redis_url
             storage_pids = redis_pids(self.redis_url)
         variables |= worker_class_variables(self.bench.settings.worker_class)
         env = service_env(url or "sqlite://", self.secret_key, **variables)
@@ -232,12 +250,16 @@ class DatabaseRun:
     def serve_commentsvc(self, name: str) -> None:
         """commentsvc on the database ``name``, with the selected workloads it serves."""
         served = [key for key in self.keys if workloads_by_key()[key].server == name]
-        logging = name == "reads" and "thread-304-info" in self.keys
+        logging = name == "reads" and QUIET in self.keys
         if not served and not logging:
             return
         with self.start(name) as server:
-            etag = fetch(server.url + thread_path(load_data.THREAD_PAGE))[1].get("ETag", "")
-            current = {w.key: w for w in workloads(self.databases.tokens, etag, self.run_tag)}
+            etag = _etag(server, thread_path(load_data.THREAD_PAGE))
+            fragment_etag = _etag(server, fragment_path(load_data.THREAD_PAGE))
+            current = {
+                w.key: w
+                for w in workloads(self.databases.tokens, etag, self.run_tag, fragment_etag)
+            }
             group = [current[key] for key in served if current[key].in_rounds]
             for key in served:
                 if not current[key].in_rounds:
@@ -245,9 +267,9 @@ class DatabaseRun:
                 elif current[key] is group[0]:
                     _measure_in_rounds(self.report, self.bench, group, server)
             if logging:
-                with self.start("reads-info") as info_server:
-                    _compare_logging(self.report, self.bench, current, server, info_server)
-                    self.report.memory["reads-info"] = memory(info_server.pids())
+                with self.start("reads-quiet") as quiet_server:
+                    _compare_logging(self.report, self.bench, current, server, quiet_server)
+                    self.report.memory["reads-quiet"] = memory(quiet_server.pids())
             self.report.memory[name] = memory(server.pids())
 
     def run(self, workload: Workload, server: Server, key: str | None = None) -> Measurement:
@@ -297,25 +319,33 @@ def _median(measurements: Sequence[Measurement]) -> Measurement:
 
 
 def _compare_logging(
-    report: Report, bench: Bench, current: dict[str, Workload], warning: Server, info: Server
+    report: Report, bench: Bench, current: dict[str, Workload], info: Server, warning: Server
 ) -> None:
-    """The 304 workload on two servers, logs at WARNING and at INFO, in alternating rounds:
-    what request logging costs, measured so that a change of the machine meanwhile does not
-    pass for it."""
-    quiet, logged = current["thread-304"], current["thread-304-info"]
-    probe(warning, quiet)
+    """The 304 workload on two servers, logs at INFO (the default, as in the main table) and
+    at WARNING, in alternating rounds: what request logging costs, measured so that a change
+    of the machine meanwhile does not pass for it."""
+    logged, quiet = current["thread-304"], current[QUIET]
     probe(info, logged)
+    probe(warning, quiet)
     seconds = max(1, bench.settings.duration // ROUNDS)
     for number in range(ROUNDS):
         pair = (
-            bench.measure(quiet, warning, seconds, warmup=number == 0),
             bench.measure(logged, info, seconds, warmup=number == 0),
+            bench.measure(quiet, warning, seconds, warmup=number == 0),
         )
         report.logging_rounds.append(pair)
         report.repeats.setdefault("thread-304 (rounds)", []).append(pair[0])
-        report.repeats.setdefault("thread-304-info", []).append(pair[1])
-    report.measurements["thread-304-info"] = _median([info for _, info in report.logging_rounds])
-    report.measurements.setdefault("thread-304", _median([w for w, _ in report.logging_rounds]))
+        report.repeats.setdefault(QUIET, []).append(pair[1])
+    report.measurements[QUIET] = _median([quiet for _, quiet in report.logging_rounds])
+    # The INFO row stands on its own run beside a ceiling when it had one.
+    report.measurements.setdefault("thread-304", _median([i for i, _ in report.logging_rounds]))
+
+
+def _etag(server: Server, path: str) -> str:
+    """The ETag ``server`` answers ``path`` with now (its 304 workload sends it back)."""
+    return {name.lower(): value for name, value in fetch(server.url + path)[1].items()}.get(
+        "etag", ""
+    )
 
 
 def probe(server: Server, workload: Workload) -> None:
@@ -323,9 +353,15 @@ def probe(server: Server, workload: Workload) -> None:
     if workload.submit_tag:
         return
     headers = dict(header.split(": ", 1) for header in workload.headers)
-    status, _, body = fetch(server.url + workload.path, headers)
+    status, answered, body = fetch(server.url + workload.path, headers)
     if status not in workload.expected:
         raise SetupError(f"{workload.key}: {workload.path} answered {status}: {body[:300]!r}")
+    media = {name.lower(): value for name, value in answered.items()}.get("content-type", "")
+    if workload.content_type and media.split(";")[0].strip() != workload.content_type:
+        raise SetupError(
+            f"{workload.key}: {workload.path} answered {media or 'no Content-Type'},"
+            f" not {workload.content_type}: {body[:200]!r}"
+        )
     total = workload.page_total
     if total is not None and json.loads(body).get("total") != total:
         raise SetupError(f"{workload.key}: the page does not have {total} comments: {body[:200]!r}")

@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from benchmarks import load_data
 
 API = f"/api/v1/sites/{load_data.SITE}"
+#: The server-rendered thread (an HTML fragment for a site to include), of the same site.
+FRAGMENT = f"/sites/{load_data.SITE}/thread.html"
 #: The site with a blocklist, which the submissions with every abuse rule on go to.
 GUARDED_API = f"/api/v1/sites/{load_data.GUARDED_SITE}"
 QUEUE = "/api/v1/moderation/comments"
 
 #: Interleaved runs (of a third of ``--duration`` each) of workloads that are compared: the
-#: 304 workload with logs at WARNING and at INFO, the first page of threads of each size.
+#: 304 workload with logs at INFO (the default) and at WARNING, the first page of threads of
+#: each size.
 ROUNDS = 3
-#: The rows of the report's main table, in order.
+#: The rows of the report's main table, in order. Every commentsvc row logs at INFO, the
+#: service's default (one JSON line per request), but ``thread-304-quiet`` (WARNING).
 MAIN = (
     "ceiling",
     "ceiling-end",
@@ -24,17 +28,22 @@ MAIN = (
     "widget",
     "thread",
     "thread-304",
+    "fragment",
+    "fragment-304",
     "counts",
     "queue",
     "submit",
     "submit-guarded",
     "submit-guarded-redis",
-    "thread-304-info",
+    "thread-304-quiet",
 )
 #: The submit workloads with every abuse rule on, each compared with plain ``submit``.
 GUARDED = ("submit-guarded", "submit-guarded-redis")
+#: The 304 workload on a second server that logs at WARNING, measured in rounds against
+#: ``thread-304`` (INFO) to show what request logging costs; not beside a ceiling of its own.
+QUIET = "thread-304-quiet"
 #: Workloads measured right after a run of the ceiling of their own (``Report.beside``).
-BESIDE = frozenset(MAIN) - {"ceiling", "ceiling-end", "thread-304-info"}
+BESIDE = frozenset(MAIN) - {"ceiling", "ceiling-end", QUIET}
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class Workload:
     like_widget: bool = False
     #: Thread reads: the ``total`` the page must answer (checked before the load).
     page_total: int | None = None
+    #: The media type a 200 must have (checked before the load); empty: not checked.
+    content_type: str = ""
     #: Measured in interleaved rounds with the others of its group, to compare them.
     in_rounds: bool = False
     #: The Lua script of ``benchmarks/lua/`` wrk runs, and its arguments (a submit workload
@@ -68,30 +79,39 @@ def thread_path(page: str, limit: int | None = None) -> str:
     return f"{API}/comments?{urllib.parse.urlencode(query)}"
 
 
-def workloads(tokens: dict[str, str], etag: str, run_tag: str) -> list[Workload]:
-    """Every workload of a database run, in the order they run."""
-    not_modified = (f"If-None-Match: {etag}",)
+def fragment_path(page: str) -> str:
+    """The server-rendered thread of ``page``, as a site includes it."""
+    return f"{FRAGMENT}?{urllib.parse.urlencode({'page': page})}"
+
+
+def workloads(
+    tokens: dict[str, str], etag: str, run_tag: str, fragment_etag: str = ""
+) -> list[Workload]:
+    """Every workload of a database run, in the order they run; ``etag`` and
+    ``fragment_etag`` are the current ones of the 100-comment page's JSON thread and HTML
+    fragment, which the 304 workloads send back."""
     return [
         Workload("ceiling", "ceiling (minimal Flask app)", "ceiling", "/"),
-        *_reads(f"Authorization: Bearer {tokens.get('reads', '')}", not_modified),
+        *_reads(f"Authorization: Bearer {tokens.get('reads', '')}", etag, fragment_etag),
         *_scale(),
         *_submit(run_tag),
         Workload(
-            "thread-304-info",
-            "thread read, 304, logs at INFO",
-            "reads-info",
+            QUIET,
+            "thread read, 304, logs at WARNING",
+            "reads-quiet",
             thread_path(load_data.THREAD_PAGE),
-            not_modified,
+            (f"If-None-Match: {etag}",),
             frozenset({304}),
         ),
         *_queue_1m(f"Authorization: Bearer {tokens.get('queue', '')}"),
     ]
 
 
-def _reads(bearer: str, not_modified: tuple[str, ...]) -> list[Workload]:
+def _reads(bearer: str, etag: str, fragment_etag: str) -> list[Workload]:
     """The requests of readers and moderators to the ``reads`` database."""
     counts = "&".join(f"page={urllib.parse.quote(key)}" for key in load_data.COUNT_PAGES)
     thread = thread_path(load_data.THREAD_PAGE)
+    fragment = fragment_path(load_data.THREAD_PAGE)
     return [
         Workload("healthz", "GET /healthz (no I/O: the app's fixed cost)", "reads", "/healthz"),
         Workload("widget", "GET /widget.js", "reads", "/widget.js"),
@@ -101,7 +121,23 @@ def _reads(bearer: str, not_modified: tuple[str, ...]) -> list[Workload]:
             "thread read, If-None-Match (304)",
             "reads",
             thread,
-            not_modified,
+            (f"If-None-Match: {etag}",),
+            frozenset({304}),
+        ),
+        # thread.html holds up to MAX_PAGE_SIZE (200) comments: all 100 of this page.
+        Workload(
+            "fragment",
+            "thread.html, the server-rendered 100-comment page",
+            "reads",
+            fragment,
+            content_type="text/html",
+        ),
+        Workload(
+            "fragment-304",
+            "thread.html, If-None-Match (304)",
+            "reads",
+            fragment,
+            (f"If-None-Match: {fragment_etag}",),
             frozenset({304}),
         ),
         Workload("counts", "counts of 20 pages", "reads", f"{API}/counts?{counts}"),

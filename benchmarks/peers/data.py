@@ -7,6 +7,11 @@ its own HTTP API and its own moderation, never by writing its tables.
 * 20 pages for the counts: page *n* has *n* approved comments and one pending, which no
   count may include.
 
+commentsvc also gets a second site, ``guarded``, without comments but with the load
+benchmark's blocklist of 1,000 entries of every kind (:func:`benchmarks.load_data.
+blocklist_values`, none matching the benchmark's submissions), added through the moderation
+API: where its submissions with every abuse rule on go, as in ``benchmarks.load``.
+
 commentsvc gets its comments through the public API (``POST /api/v1/sites/{site}/comments``)
 and approves them with the moderation API's bulk action; Isso through ``POST /new`` and its
 admin's activation links (:class:`tests.support.isso.IssoServer`). Bodies are plain text
@@ -25,7 +30,14 @@ from typing import Any, Protocol
 
 import requests
 
-from benchmarks.load_data import SEED, SetupError, body_variants
+from benchmarks.load_data import (
+    BLOCKLIST_ENTRIES,
+    GUARDED_SITE,
+    SEED,
+    SetupError,
+    blocklist_values,
+    body_variants,
+)
 from tests.support.isso import IssoServer
 from tests.support.service import Moderator
 
@@ -34,6 +46,9 @@ SITE = "bench"
 ORIGIN = f"https://{SITE}.example"
 MODERATOR = Moderator("peers@example.com", "peers-benchmark-password")
 API = f"/api/v1/sites/{SITE}"
+#: The site with a blocklist, on its origin (submit.lua sends its pages' URLs there).
+GUARDED_ORIGIN = f"https://{GUARDED_SITE}.example"
+GUARDED_API = f"/api/v1/sites/{GUARDED_SITE}"
 #: Page key of each thread, by its number of comments.
 THREADS = {50: "/peers/thread-50", 100: "/peers/thread-100"}
 COUNT_PAGES = tuple(f"/peers/counts/{number:02d}" for number in range(1, 21))
@@ -175,6 +190,27 @@ class IssoStorage:
 
     def approve(self, ids: Sequence[int]) -> None:
         self.isso.activate(*ids)
+
+
+def seed_blocklist(url: str, token: str, http: requests.Session) -> int:
+    """The load benchmark's blocklist on commentsvc's ``guarded`` site, one entry per request
+    of the moderation API; how many it holds after (SetupError unless all of them)."""
+    blocklist = f"{url}/api/v1/moderation/blocklist"
+    headers = {"Authorization": f"Bearer {token}"}
+    for kind, value in blocklist_values():
+        answer = http.post(
+            blocklist,
+            json={"kind": kind.value, "value": value, "site": GUARDED_SITE},
+            headers=headers,
+            timeout=10,
+        )
+        if answer.status_code not in (200, 201):
+            raise SetupError(f"POST {blocklist}: {answer.status_code} {answer.text[:300]}")
+    listed = http.get(blocklist, params={"site": GUARDED_SITE}, headers=headers, timeout=30)
+    held = len(_checked(listed, 200)["entries"])
+    if held != BLOCKLIST_ENTRIES:
+        raise SetupError(f"the {GUARDED_SITE} site holds {held} blocklist entries, not 1,000")
+    return held
 
 
 def _title(page: str) -> str:

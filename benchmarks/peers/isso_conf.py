@@ -1,14 +1,15 @@
 """gunicorn's configuration file for Isso in the peer benchmark (``benchmarks/peers``).
 
 Read by the gunicorn of Isso's own virtualenv, which has no commentsvc: the worker and logger
-classes of commentsvc's ``gunicorn.conf.py`` are loaded from ``commentsvc/worker.py`` by
-path (that module needs only gunicorn and the standard library), and Isso's own log is set
-to WARNING, as the service's is in the benchmark. Every other setting comes on the command
-line, copied from what gunicorn resolves for commentsvc (``benchmarks/peers/isso_serving.py``).
+classes of commentsvc's ``gunicorn.conf.py`` are loaded from ``commentsvc/worker.py`` by path
+(that module needs only gunicorn and the standard library). Isso's own log is left as Isso sets
+it up (INFO: the comment and its moderation links for every new one, its ``notify = stdout``),
+as commentsvc logs at its default level too: each system as it ships. Every other setting comes
+on the command line, copied from what gunicorn resolves for commentsvc
+(``benchmarks/peers/isso_serving.py``).
 """
 
 import importlib.util
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,3 @@ def _commentsvc_worker() -> Any:
 _worker = _commentsvc_worker()
 worker_class = _worker.BufferingWorker
 logger_class = _worker.Logger
-
-
-def post_worker_init(worker: Any) -> None:
-    """Isso's log at WARNING: importing Isso sets up logging at INFO, and Isso logs every new
-    comment (its ``notify = stdout``) at INFO."""
-    logging.getLogger("isso").setLevel(logging.WARNING)

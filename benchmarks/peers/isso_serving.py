@@ -6,9 +6,10 @@ import tests pin), with the gunicorn of commentsvc's virtualenv installed beside
 Its application is ``isso.run:application``, Isso's WSGI entry point for a server of its own,
 which reads its configuration file from ``ISSO_SETTINGS``: the tests' configuration (moderation
 and admin on, spam guard off). gunicorn reads ``benchmarks/peers/isso_conf.py`` (commentsvc's
-worker and logger classes, Isso's log at WARNING); the settings of :data:`COPIED` come on the
-command line with the values gunicorn resolves for commentsvc from ``gunicorn.conf.py``, and
-those of :data:`COMPARED` must then resolve alike for both, or the benchmark stops.
+worker and logger classes; Isso's log as Isso sets it up); the settings of :data:`COPIED`
+come on the command line with the values gunicorn resolves for commentsvc from
+``gunicorn.conf.py``, and those of :data:`COMPARED` must then resolve alike for both, or the
+benchmark stops.
 """
 
 from __future__ import annotations

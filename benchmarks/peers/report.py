@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from benchmarks.load.bench import Measurement
-from benchmarks.load.sections import circumstances, table
+from benchmarks.load.sections import GUARDED_P99_MS, circumstances, table
 from benchmarks.load.submissions import SubmitCheck
 from benchmarks.peers.data import COUNT_PAGES, THREADS
 from benchmarks.peers.run import PairResult, Report, round_order
@@ -28,16 +30,31 @@ DIFFERENCES = (
     " database.",
     "Submissions: Isso answers 202 (held for moderation), commentsvc 201 (stored, pending);"
     " both store the comment pending. Isso also hashes the author's address with PBKDF2,"
-    " signs a deletion cookie, and (`notify = stdout`, its default) prepares the"
-    " moderator's activation and deletion links for its log even at WARNING; commentsvc"
-    " validates the form and renders the body.",
+    " signs a deletion cookie, and (`notify = stdout`, its default) logs the moderator's"
+    " activation and deletion links; commentsvc validates the form and renders the body."
+    " Isso has no rate limits or blocklist of this kind: its side of the *every abuse rule"
+    " on* pair is its submit as above.",
     "Before its thread, Isso's embed also fetches `GET /config`; commentsvc's widget gets its"
     " settings with `widget.js`. Neither extra request is measured. No request carries an"
     " `Origin` header (as in `benchmarks.load`), so neither system's CORS answer is measured.",
-    "gunicorn's own log lines are JSON for commentsvc (`logconfig_dict`) and plain for Isso"
-    " (its virtualenv has no JSON formatter); at these settings gunicorn logs nothing per"
-    " request (access log off) for either.",
+    "Logging, each at its default level: commentsvc writes one JSON line per request (INFO),"
+    " Isso (INFO, `notify = stdout`) the comment and its moderation links for each new one,"
+    " nothing per read. gunicorn's own log lines are JSON for commentsvc (`logconfig_dict`)"
+    " and plain for Isso (its virtualenv has no JSON formatter); at these settings gunicorn"
+    " logs nothing per request (access log off) for either.",
 )
+
+
+#: The target of a pair without one of its own: faster than Isso (a ratio over 1).
+FASTER = (1.0, "faster than Isso (> 1x)")
+#: Issue 18's targets against Isso, by pair: the least ratio of requests per second.
+PEER_TARGETS = {
+    "counts": (2.0, ">= 2x Isso's"),
+    "submit-guarded": (4.0, ">= 4x Isso's submit"),
+}
+#: The gunicorn workers and wrk connections the targets are defined with.
+TARGET_WORKERS = 2
+TARGET_CONNECTIONS = 8
 
 
 #: Why Isso can acknowledge two submissions with one id (isso/db/comments.py, 0.14.0).
@@ -66,6 +83,9 @@ def render(report: Report) -> str:
         f" {report.rounds} rounds of {settings.duration:g} s per system, after"
         f" {settings.warmup:g} s of warm-up each, the system to go first alternating from round"
         f" to round; the median round of each system stands",
+        "- **logging**: each system at its default level, as it ships: commentsvc at INFO (one"
+        " JSON line per request, into a file), Isso as it sets itself up (INFO: the comment and"
+        " its moderation links for each new one, nothing per read)",
         *(f"- {note}" for note in report.notes),
         "",
         "### Results",
@@ -103,9 +123,13 @@ def render(report: Report) -> str:
     lines += [
         "- gunicorn settings both resolved to (`--print-config`): "
         + ", ".join(f"{name}={value}" for name, value in report.shared.items()),
-        "- commentsvc: `COMMENTSVC_LOG_LEVEL=WARNING`, rate limits off, moderation on (every"
-        " submission pending); Isso: `ISSO_SETTINGS` naming this file (its log set to WARNING"
-        " by `benchmarks/peers/isso_conf.py`):",
+        *(
+            f"- {name}: {described}; moderation on (every submission pending)"
+            for name, described in report.commentsvc_env.items()
+        ),
+        "- `commentsvc-guarded` is a second gunicorn with the same command line on the same"
+        " database, serving the *every abuse rule on* pair",
+        "- Isso: `ISSO_SETTINGS` naming this file (its log as Isso sets it up):",
         "",
         "```ini",
         *report.isso_config.strip().splitlines(),
@@ -115,7 +139,67 @@ def render(report: Report) -> str:
         "",
         *(f"- {difference}" for difference in DIFFERENCES),
     ]
+    lines += targets_section(report.results, report.workers, settings.connections)
     return "\n".join(lines) + "\n"
+
+
+def targets_section(
+    results: Sequence[PairResult],
+    workers: int = TARGET_WORKERS,
+    connections: int = TARGET_CONNECTIONS,
+) -> list[str]:
+    """Issue 18's targets against Isso, one row per pair measured: commentsvc's requests per
+    second over Isso's (median rounds), met or missed; for submissions with every abuse rule
+    on also commentsvc's p99 in this run. ``workers`` and ``connections``: this run's, said
+    when they differ from the targets' own."""
+    rows = []
+    for result in results:
+        key = result.pair.key
+        minimum, target = PEER_TARGETS.get(key, FASTER)
+        ours, theirs = result.median(COMMENTSVC), result.median(ISSO)
+        ratio = ours.run.rps / max(theirs.run.rps, 1e-9)
+        # Every target is at least "faster": a ratio over 1, and at least its minimum.
+        met = ratio > 1.0 and ratio >= minimum
+        measured = f"{ratio:.2f}x ({ours.run.rps:,.0f} / {theirs.run.rps:,.0f} req/s)"
+        rows.append([result.pair.label, target, measured, _verdict(met)])
+        if key == "submit-guarded":
+            p99 = ours.run.p99_ms
+            rows.append(
+                [
+                    result.pair.label,
+                    f"commentsvc p99 <= {GUARDED_P99_MS:g} ms",
+                    f"p99 {p99:.1f} ms",
+                    _verdict(p99 <= GUARDED_P99_MS),
+                ]
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "### Targets against Isso",
+        "",
+        "Issue 18: faster than the peer on every path; counts of 20 pages at least twice"
+        " Isso's, submit with every abuse rule on at least four times Isso's submit (and a p99"
+        f" of at most {GUARDED_P99_MS:g} ms), defined on SQLite, {TARGET_WORKERS} gunicorn"
+        f" workers, {TARGET_CONNECTIONS} connections, each system logging at its default"
+        " level. The shares of the ceiling and the scale targets are in the load benchmark's"
+        " report.",
+        *(
+            [
+                "",
+                f"This run differs ({workers} workers, {connections} connections): its"
+                " verdicts compare, they do not decide.",
+            ]
+            if (workers, connections) != (TARGET_WORKERS, TARGET_CONNECTIONS)
+            else []
+        ),
+        "",
+        *table(["workload", "target", "measured: commentsvc / Isso", "verdict"], rows),
+    ]
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
 
 
 def _by_count(check: SubmitCheck) -> str:

@@ -23,10 +23,13 @@ from benchmarks.load import log
 from benchmarks.load.bench import Bench, Measurement, Settings
 from benchmarks.load.machine import git_commit, host_info, resolved_config
 from benchmarks.load.procstat import Memory, load_average, memory
+from benchmarks.load.run import DEFAULT_LOG_LEVEL, rate_limit_variables
 from benchmarks.load.server import Server, gunicorn_server, serve_gunicorn
 from benchmarks.load.submissions import SubmitCheck, check_submissions
 from benchmarks.load.wrk import WrkRun, wrk_version
+from benchmarks.load_data import GUARDED_SITE
 from benchmarks.peers.data import (
+    GUARDED_ORIGIN,
     MODERATOR,
     ORIGIN,
     SITE,
@@ -34,6 +37,7 @@ from benchmarks.peers.data import (
     IssoStorage,
     Storage,
     seed,
+    seed_blocklist,
 )
 from benchmarks.peers.isso_serving import IssoPeer, isso_peer, isso_submit_check, shared_settings
 from benchmarks.peers.workloads import COMMENTSVC, ISSO, SYSTEMS, Answer, Pair, pairs
@@ -41,6 +45,9 @@ from commentsvc import PROJECT_ROOT, __version__
 from commentsvc.serving import worker_count
 from tests.support.server import GunicornServer
 from tests.support.service import base_env, create_accounts, service_env
+
+#: How the report names a server of :data:`benchmarks.peers.workloads.SERVERS`.
+SERVER_NAMES = {"isso": "Isso", "commentsvc-guarded": "commentsvc, every abuse rule on"}
 
 
 @dataclass
@@ -72,6 +79,8 @@ class Report:
     machine: dict[str, str]
     #: How each system was served: its gunicorn command line, by system.
     commands: dict[str, str]
+    #: How commentsvc was configured for each of its servers, by server.
+    commentsvc_env: dict[str, str]
     #: The gunicorn settings both resolved to, by name.
     shared: dict[str, str]
     isso_config: str
@@ -90,10 +99,16 @@ def run_peers(args: argparse.Namespace, settings: Settings) -> Report:
         work = Path(tmp)
         database = work / "commentsvc.db"
         url = f"sqlite:///{database}"
-        env = service_env(url, secrets.token_hex(32), COMMENTSVC_LOG_LEVEL="WARNING")
-        log(f"commentsvc: a database, the site {SITE!r} and a moderator, through the CLI…")
+        # Each system logs at its default level: commentsvc one JSON line per request.
+        secret_key = secrets.token_hex(32)
+        env = service_env(url, secret_key, COMMENTSVC_LOG_LEVEL=DEFAULT_LOG_LEVEL)
+        log(f"commentsvc: a database, the sites {SITE!r} and {GUARDED_SITE!r} and a moderator…")
         token = create_accounts(
-            env, {SITE: ORIGIN}, [MODERATOR], token_for=MODERATOR.email, token_name="peers"
+            env,
+            {SITE: ORIGIN, GUARDED_SITE: GUARDED_ORIGIN},
+            [MODERATOR],
+            token_for=MODERATOR.email,
+            token_name="peers",
         )
         assert token is not None
         ours = gunicorn_server("wsgi", env, workers, work / "gunicorn-commentsvc.log")
@@ -108,13 +123,31 @@ def run_peers(args: argparse.Namespace, settings: Settings) -> Report:
             workers=workers,
             machine=_machine(peer),
             commands={"commentsvc": _shown(ours), "Isso": _shown(peer.gunicorn)},
+            commentsvc_env={
+                "commentsvc": f"COMMENTSVC_LOG_LEVEL={DEFAULT_LOG_LEVEL}, rate limits off",
+                "commentsvc-guarded": f"COMMENTSVC_LOG_LEVEL={DEFAULT_LOG_LEVEL}, "
+                + ", ".join(f"{name}={value}" for name, value in rate_limit_variables().items()),
+            },
             shared=shared_settings(ours_settings, theirs_settings),
             isso_config=peer.settings_file.read_text(),
         )
         log("serving both…")
         commentsvc = stack.enter_context(serve_gunicorn("commentsvc", ours, url))
         isso = stack.enter_context(serve_gunicorn("isso", peer.gunicorn, None))
+        servers = {"commentsvc": commentsvc, "isso": isso}
         _seed_both(commentsvc.url, token, peer)
+        if any(pair.workloads[COMMENTSVC].server == "commentsvc-guarded" for pair in chosen):
+            with requests.Session() as http:
+                held = seed_blocklist(commentsvc.url, token, http)
+            log(f"  commentsvc: {held:,} blocklist entries on {GUARDED_SITE!r}")
+            # The same database and gunicorn settings; every abuse rule on, rate limits
+            # counted in the database, as the load benchmark's submit-guarded.
+            guarded_env = env | rate_limit_variables()
+            log_file = work / "gunicorn-commentsvc-guarded.log"
+            guarded = gunicorn_server("wsgi", guarded_env, workers, log_file)
+            servers["commentsvc-guarded"] = stack.enter_context(
+                serve_gunicorn("commentsvc-guarded", guarded, url)
+            )
         report.notes.append(
             f"journal mode of each database file: commentsvc {_journal(database)},"
             f" Isso {_journal(peer.client.database)} (each system's own choice)"
@@ -124,11 +157,17 @@ def run_peers(args: argparse.Namespace, settings: Settings) -> Report:
         runs = len(chosen) * 2 * args.rounds
         bench = Bench(settings, work, lambda _: set(), time.monotonic() + args.budget, runs)
         for pair in chosen:
-            result = _measure(bench, pair, (commentsvc, isso), args.rounds)
+            pair_servers = (
+                servers[pair.workloads[COMMENTSVC].server],
+                servers[pair.workloads[ISSO].server],
+            )
+            result = _measure(bench, pair, pair_servers, args.rounds)
             if pair.workloads[COMMENTSVC].submit_tag:
                 result.checks = _check_submissions(result, url, peer, settings.connections)
             report.results.append(result)
-        report.memory = {"commentsvc": memory(commentsvc.pids()), "Isso": memory(isso.pids())}
+        report.memory = {
+            SERVER_NAMES.get(name, name): memory(server.pids()) for name, server in servers.items()
+        }
     return report
 
 

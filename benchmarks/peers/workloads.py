@@ -5,6 +5,10 @@ commentsvc's requests are those of ``widget.js`` (a thread: ``sort`` and ``page`
 page of ``PAGE_SIZE`` comments; counts: ``page`` repeated), Isso's those of its ``embed.js``
 (a thread: ``uri``, ``sort``, ``offset`` and ``nested_limit``, its defaults of every
 top-level comment and five replies to each) and ``count.js`` (a JSON array of URIs).
+Submissions go to commentsvc twice: as an API client posts them to a site without a
+blocklist, rate limits off; and as the widget posts them (an ``Idempotency-Key`` and
+``fill_ms`` each, from readers of their own) to a server with every abuse rule on, the load
+benchmark's ``submit-guarded``; Isso's are the same in both pairs.
 """
 
 from __future__ import annotations
@@ -18,8 +22,15 @@ import requests
 
 from benchmarks.load.server import fetch
 from benchmarks.load.workloads import Workload
-from benchmarks.load_data import SetupError
-from benchmarks.peers.data import API, COUNT_PAGES, THREADS, approved_counts, quoted
+from benchmarks.load_data import BLOCKLIST_ENTRIES, SetupError
+from benchmarks.peers.data import (
+    API,
+    COUNT_PAGES,
+    GUARDED_API,
+    THREADS,
+    approved_counts,
+    quoted,
+)
 from benchmarks.peers.isso_serving import ISSO_PENDING
 
 #: Isso's embed asks for at most this many replies of each top-level comment (its
@@ -27,6 +38,9 @@ from benchmarks.peers.isso_serving import ISSO_PENDING
 ISSO_NESTED_LIMIT = 5
 COMMENTSVC, ISSO = 0, 1
 SYSTEMS = ("commentsvc", "Isso")
+#: The servers a pair's workloads name: commentsvc as it ships (rate limits off, as the load
+#: benchmark's plain submit), commentsvc with every abuse rule on, and Isso.
+SERVERS = ("commentsvc", "commentsvc-guarded", "isso")
 
 
 @dataclass(frozen=True)
@@ -107,19 +121,44 @@ def pairs(run_tag: str) -> list[Pair]:
                     expected=frozenset({201}),
                     submit_tag=f"{run_tag}.commentsvc",
                 ),
+                _isso_submit("submit", f"{run_tag}.isso"),
+            ),
+        )
+    )
+    # Isso's side is its submit again, measured in rounds of its own beside this one.
+    result.append(
+        Pair(
+            "submit-guarded",
+            "submit, commentsvc with every abuse rule on (rate limits, a blocklist of"
+            f" {BLOCKLIST_ENTRIES:,} entries, as the widget posts), Isso as above",
+            (
                 Workload(
-                    "submit",
-                    "submit",
-                    "isso",
-                    "/new",
-                    expected=frozenset({ISSO_PENDING}),
-                    submit_tag=f"{run_tag}.isso",
-                    script="isso_submit.lua",
+                    "submit-guarded",
+                    "submit, every abuse rule on",
+                    "commentsvc-guarded",
+                    f"{GUARDED_API}/comments",
+                    expected=frozenset({201}),
+                    submit_tag=f"{run_tag}.commentsvc.guarded",
+                    like_widget=True,
                 ),
+                _isso_submit("submit-guarded", f"{run_tag}.isso.guarded"),
             ),
         )
     )
     return result
+
+
+def _isso_submit(key: str, submit_tag: str) -> Workload:
+    """A new comment as Isso's embed posts it, held for moderation (202)."""
+    return Workload(
+        key,
+        "submit",
+        "isso",
+        "/new",
+        expected=frozenset({ISSO_PENDING}),
+        submit_tag=submit_tag,
+        script="isso_submit.lua",
+    )
 
 
 def _thread_pair(key: str, label: str, page: str, count: int, limit: int | None = None) -> Pair:
