@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker bench-imports bench-peers
+.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker bench-imports bench-peers bench-soak
 
 # What running needs (make run), and on top of it what the checks need (make test).
 RUN_STAMP := $(VENV)/.installed-run
@@ -67,7 +67,9 @@ pytest: $(STAMP)
 		COMMENTSVC_TEST_REDIS_URL="$$redis" COMMENTSVC_TEST_DATABASE_URL="$$url" $(BIN)/pytest; \
 	fi
 
-## The load benchmark on SQLite and PostgreSQL (benchmarks/README.md); BENCH_ARGS adds options
+## The load benchmark on SQLite and PostgreSQL, then commentsvc beside Isso: each writes its
+## report, with its targets table, to benchmarks/results/ and prints it (benchmarks/README.md);
+## BENCH_ARGS adds options to the load benchmark, PEERS_ARGS to the peer benchmark
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq wrk >/dev/null; } || \
@@ -76,6 +78,7 @@ bench: $(STAMP)
 	url="$$(./scripts/ensure-postgres.sh)" && redis="$$(./scripts/ensure-redis.sh)" && \
 	COMMENTSVC_TEST_DATABASE_URL="$$url" COMMENTSVC_TEST_REDIS_URL="$$redis" \
 		$(BIN)/python -m benchmarks.load --database both $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.peers $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) instance node_modules .pytest_cache .ruff_cache .mypy_cache
@@ -84,7 +87,8 @@ clean:
 bench-worker: $(STAMP)
 	$(BIN)/python -m benchmarks.worker $(BENCH_ARGS)
 
-## commentsvc beside Isso, same data and gunicorn settings (benchmarks/peers); BENCH_ARGS adds options
+## commentsvc beside Isso alone (make bench runs it too), same data and gunicorn settings
+## (benchmarks/peers); BENCH_ARGS adds options
 bench-peers: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq wrk >/dev/null; } || \
@@ -94,3 +98,10 @@ bench-peers: $(STAMP)
 ## WordPress import and JSON Lines export of 10k, 100k and 1M comments (benchmarks/README.md)
 bench-imports: $(STAMP)
 	$(BIN)/python -m benchmarks.imports $(BENCH_ARGS)
+
+## Soak and faults over real HTTP (PostgreSQL, Redis, gunicorn, the outbox worker): 10 minutes
+## clean, 10 with Redis, PostgreSQL and a gunicorn worker taken away (benchmarks/README.md);
+## BENCH_ARGS adds options
+bench-soak: $(STAMP)
+	@command -v redis-server >/dev/null || ./scripts/ensure-redis.sh >/dev/null
+	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)
