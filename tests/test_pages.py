@@ -460,6 +460,23 @@ def test_the_links_use_public_url_when_set(app: Flask, client: FlaskClient, stor
     assert leave.attrs["href"] == f"https://comments.example.com{DISCUSS}#respond"
 
 
+def test_each_host_the_service_is_reached_by_gets_its_own_links(
+    app: Flask, client: FlaskClient, store: Store
+) -> None:
+    """Without PUBLIC_URL the links name the request's host; each worker keeps the links'
+    base per host, which must never hand one host's links to another."""
+    comment = store()
+    for host in ("comments.one.example", "comments.two.example", "comments.one.example"):
+        response = client.get(FRAGMENT, base_url=f"https://{host}")
+        reply = thread_of(response).find("a", cls="csv-reply").attrs["href"]
+        assert reply == f"https://{host}{DISCUSS}&reply={comment}#respond"
+    app.config["PUBLIC_URL"] = "https://comments.example.com"
+    reply = thread_of(client.get(FRAGMENT, base_url="https://comments.one.example"))
+    assert (
+        reply.find("a", cls="csv-reply").attrs["href"].startswith("https://comments.example.com/")
+    )
+
+
 def test_a_closed_site_offers_no_form(app: Flask, client: FlaskClient, store: Store) -> None:
     from commentsvc.services import sites
 
