@@ -8,6 +8,7 @@ language's plural forms. The host pages, fixtures and helpers are those of ``tes
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -235,10 +236,13 @@ def test_japanese_readers_get_the_japanese_form(
 def served(live: Live, url: str) -> int:
     """How often the service has answered a GET of ``url`` (its request log says)."""
     path = url.removeprefix(live.base_url)
-    return sum(
-        1
+    records = (
+        json.loads(line)
         for line in live.log.read_text("utf-8", "replace").splitlines()
-        if '"method": "GET"' in line and f'"path": "{path}"' in line
+        if line.startswith("{")
+    )
+    return sum(
+        1 for record in records if (record.get("method"), record.get("path")) == ("GET", path)
     )
 
 
