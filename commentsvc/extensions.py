@@ -106,6 +106,15 @@ def sqlite_writers() -> SqliteWriters | None:
     return writers
 
 
+def sqlite_file(engine: Engine) -> str | None:
+    """The absolute path of ``engine``'s SQLite database file; None for another database,
+    one in memory, or a ``file:`` URI (whose path is not the file's)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return os.path.abspath(path)
+
+
 def configure_sqlite(app: Flask, engine: Engine) -> None:
     """Make a SQLite engine safe for several gunicorn workers.
 
@@ -116,10 +125,9 @@ def configure_sqlite(app: Flask, engine: Engine) -> None:
     """
     busy_ms = app.config["SQLITE_BUSY_TIMEOUT_MS"]
     synchronous = app.config["SQLITE_SYNCHRONOUS"].upper()
-    path = engine.url.database
-    if path and path != ":memory:" and not path.startswith("file:"):
-        writers = SqliteWriters(os.path.abspath(path) + ".writers.lock", busy_ms)
-        app.extensions[_WRITERS] = writers
+    path = sqlite_file(engine)
+    if path is not None:
+        app.extensions[_WRITERS] = SqliteWriters(path + ".writers.lock", busy_ms)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

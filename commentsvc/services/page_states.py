@@ -33,7 +33,7 @@ from cachetools import LRUCache
 from sqlalchemy.engine import Engine
 
 from commentsvc.caching import worker_cache
-from commentsvc.extensions import db, read_connection
+from commentsvc.extensions import db, read_connection, sqlite_file
 from commentsvc.models import Page
 
 _CACHE = "page_states"
@@ -180,10 +180,8 @@ class PageStates:
 
 def _make(config: Mapping[str, Any]) -> PageStates:
     engine: Engine = db.engine
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    in_memory = not path or path == ":memory:" or path.startswith("file:")
-    changes = SqliteChanges(os.path.abspath(path)) if path and not in_memory else None
-    states = PageStates(changes)
+    path = sqlite_file(engine)
+    states = PageStates(SqliteChanges(path) if path is not None else None)
     sa.event.listen(engine, "engine_disposed", lambda _engine: states.close())
     return states
 

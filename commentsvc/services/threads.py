@@ -247,15 +247,10 @@ def counts_answer(site_id: int, keys: Iterable[str]) -> Counts:
     wanted = tuple(dict.fromkeys(keys))
 
     def make() -> Counts:
-        body = json_body({"counts": approved_counts(site_id, wanted)})
+        body = jsonify({"counts": approved_counts(site_id, wanted)}).get_data()
         return Counts(body, generate_etag(body))
 
     return kept_answer(("counts", site_id, wanted), make)
-
-
-def json_body(value: Any) -> bytes:
-    """``value`` as the app's JSON answers write it (``jsonify``'s body)."""
-    return jsonify(value).get_data()
 
 
 def approved_counts(site_id: int, keys: Iterable[str]) -> dict[str, int]:
