@@ -13,7 +13,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate.cli import db as db_group
 
 from commentsvc import backup as backups
-from commentsvc.extensions import db
+from commentsvc.extensions import db, init_migrate
 from commentsvc.markup import Markup
 from commentsvc.models import BLOCKLIST_KINDS, NotifyMode
 from commentsvc.services import accounts
@@ -28,7 +28,9 @@ from commentsvc.services.errors import ServiceError
 def _create_app() -> Flask:
     from commentsvc import create_app_or_exit
 
-    return create_app_or_exit()
+    app = create_app_or_exit()
+    init_migrate(app)
+    return app
 
 
 class _Commands(FlaskGroup):
@@ -688,6 +690,9 @@ for _group in COMMANDS:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the management command groups to the app's CLI (``flask --app …`` and tests)."""
+    """Add the management command groups to the CLI of an app built elsewhere (tests run
+    them with ``app.test_cli_runner()``), with Flask-Migrate for ``db``. :func:`create_app`
+    leaves both out: serving needs neither."""
+    init_migrate(app)
     for group in COMMANDS:
         app.cli.add_command(group)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from commentsvc import widths
 from commentsvc.extensions import Base
 
 #: Largest id a row can have (ids are 32-bit on PostgreSQL); larger ids in input are unknown.
@@ -128,9 +129,9 @@ class Page(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(sa.String(500))
-    url: Mapped[str | None] = mapped_column(sa.String(2000))
-    title: Mapped[str | None] = mapped_column(sa.String(300))
+    key: Mapped[str] = mapped_column(sa.String(widths.PAGE_KEY))
+    url: Mapped[str | None] = mapped_column(sa.String(widths.URL))
+    title: Mapped[str | None] = mapped_column(sa.String(widths.PAGE_TITLE))
     #: Approved comments on the page, kept in the same transaction as every change.
     approved_count: Mapped[int] = mapped_column(default=0, server_default="0")
     #: Bumped whenever what the public sees of the page changes; the thread's ETag.
@@ -232,14 +233,14 @@ class Comment(Base):
     #: ``body`` rendered once, at write time, by :func:`commentsvc.markup.render` in the
     #: site's markup.
     body_html: Mapped[str] = mapped_column(sa.Text)
-    author_name: Mapped[str] = mapped_column(sa.String(200))
-    author_email: Mapped[str] = mapped_column(sa.String(320))
-    author_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    author_name: Mapped[str] = mapped_column(sa.String(widths.AUTHOR_NAME))
+    author_email: Mapped[str] = mapped_column(sa.String(widths.AUTHOR_EMAIL))
+    author_url: Mapped[str | None] = mapped_column(sa.String(widths.URL))
     #: The page's URL and title as this comment's submission gave them (a URL only when it
     #: is on one of the site's origins). The page takes them from its approved comments
     #: only, so a comment that ends up spam, rejected or deleted never defines the page.
-    page_url: Mapped[str | None] = mapped_column(sa.String(2000))
-    page_title: Mapped[str | None] = mapped_column(sa.String(300))
+    page_url: Mapped[str | None] = mapped_column(sa.String(widths.URL))
+    page_title: Mapped[str | None] = mapped_column(sa.String(widths.PAGE_TITLE))
     status: Mapped[CommentStatus] = mapped_column(
         _enum(CommentStatus, "comment_status"), default=CommentStatus.PENDING
     )
@@ -251,7 +252,7 @@ class Comment(Base):
     )
     #: The client's IP with the host part zeroed (/24 for IPv4, /48 for IPv6).
     ip_prefix: Mapped[str | None] = mapped_column(sa.String(64))
-    user_agent: Mapped[str | None] = mapped_column(sa.String(512))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(widths.USER_AGENT))
     #: How likely the abuse rules found the comment to be spam, 0 to 1 (DESIGN §7).
     spam_score: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
     #: The codes of the rules that held or refused it, space-separated (``links too_fast``).

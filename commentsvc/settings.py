@@ -11,9 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import QueryableAttribute
-
-from commentsvc.models import Comment, Page
+from commentsvc import widths
 
 ENV_PREFIX = "COMMENTSVC_"
 #: The largest ``MAX_BODY_LENGTH``: the longest body whose worst encoding (12 bytes a
@@ -205,11 +203,8 @@ def _choice(name: str, default: str, help: str, choices: tuple[str, ...]) -> Set
     return Setting(name=name, default=default, help=help, choices=choices, upper=upper)
 
 
-def _length(
-    name: str, default: int, help: str, *columns: QueryableAttribute[Any], minimum: int = 1
-) -> Setting:
-    """A length limit of stored text, at most the width of the narrowest of ``columns``."""
-    widest = min(column.type.length for column in columns)
+def _length(name: str, default: int, help: str, widest: int, minimum: int = 1) -> Setting:
+    """A length limit of stored text, at most ``widest``: the width of its columns."""
     return Setting(
         name=name,
         default=default,
@@ -315,24 +310,22 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=MAX_BODY_LIMIT,
         maximum_reason="the longest comment the default request size holds",
     ),
-    _length("MAX_NAME_LENGTH", 100, "Longest author name", Comment.author_name),
-    _length("MAX_EMAIL_LENGTH", 254, "Longest author email", Comment.author_email, minimum=6),
+    _length("MAX_NAME_LENGTH", 100, "Longest author name", widths.AUTHOR_NAME),
+    _length("MAX_EMAIL_LENGTH", 254, "Longest author email", widths.AUTHOR_EMAIL, minimum=6),
     _length(
         "MAX_URL_LENGTH",
         2000,
         "Longest author website or page URL",
-        Comment.author_url,
-        Comment.page_url,
-        Page.url,
+        widths.URL,
         minimum=10,
     ),
-    _length("MAX_PAGE_KEY_LENGTH", 500, "Longest page key", Page.key),
-    _length("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title", Comment.page_title, Page.title),
+    _length("MAX_PAGE_KEY_LENGTH", 500, "Longest page key", widths.PAGE_KEY),
+    _length("MAX_PAGE_TITLE_LENGTH", 300, "Longest page title", widths.PAGE_TITLE),
     _length(
         "MAX_USER_AGENT_LENGTH",
         512,
         "User agent is truncated to this length",
-        Comment.user_agent,
+        widths.USER_AGENT,
         minimum=0,
     ),
     _flag(
@@ -418,8 +411,8 @@ SETTINGS: tuple[Setting, ...] = (
         "THREAD_CACHE_MB",
         32,
         "Memory per worker for rendered thread pages, reused until the thread changes: their "
-        "bodies, keys and the cache's own bookkeeping (pages nobody commented on are not "
-        "kept); `0` turns it off.",
+        "bodies, keys and the cache's own bookkeeping. Each page is kept as of its newest "
+        "version only, and pages nobody commented on are not kept; `0` turns it off.",
         minimum=0,
     ),
     _choice(

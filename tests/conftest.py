@@ -21,6 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
 from commentsvc import create_app
+from commentsvc.cli import register_commands
 from commentsvc.delivery import drain
 from commentsvc.extensions import db
 from commentsvc.models import ApiToken, Comment, CommentStatus, Moderator, Page, Site
@@ -75,7 +76,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def make_app(database: Path) -> Flask:
     """An app on ``database`` (a path naming a database of this run, created when new)."""
-    return create_app(
+    app = create_app(
         {
             "ENV": "testing",
             "SECRET_KEY": "test-secret",
@@ -83,6 +84,8 @@ def make_app(database: Path) -> Flask:
             "RATELIMIT_ENABLED": False,
         }
     )
+    register_commands(app)  # the CLI, and Flask-Migrate for upgrade()
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
+from commentsvc import PROJECT_ROOT
 from commentsvc.extensions import db
+from commentsvc.health import schema_heads
 from tests.conftest import make_app
 
 
@@ -115,3 +118,27 @@ def test_0004_keeps_page_urls_on_the_site_and_drops_the_others(tmp_path: Path) -
                 (4, "https://news.example/d", "Only pending"),
             ]
         db.engine.dispose()
+
+
+def test_the_readiness_checks_heads_are_alembics() -> None:
+    """/readyz reads the heads without importing Alembic; they are Alembic's."""
+    directory = str(PROJECT_ROOT / "migrations")
+    assert schema_heads(directory) == frozenset(ScriptDirectory(directory).get_heads())
+
+
+def test_the_heads_of_branches_and_a_merge_are_alembics(tmp_path: Path) -> None:
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (tmp_path / "script.py.mako").write_text("")
+    scripts = {
+        "a": "revision = 'a'\ndown_revision = None\n",
+        "b": "revision: str = 'b'\ndown_revision: str | None = 'a'\n",
+        "c": "revision = 'c'\ndown_revision = 'a'\n",
+        "d": "revision = \"d\"\ndown_revision = ('b', 'c')\ndepends_on = None\n",
+        "e": "from alembic import op\nrevision = 'e'\ndown_revision = 'a'\nbranch_labels = None\n",
+    }
+    for name, text in scripts.items():
+        (versions / f"{name}_x.py").write_text(f'"""{name}"""\n{text}')
+    heads = schema_heads(str(tmp_path))
+    assert heads == frozenset(ScriptDirectory(str(tmp_path)).get_heads())
+    assert heads == {"d", "e"}

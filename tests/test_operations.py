@@ -19,6 +19,7 @@ from flask_migrate import upgrade
 from flask_migrate.cli import db as db_group
 
 from commentsvc import create_app
+from commentsvc.cli import register_commands
 from commentsvc.models import CommentStatus
 from tests.conftest import ORIGIN, valid_submission
 
@@ -272,6 +273,7 @@ def test_a_locked_sqlite_database_gives_503_then_recovers_with_nothing_half_stor
             "SQLITE_BUSY_TIMEOUT_MS": 200,
         }
     )
+    register_commands(app)
     with app.app_context():
         upgrade()
     client = app.test_client()

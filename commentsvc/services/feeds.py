@@ -14,11 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from feedgen.feed import FeedGenerator
 
 from commentsvc.extensions import db
 from commentsvc.models import Comment, Page, Site
@@ -26,6 +25,9 @@ from commentsvc.security import WebUrl, web_url
 from commentsvc.services.errors import NotFound
 from commentsvc.services.sites import PublicSite
 from commentsvc.services.visibility import PUBLIC_COLUMNS, PUBLISHED
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
 
 #: The feeds' media type (RFC 4287), as served.
 ATOM = "application/atom+xml; charset=utf-8"
@@ -102,6 +104,10 @@ def _write(
     page: sa.Row[Any] | None,
     rows: Sequence[sa.Row[Any]],
 ) -> bytes:
+    # Here, not at import: feedgen brings lxml and dateutil (about 6 MiB in each worker),
+    # which only a site whose feeds are read needs.
+    from feedgen.feed import FeedGenerator
+
     generator = FeedGenerator()
     generator.id(_xml(request.self_url))
     if request.key is None:

@@ -7,9 +7,9 @@ through :data:`~.visibility.PUBLIC_COLUMNS` and :data:`~.visibility.PUBLISHED`; 
 version moves with every change readers can see, so a slice rendered at one version is
 served again until it moves on. Rendered slices live in the same per-worker cache as the
 JSON slices, under the one ``THREAD_CACHE_MB`` budget: they are rendered thread pages too.
-Their ETag also covers ``variant``, whatever else the markup depends on (its templates, the
-service's address in its links, whether the site takes comments), so it never collides
-with a JSON slice's.
+Their key and ETag also cover ``variant``, whatever else the markup depends on (its
+templates, the service's address in its links, whether the site takes comments), and
+start with ``html``, so they never collide with a JSON slice's.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from cachetools import LRUCache
 
 from commentsvc.extensions import db, read_connection
 from commentsvc.models import Page
 from commentsvc.services import threads
-from commentsvc.services.page_states import PageState, page_state
-from commentsvc.services.threads import ThreadPage, ThreadRequest, entry_size
+from commentsvc.services.page_states import page_state
+from commentsvc.services.threads import ThreadPage, ThreadRequest
 
 #: Replies nest under their parent down to this depth, then stay at it (as in the widget).
 MAX_REPLY_DEPTH = 3
@@ -109,21 +108,18 @@ def nest(rows: Sequence[sa.Row[Any]], max_depth: int = MAX_REPLY_DEPTH) -> list[
     return top
 
 
-def _tag(page: PageState | sa.Row[Any] | None, request: FragmentRequest) -> str:
-    """The ETag of a rendered slice: the page's version, the slice and the variant."""
-    variant = f"{request.variant}|{request.markup}"
-    return threads.slice_tag(page, "html", request.after_id, request.limit, variant)
+def _slice(request: FragmentRequest) -> str:
+    """A rendered slice: the slice and the variant; ``html`` first, so that it never is a
+    JSON slice's."""
+    return threads.slice_key(
+        "html", request.after_id, request.limit, request.variant, request.markup
+    )
 
 
 def fragment_tag(request: FragmentRequest) -> str:
     """The ETag the rendered slice has now, from the page's state (as
     :func:`~.threads.thread_tag`)."""
-    return _tag(page_state(request.site_id, request.key), request)
-
-
-def _thread_cache() -> LRUCache[threads.CacheKey, threads.CacheEntry]:
-    """This worker's cache of rendered thread pages, the one the JSON slices are kept in."""
-    return threads.rendered_cache()
+    return threads.slice_tag(page_state(request.site_id, request.key), _slice(request))
 
 
 def thread_fragment(
@@ -132,21 +128,18 @@ def thread_fragment(
     """The slice rendered by ``render``, as of ``tag`` (from :func:`fragment_tag`); kept
     until the page's version moves on. A page nobody commented on is not kept: any key can
     be asked for, and would push the real pages out."""
-    cache = _thread_cache()
-    entry = cache.get((request.site_id, request.key, tag))
-    if entry is not None:
-        return ThreadPage(tag, entry[0])
+    key = (request.site_id, request.key, _slice(request))
+    body = threads.kept_slice(key, tag)
+    if body is not None:
+        return ThreadPage(tag, body)
     # Before the read, so that it can only be older than the slice: a client holding the
     # markup then asks once too often, never too seldom.
     json_tag = threads.thread_tag(request.json_request)
     page, read = _read(request, json_tag)
-    tag = _tag(page, request)  # the state the rows were read in
+    tag = threads.slice_tag(page, key[2])  # the state the rows were read in
     body = render(read)
     if page is not None:
-        key = (request.site_id, request.key, tag)
-        size = entry_size(key, body)
-        if size <= cache.maxsize:
-            cache[key] = (body, size)
+        threads.keep_slice(key, tag, body)
     return ThreadPage(tag, body)
 
 

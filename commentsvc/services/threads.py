@@ -96,45 +96,52 @@ class ThreadPage:
     body: bytes
 
 
-def slice_tag(page: PageState | sa.Row[Any] | None, *parts: object) -> str:
+def slice_tag(page: PageState | sa.Row[Any] | None, slice_id: str) -> str:
     """The ETag of a rendered slice of a page's thread: this release, the page's version
-    (its id and version, or none), and ``parts``, whatever else the rendering depends on."""
+    (its id and version, or none), and the slice (see :func:`slice_key`)."""
     version = f"{page.id}.{page.version}" if page else "0.0"
-    raw = "|".join([__version__, version, *map(str, parts)])
+    raw = "|".join([__version__, version, slice_id])
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
-def _tag(page: PageState | sa.Row[Any] | None, request: ThreadRequest) -> str:
-    """A JSON slice's ETag: what the request chose (cursor, limit, order) and the site set
+def slice_key(*parts: object) -> str:
+    """Which slice of a page's thread, rendered how: whatever the rendering depends on but
+    the page's version."""
+    return "|".join(map(str, parts))
+
+
+def _slice(request: ThreadRequest) -> str:
+    """A JSON slice: what the request chose (cursor, limit, order) and the site set
     (markup)."""
-    return slice_tag(page, request.after_id, request.limit, request.sort, request.markup)
+    return slice_key(request.after_id, request.limit, request.sort, request.markup)
 
 
 def thread_tag(request: ThreadRequest) -> str:
     """The ETag the slice has now, from the page's state (for a 304: no query while the
     database has not changed, see :mod:`~.page_states`)."""
-    return _tag(page_state(request.site_id, request.key), request)
+    return slice_tag(page_state(request.site_id, request.key), _slice(request))
 
 
-#: A cached slice's key: the site's id, the page key, the slice's ETag.
+#: A cached slice's key: the site's id, the page key, the slice (:func:`slice_key`).
 CacheKey = tuple[int, str, str]
-#: A cached slice: its body, and what it costs in memory (see :func:`entry_size`).
-CacheEntry = tuple[bytes, int]
+#: A cached slice: its ETag, its body, and what it costs in memory (see :func:`entry_size`).
+CacheEntry = tuple[str, bytes, int]
 
-#: What one cached slice costs beyond its body and page key, in bytes: the key's tuple, the
-#: ETag string, the entry's tuple and size, and the cache's three dict entries for it (its
-#: data, its sizes, its LRU order). Measured with tracemalloc (tests/services/test_caching.py).
+#: What one cached slice costs beyond its body, page key and slice, in bytes: the key's
+#: tuple, the ETag string, the entry's tuple and size, and the cache's three dict entries
+#: for it (its data, its sizes, its LRU order). Measured with tracemalloc
+#: (tests/services/test_caching.py).
 ENTRY_OVERHEAD = 400
 
 
 def entry_size(key: CacheKey, body: bytes) -> int:
     """What a cached slice costs in memory, in bytes, so that ``THREAD_CACHE_MB`` is the
     budget of the whole cache, not of the bodies alone."""
-    return sys.getsizeof(body) + sys.getsizeof(key[1]) + ENTRY_OVERHEAD
+    return sys.getsizeof(body) + sys.getsizeof(key[1]) + sys.getsizeof(key[2]) + ENTRY_OVERHEAD
 
 
 def _entry_cost(entry: CacheEntry) -> int:
-    return entry[1]
+    return entry[2]
 
 
 def _make_cache(config: Mapping[str, Any]) -> LRUCache[CacheKey, CacheEntry]:
@@ -143,8 +150,24 @@ def _make_cache(config: Mapping[str, Any]) -> LRUCache[CacheKey, CacheEntry]:
 
 def rendered_cache() -> LRUCache[CacheKey, CacheEntry]:
     """This worker's cache of rendered thread slices (JSON, and HTML fragments), within
-    ``THREAD_CACHE_MB``."""
+    ``THREAD_CACHE_MB``: one entry per slice, holding the version it was rendered at. A
+    slice rendered again at a newer version takes its place, so the budget holds the slices
+    read now, not the versions they had."""
     return worker_cache(_CACHE, _make_cache)
+
+
+def kept_slice(key: CacheKey, tag: str) -> bytes | None:
+    """The body of slice ``key`` as of ``tag``, if this worker keeps it."""
+    entry = rendered_cache().get(key)
+    return entry[1] if entry is not None and entry[0] == tag else None
+
+
+def keep_slice(key: CacheKey, tag: str, body: bytes) -> None:
+    """Keep ``body``, slice ``key`` as of ``tag``, in place of an older version of it."""
+    cache = rendered_cache()
+    size = entry_size(key, body)
+    if size <= cache.maxsize:
+        cache[key] = (tag, body, size)
 
 
 def thread_page(
@@ -157,18 +180,15 @@ def thread_page(
     again until the version moves on. A page that does not exist is not kept: any key can
     be asked for, and would push the real pages out.
     """
-    cache = rendered_cache()
-    entry = cache.get((request.site_id, request.key, tag))
-    if entry is not None:
-        return ThreadPage(tag, entry[0])
+    key = (request.site_id, request.key, _slice(request))
+    body = kept_slice(key, tag)
+    if body is not None:
+        return ThreadPage(tag, body)
     page, rows = _read(request)
-    tag = _tag(page, request)  # the state the rows were read in
+    tag = slice_tag(page, key[2])  # the state the rows were read in
     body = render(rows)
     if page is not None:
-        key = (request.site_id, request.key, tag)
-        size = entry_size(key, body)
-        if size <= cache.maxsize:
-            cache[key] = (body, size)
+        keep_slice(key, tag, body)
     return ThreadPage(tag, body)
 
 

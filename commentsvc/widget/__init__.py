@@ -1,8 +1,9 @@
 """``GET /widget.js``: the embeddable widget, its stylesheet, English and limits written in,
 with ETag; ``GET /widget/i18n/{lang}.{version}.json``: the widget's words in another language.
 
-The script and stylesheet are kept readable in ``static/`` and minified here, once per
-worker, when the script is first asked for: no build step, and readers download neither
+The script and stylesheet are kept readable in ``static/`` and minified once per worker,
+when the script is first asked for (the scripts in a helper process, see
+:mod:`commentsvc.minify`): no build step, and readers download neither
 comments nor indentation (DESIGN §10's budget: ≤ 8 KB gzipped with its styles).
 
 Each language is a file ``static/i18n/{lang}.json`` with the keys of ``en.json``. English is
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -24,12 +24,11 @@ from importlib import resources
 from typing import Any
 
 import rcssmin
-from calmjs.parse import es5
-from calmjs.parse.unparsers.es5 import minify_print
 from flask import Blueprint, abort, current_app, request
 from werkzeug.wrappers import Response
 
 from commentsvc.caching import worker_cache
+from commentsvc.minify import minify_scripts
 from commentsvc.settings import FIELD_LENGTH_SETTINGS
 
 bp = Blueprint("widget", __name__)
@@ -70,7 +69,7 @@ def part_script(name: str) -> PartScript:
     """A part minified, with its styles, built once per worker; its URL changes with its
     content."""
     files = resources.files("commentsvc.widget").joinpath("static")
-    script = minify_script(files.joinpath(f"{name}.js").read_text("utf-8"))
+    script = _minified()[name]
     styles = files.joinpath(f"{name}.css")
     if styles.is_file():
         script = script.replace(
@@ -142,24 +141,25 @@ def js_literal(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-#: The readable script's first line, kept as the served script's first line.
-BANNER = re.compile(r"/\*!.*?\*/\n")
-
-
-def minify_script(script: str) -> str:
-    """``script`` (ES5) minified: whitespace and comments gone, local names shortened (no
-    global name, no property and no string changes); its ``/*!`` banner kept."""
-    banner = BANNER.match(script)
-    code: str = minify_print(es5(script), obfuscate=True, obfuscate_globals=False)
-    return (banner.group(0) if banner else "") + code
-
-
 @cache
 def _sources() -> tuple[str, str]:
     """widget.js and widget.css minified."""
-    script, css = readable_sources()
-    minified_css: str = rcssmin.cssmin(css)
-    return minify_script(script), minified_css.strip()
+    minified_css: str = rcssmin.cssmin(readable_sources()[1])
+    return _minified()[MAIN], minified_css.strip()
+
+
+#: The name of the widget's main script among :func:`_minified`'s.
+MAIN = "widget"
+
+
+@cache
+def _minified() -> dict[str, str]:
+    """The main script and each part's, minified, by name: in one helper process (see
+    :mod:`commentsvc.minify`), once per worker."""
+    files = resources.files("commentsvc.widget").joinpath("static")
+    names = (MAIN, *PARTS)
+    scripts = [files.joinpath(f"{name}.js").read_text("utf-8") for name in names]
+    return dict(zip(names, minify_scripts(scripts), strict=True))
 
 
 def widget_config(config: Mapping[str, Any]) -> dict[str, Any]:

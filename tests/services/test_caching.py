@@ -51,6 +51,23 @@ def test_a_cached_thread_follows_every_moderation_change(
     assert bodies(client) == ["First, edited"]
 
 
+def test_a_slice_read_at_a_newer_version_takes_the_older_ones_place(
+    app: Flask, client: FlaskClient, make_comment: Callable[..., int], auth: dict[str, str]
+) -> None:
+    """Once a page's version moves on, its slices as of the older version can never be
+    served again: they must not keep the budget from the slices being read."""
+    make_comment(body="First")
+    fragment = f"/sites/news/thread.html?page={PAGE}"
+    for n in range(5):
+        assert client.get(THREAD).status_code == 200
+        assert client.get(fragment).status_code == 200
+        pending = make_comment(body=f"Reply {n}", status=CommentStatus.PENDING)
+        url = f"/api/v1/moderation/comments/{pending}"
+        assert client.patch(url, json={"status": "approved"}, headers=auth).status_code == 200
+    assert bodies(client)[-1] == "Reply 4"
+    assert len(app.extensions["commentsvc.cache.threads"]) == 2  # the JSON slice, the markup
+
+
 def test_each_cursor_and_limit_is_its_own_page(
     client: FlaskClient, make_comment: Callable[..., int]
 ) -> None:
@@ -127,12 +144,17 @@ def test_a_page_that_does_not_exist_is_answered_but_not_kept(
     assert len(app.extensions[cache_key]) == 1
 
 
-def _cached_thread(n: int, key_length: int, body_length: int) -> tuple[CacheKey, bytes]:
-    """A cache entry shaped like a real one: a page key, a 20-character ETag, a body."""
+def _cached_thread(n: int, key_length: int, body_length: int) -> tuple[CacheKey, str, bytes]:
+    """A cache entry shaped like a real one: a page key, the slice, a 20-character ETag, a
+    body."""
     key = f"/{n}".ljust(key_length, "k")
     tag = hashlib.sha1(str(n).encode()).hexdigest()[:20]
     body = b'{"page": "%d", "total": 0, "comments": [], "next_cursor": null}' % n
-    return (1, key, tag), body.ljust(body_length, b" ")
+    return (
+        (1, key, threads.slice_key(None, 50, "oldest", "text")),
+        tag,
+        body.ljust(body_length, b" "),
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,9 +172,9 @@ def test_the_thread_caches_accounting_is_its_real_memory(key_length: int, body_l
     try:
         before = tracemalloc.get_traced_memory()[0]
         for n in range(entries):
-            key, body = _cached_thread(n, key_length, body_length)
-            cache[key] = (body, threads.entry_size(key, body))
-        del key, body
+            key, tag, body = _cached_thread(n, key_length, body_length)
+            cache[key] = (tag, body, threads.entry_size(key, body))
+        del key, tag, body
         gc.collect()
         real = tracemalloc.get_traced_memory()[0] - before
     finally:
@@ -165,8 +187,8 @@ def test_the_thread_caches_accounting_is_its_real_memory(key_length: int, body_l
 def test_the_thread_cache_stays_within_its_budget() -> None:
     cache = threads._make_cache({"THREAD_CACHE_MB": 1})
     for n in range(10_000):
-        key, body = _cached_thread(n, 60, 300)
-        cache[key] = (body, threads.entry_size(key, body))
+        key, tag, body = _cached_thread(n, 60, 300)
+        cache[key] = (tag, body, threads.entry_size(key, body))
     per_entry = threads.entry_size(key, body)
-    assert per_entry > 300 + 60 + threads.ENTRY_OVERHEAD
+    assert per_entry > 300 + 60 + len(key[2]) + threads.ENTRY_OVERHEAD
     assert len(cache) == 1024 * 1024 // per_entry

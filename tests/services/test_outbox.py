@@ -16,7 +16,7 @@ from flask_migrate import upgrade
 
 from commentsvc import create_app
 from commentsvc.delivery import Worker
-from commentsvc.extensions import db, write_transaction
+from commentsvc.extensions import db, init_migrate, write_transaction
 from commentsvc.models import (
     CommentStatus,
     Delivery,
@@ -373,6 +373,7 @@ def test_an_outcome_the_database_could_not_take_is_recorded_once_it_is_back(
             "RATELIMIT_ENABLED": False,
         }
     )
+    init_migrate(app)
     holder = sqlite3.connect(database, isolation_level=None)
     with app.app_context():
         upgrade()
