@@ -20,7 +20,13 @@ rule on post there, while the plain ``submit`` posts to ``bench``, which has no 
 
 ``queue`` (1,000,000 comments by default): 5 sites of 2,000 pages each, a few pages much
 busier than the rest; 70% approved, 23% rejected, 5% spam and 2% pending, spread over the
-whole history.
+whole history. Its busiest site, ``bench`` (about 207,000 comments), has the same blocklist of
+1,000 entries as ``guarded``: the moderation queue workloads read this database, and so do
+the ones that say whether counts and submissions stay flat as the data grows: the counts of
+20 of ``bench``'s pages (:data:`QUEUE_COUNT_PAGES`, from its busiest to one of its quietest)
+and submissions with every abuse rule on, to ``bench``. The issue's "scale with everything
+on" also has 100,000 delivered outbox events; they are not seeded: a submission only appends
+an event (its index holds the undispatched ones alone) and reads no delivery.
 
 SQLite files are kept under ``benchmarks/.cache/`` keyed by the migration head (and by
 :data:`SEED_FORMAT` and the number of rows), so a rerun copies them instead of seeding.
@@ -66,9 +72,20 @@ THREAD_PAGE = "/thread/100"
 SCALE_PAGES = {10: "/scale/10", 1_000: "/scale/1000", 100_000: "/scale/100000"}
 COUNT_PAGES = tuple(f"/counts/{number:02d}" for number in range(1, 21))
 QUEUE_PAGES_PER_SITE = 2_000
+#: The ``queue`` database's site with the blocklist, and the counts workload's there: its
+#: busiest (it has page 0, the busiest of all, and every fifth page after it).
+QUEUE_GUARDED_SITE = SITE
+#: 20 pages of that site for the counts workload, as an article list shows them: a few much
+#: discussed, most not. Article numbers from 0, the site's busiest (about 10,000 comments of
+#: 1,000,000), to the last, one of its quietest (about 50), spaced by the cube of their rank:
+#: busier pages are fewer.
+QUEUE_COUNT_PAGES = tuple(
+    f"/article/{rank + round((QUEUE_PAGES_PER_SITE - 20) * (rank / 19) ** 3):04d}"
+    for rank in range(20)
+)
 
 #: Bump when the seeded data changes, so that cached SQLite files are made again.
-SEED_FORMAT = 5
+SEED_FORMAT = 6
 SEED = 20251129
 BATCH = 20_000
 #: Comments that answer an earlier approved comment of their page.
@@ -204,7 +221,8 @@ def reads_plan() -> Plan:
 
 
 def queue_plan(rows: int) -> Plan:
-    """The ``queue`` database: ``rows`` comments on the pages of five sites."""
+    """The ``queue`` database: ``rows`` comments on the pages of five sites, the busiest
+    with a blocklist."""
     sites = QUEUE_SITES
     pages = [
         (number % len(sites), f"/article/{number // len(sites):04d}")
@@ -214,7 +232,7 @@ def queue_plan(rows: int) -> Plan:
     # Squaring a uniform number makes a few pages (of every site) much busier than the rest.
     comment_pages = array("I", (int(len(pages) * rng.random() ** 2) for _ in range(rows)))
     statuses = bytes(rng.choices(range(4), weights=(70, 2, 23, 5), k=rows))
-    return Plan(sites, pages, comment_pages, statuses)
+    return Plan(sites, pages, comment_pages, statuses, blocklist_site=QUEUE_GUARDED_SITE)
 
 
 def body_variants(rng: random.Random, count: int = 48) -> list[tuple[str, str]]:

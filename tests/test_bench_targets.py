@@ -17,11 +17,12 @@ from benchmarks.load.run import DEFAULT_LOG_LEVEL, TARGETS, planned_runs, rate_l
 from benchmarks.load.sections import (
     NOT_MEASURED,
     PEER_TARGETS,
-    UNMEASURED_TARGETS,
     logging_section,
+    scale_section,
     targets_section,
 )
 from benchmarks.load.workloads import (
+    AT_SCALE,
     BESIDE,
     MAIN,
     QUIET,
@@ -86,6 +87,30 @@ def test_the_fragment_workload_asks_for_the_100_comment_page_as_html() -> None:
     assert by_key[QUIET].headers == by_key["thread-304"].headers == ('If-None-Match: "thread"',)
 
 
+def test_the_workloads_on_1m_comments_ask_what_their_counterparts_on_reads_ask() -> None:
+    by_key = {w.key: w for w in workloads({}, "", "run")}
+    counts, counts_1m = by_key["counts"], by_key["counts-1m"]
+    assert (counts.server, counts_1m.server) == ("reads", "queue")
+    assert counts_1m.path.startswith("/api/v1/sites/bench/counts?page=/article/0000&page=")
+    assert counts_1m.path.count("page=") == counts.path.count("page=") == 20
+    guarded, guarded_1m = by_key["submit-guarded"], by_key["submit-guarded-1m"]
+    assert TARGETS[guarded_1m.server] == ("wsgi", "queue", DEFAULT_LOG_LEVEL, "database")
+    assert TARGETS[guarded.server][3] == "database"
+    assert guarded_1m.path == "/api/v1/sites/bench/comments"
+    assert guarded_1m.like_widget and guarded.like_widget
+    assert (guarded_1m.expected, guarded_1m.submit_tag) == (
+        frozenset({201}),
+        "run.submit.guarded.1m",
+    )
+    assert {by_key[near].server for near in AT_SCALE.values()} == {"reads", "reads-guarded"}
+    # The submissions check finds a workload's pages by the prefix /load/<tag>-; the rounds
+    # on reads add ".rounds" to their workload's tag.
+    tags = [w.submit_tag for w in by_key.values() if w.submit_tag]
+    tags += [f"{tag}.rounds" for near in AT_SCALE.values() if (tag := by_key[near].submit_tag)]
+    assert len(set(tags)) == len(tags)
+    assert not any(a != b and a.startswith(f"{b}-") for a in tags for b in tags)
+
+
 def test_rate_limits_count_in_the_database_unless_given_a_storage() -> None:
     assert "COMMENTSVC_RATELIMIT_STORAGE_URI" not in rate_limit_variables()
     in_redis = rate_limit_variables("redis://127.0.0.1:1/0")
@@ -107,6 +132,10 @@ def test_rate_limits_count_in_the_database_unless_given_a_storage() -> None:
         (("thread-304", QUIET), 2 + 2 + 2 * ROUNDS),
         # two thread sizes in rounds, no ceiling beside them
         (("thread-10", "thread-100000"), 2 + 2 * ROUNDS),
+        # counts on both databases in each round
+        (("counts-1m",), 2 + 2 * ROUNDS),
+        # and counts on reads on its own, beside a ceiling; submit alike
+        (("counts", "counts-1m", "submit-guarded", "submit-guarded-1m"), 2 + 2 * (2 + 2 * ROUNDS)),
     ],
 )
 def test_planned_runs_count_every_measurement(only: tuple[str, ...], runs: int) -> None:
@@ -160,10 +189,83 @@ def test_load_targets_give_a_verdict_for_each_target_measured() -> None:
     assert [row[2] for row in scale] == ["met", "**missed**"]
     queue = [row[2] for target, row in rows.items() if target.startswith("queue p99")]
     assert queue == ["**missed**", "met"]  # all statuses 31 ms, pending 29 ms
-    for target, _ in UNMEASURED_TARGETS:
-        assert rows[target][2] == "-" and rows[target][1].startswith(NOT_MEASURED)
+    flat = [row for target, row in rows.items() if " flat as the data grows" in target]
+    assert [row[1:] for row in flat] == [[NOT_MEASURED, "-"]] * 2
     for target in PEER_TARGETS:
         assert rows[target][2] == "-"
+
+
+def flat_rows(at_scale: dict[str, tuple[Measurement, Measurement]]) -> list[list[str]]:
+    """The rows of the targets "counts flat" and "submit flat", in that order."""
+    m = {key: far for key, (_, far) in at_scale.items()} or {"thread": measured("thread", 1)}
+    rows = rows_of(targets_section(m, lambda key: 10_000.0, at_scale=at_scale))
+    return [row for target, row in rows.items() if " flat as the data grows" in target]
+
+
+def test_counts_and_submit_flat_when_1m_comments_cost_at_most_a_fifth_more() -> None:
+    counts, submit = flat_rows(
+        {
+            "counts-1m": (measured("counts", 5_000), measured("counts-1m", 4_200)),
+            "submit-guarded-1m": (
+                measured("submit-guarded", 1_000, p99_ms=20.0),
+                measured("submit-guarded-1m", 1_100, p99_ms=23.9, others=0.25),
+            ),
+        }
+    )
+    assert counts[0].startswith("counts flat as the data grows")
+    assert counts[1:] == ["1.19x (5,000 -> 4,200 req/s, p50 2.50 -> 2.50 ms)", "met"]
+    # Faster on 1M is flat too; the 1M run was noisy, and says so.
+    assert submit[0].startswith("submit flat as the data grows")
+    assert submit[1:] == [
+        "p99 1.19x (20.0 -> 23.9 ms), time per request 0.91x (1,000 -> 1,100 req/s);"
+        " noisy: others took 25% of the CPUs",
+        "met",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rps_1m", "p99_1m", "verdicts"),
+    [
+        # counts and submit's throughput a quarter slower on 1M
+        (800, 20.0, ["**missed**", "**missed**"]),
+        # submit's p99 a quarter longer, its throughput flat
+        (1_000, 25.0, ["met", "**missed**"]),
+    ],
+)
+def test_counts_and_submit_not_flat_when_1m_comments_cost_more(
+    rps_1m: float, p99_1m: float, verdicts: list[str]
+) -> None:
+    rows = flat_rows(
+        {
+            "counts-1m": (measured("counts", 1_000), measured("counts-1m", rps_1m)),
+            "submit-guarded-1m": (
+                measured("submit-guarded", 1_000, p99_ms=20.0),
+                measured("submit-guarded-1m", rps_1m, p99_ms=p99_1m),
+            ),
+        }
+    )
+    assert [row[2] for row in rows] == verdicts
+
+
+def test_counts_and_submit_flat_not_measured_without_their_workloads() -> None:
+    only_counts = {"counts-1m": (measured("counts", 5_000), measured("counts-1m", 5_000))}
+    assert [row[2] for row in flat_rows(only_counts)] == ["met", "-"]
+    assert [row[1:] for row in flat_rows({})] == [[NOT_MEASURED, "-"]] * 2
+
+
+def test_the_scale_table_of_counts_and_submit_compares_each_with_reads() -> None:
+    at_scale = {
+        "submit-guarded-1m": (
+            measured("submit-guarded", 1_000, p99_ms=20.0),
+            measured("submit-guarded-1m", 800, p99_ms=30.0),
+        )
+    }
+    lines = scale_section({}, "CPU ms/req", 0.10, at_scale)
+    assert "### Scale: counts and submit" in lines
+    rows = [line.strip("| ").split(" | ") for line in lines if line.startswith("| ")][1:]
+    assert [row[1] for row in rows] == ["reads (~109,000)", "queue (1,000,000)"]
+    assert [row[7:9] for row in rows] == [["", ""], ["1.25x", "1.50x"]]
+    assert scale_section({}, "CPU ms/req", 0.10, {}) == []
 
 
 def test_a_run_of_the_ceiling_alone_has_no_targets_table() -> None:

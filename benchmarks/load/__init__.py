@@ -44,14 +44,21 @@ defined; only the one server said below logs at WARNING):
   own, ``fill_ms``) to a site with a blocklist of 1,000 entries. The report compares them
   with plain submissions: what abuse protection costs;
 * commentsvc on ``queue`` (1,000,000 comments): the queue's first page, all statuses and
-  ``status=pending``.
+  ``status=pending``, read before any submission adds to it; and whether a request stays as
+  fast as the data grows: the counts of 20 pages of its busiest site (``counts-1m``, from
+  its busiest page to one of its quietest) in rounds alternating with the counts on
+  ``reads``, both servers up; submissions with every abuse rule on as above (a second server
+  on ``queue``, rate limits counted in the database) to that site, which has the same
+  blocklist of 1,000 entries (``submit-guarded-1m``), in rounds alternating with those to
+  ``guarded`` on ``reads``.
 
 Every workload is a ``wrk`` run from a separate process (``--connections``, one wrk thread by
 default) for ``--duration`` seconds after ``--warmup`` seconds of the same load; workloads
-that are compared with each other (the thread sizes, INFO against WARNING) run in three
-interleaved rounds of a third of that instead, and the median round stands for each. The
-answers are counted by status with the Lua scripts in ``benchmarks/lua/``, so a status other
-than the expected one counts as an error.
+that are compared with each other (the thread sizes, INFO against WARNING, a request on
+``reads`` against the same on ``queue``) run in three interleaved rounds of a third of that
+instead, and the median round stands for each (a workload of the main table compared so
+keeps its own run there too). The answers are counted by status with the Lua scripts in
+``benchmarks/lua/``, so a status other than the expected one counts as an error.
 
 The machine may be shared. Before each run the harness waits (up to ``--quiet-wait`` seconds)
 until other processes use less than ``--max-noise`` of the CPUs; it records the load average,
@@ -61,16 +68,18 @@ to ``--retries`` times) when that share was over ``--max-noise``, keeping the qu
 Waiting and reruns stop in time to keep a database's run within ``--budget`` seconds. The
 report states how far repeated runs of one workload differed: the noise floor of the run.
 
-After each submit workload every answer must have been 201 and the database must hold every
-comment acknowledged, each id once, pending and flagged by no abuse rule; the only rows
-allowed beyond those are requests wrk abandoned in flight when its time was up (at most one
-per connection and wrk run). Server memory is the sum of the RSS (and
-PSS) of the gunicorn master and its workers, read from /proc after each server's last run.
+After each submit workload (and after its rounds, apart) every answer must have been 201 and
+the database it posted to must hold every comment acknowledged, each id once, pending and
+flagged by no abuse rule; the only rows allowed beyond those are requests wrk abandoned in
+flight when its time was up (at most one per connection and wrk run). Server memory is the
+sum of the RSS (and PSS) of the gunicorn master and its workers, read from /proc after each
+server's last run.
 
 The tables are printed and written as Markdown to ``benchmarks/results/<date>-<time>-<db>.md``;
 their *Targets* table holds each of issue 18's targets with the figure this run measured and
-met, missed or "-" (not measured: shares of the ceiling, p99s, the ratios of scale); the
-targets relative to Isso are judged by the peer benchmark's report.
+met, missed or "-" (not measured: shares of the ceiling, p99s, the ratios of scale, counts
+and submissions flat on ``queue`` against ``reads``); the targets relative to Isso are judged
+by the peer benchmark's report.
 ``--profile`` runs the named workloads once more under ``py-spy record`` (all workers,
 non-blocking: wall time of requests in progress, waits for the database included) and adds
 where the time goes to the report; the raw stacks are kept in ``benchmarks/.cache/profiles/``

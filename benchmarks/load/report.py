@@ -42,7 +42,7 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
     lines += spread_section(report.repeats)
     if report.logging_rounds:
         lines += ["", *logging_section(report.logging_rounds)]
-    lines += scale_section(m, cpu_header, settings.max_noise)
+    lines += scale_section(m, cpu_header, settings.max_noise, report.at_scale)
     if report.submit_checks:
         lines += ["", "### Submissions stored", ""]
         lines += [f"- `{key}`: {check.describe()}" for key, check in report.submit_checks.items()]
@@ -56,7 +56,12 @@ def render(report: Report, settings: Settings, databases_label: str) -> str:
     )
     conditions = target_conditions(report, settings)
     lines += targets_section(
-        m, lambda key: ceiling_of(key)[0], conditions, settings.max_noise, report.beside
+        m,
+        lambda key: ceiling_of(key)[0],
+        conditions,
+        settings.max_noise,
+        report.beside,
+        report.at_scale,
     )
     for prof in report.profiles:
         lines += profile_section(prof)

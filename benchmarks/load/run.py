@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import secrets
@@ -23,6 +24,7 @@ from benchmarks.load.profiles import Profile, profile
 from benchmarks.load.server import Server, fetch, redis_pids, serve
 from benchmarks.load.submissions import SubmitCheck, check_submissions
 from benchmarks.load.workloads import (
+    AT_SCALE,
     BESIDE,
     QUIET,
     ROUNDS,
@@ -33,6 +35,7 @@ from benchmarks.load.workloads import (
     workloads,
     workloads_by_key,
 )
+from benchmarks.load.wrk import WrkRun
 from benchmarks.load_data import Databases, SetupError
 from tests.support.service import service_env
 
@@ -62,6 +65,9 @@ class Report:
     profiles: list[Profile] = field(default_factory=list)
     #: (logs at INFO, logs at WARNING) measurements of the 304 workload, in rounds.
     logging_rounds: list[tuple[Measurement, Measurement]] = field(default_factory=list)
+    #: The median rounds (on ``reads``, on ``queue``) of each workload of ``AT_SCALE`` and
+    #: its counterpart on ``reads``, by the key of the one on ``queue``.
+    at_scale: dict[str, tuple[Measurement, Measurement]] = field(default_factory=dict)
     #: Every run of the workloads measured more than once, by workload.
     repeats: dict[str, list[Measurement]] = field(default_factory=dict)
     #: The ceiling measured right before each workload of the main table, by workload.
@@ -147,6 +153,8 @@ def planned_runs(args: argparse.Namespace) -> int:
     if QUIET in keys:
         # Both servers in each round: the quiet one's key is counted once already.
         runs += 2 * ROUNDS - 1
+    # Both databases in each round, the same: the one on queue is counted once already.
+    runs += sum(2 * ROUNDS - 1 for key in keys if key in AT_SCALE)
     return runs
 
 
@@ -164,6 +172,7 @@ TARGETS = {
     "reads-guarded": ("wsgi", "reads", DEFAULT_LOG_LEVEL, "database"),
     "reads-guarded-redis": ("wsgi", "reads", DEFAULT_LOG_LEVEL, "redis"),
     "queue": ("wsgi", "queue", DEFAULT_LOG_LEVEL, None),
+    "queue-guarded": ("wsgi", "queue", DEFAULT_LOG_LEVEL, "database"),
 }
 
 
@@ -219,7 +228,9 @@ class DatabaseRun:
             ceiling_workload = workloads({}, "", "")[0]
             self.run(ceiling_workload, ceiling)
             self.ceiling = (ceiling_workload, ceiling)
-            for name in ("reads", "reads-guarded", "reads-guarded-redis", "queue"):
+            # Each database's queue is read before submissions add to it (the ones to
+            # queue come with reads-guarded's, see compare_at_scale).
+            for name in ("reads", "queue", "reads-guarded", "reads-guarded-redis"):
                 self.serve_commentsvc(name)
             self.run(ceiling_workload, ceiling, "ceiling-end")
             report.repeats["ceiling"] = [
@@ -248,10 +259,15 @@ class DatabaseRun:
         return serve(name, app, env, self.report.workers, self.work, url, storage_pids)
 
     def serve_commentsvc(self, name: str) -> None:
-        """commentsvc on the database ``name``, with the selected workloads it serves."""
-        served = [key for key in self.keys if workloads_by_key()[key].server == name]
+        """commentsvc on the database ``name``, with the selected workloads it serves (a
+        workload of :data:`AT_SCALE` is measured beside the server of its counterpart)."""
+        server_of = {key: workload.server for key, workload in workloads_by_key().items()}
+        served = [key for key in self.keys if server_of[key] == name and key not in AT_SCALE]
+        at_scale = [
+            key for key in self.keys if key in AT_SCALE and server_of[AT_SCALE[key]] == name
+        ]
         logging = name == "reads" and QUIET in self.keys
-        if not served and not logging:
+        if not served and not at_scale and not logging:
             return
         with self.start(name) as server:
             etag = _etag(server, thread_path(load_data.THREAD_PAGE))
@@ -266,6 +282,8 @@ class DatabaseRun:
                     self.run(current[key], server)
                 elif current[key] is group[0]:
                     _measure_in_rounds(self.report, self.bench, group, server)
+            for key in at_scale:
+                self.compare_at_scale(current[AT_SCALE[key]], server, current[key])
             if logging:
                 with self.start("reads-quiet") as quiet_server:
                     _compare_logging(self.report, self.bench, current, server, quiet_server)
@@ -283,33 +301,77 @@ class DatabaseRun:
             report.beside[workload.key] = bench.measure(*self.ceiling, seconds)
             report.repeats.setdefault("ceiling", []).append(report.beside[workload.key])
         measurement = report.measurements[key or workload.key] = bench.measure(workload, server)
-        if workload.submit_tag:
-            # Before a profile's run adds comments of its own.
-            check = report.submit_checks[workload.key] = check_submissions(
-                self.databases.reads_url,
-                workload.submit_tag,
-                measurement.all_runs,
-                bench.settings.connections,
-            )
-            log(f"  {check.describe()}")
+        # Before a profile's run adds comments of its own.
+        self.check_submissions(workload.key, workload, server, measurement.all_runs)
         if workload.key in self.args.profile and not key:
             report.profiles.append(profile(bench, workload, server, self.stem))
         return measurement
+
+    def compare_at_scale(self, near: Workload, near_server: Server, far: Workload) -> None:
+        """``far``, a request on the ``queue`` database, and ``near``, the same on ``reads``
+        (served by ``near_server``), both servers up, in alternating rounds: whether the
+        request stays as fast as the data grows, measured so that a change of the machine
+        meanwhile falls on both alike."""
+        report = self.report
+        if near.submit_tag:
+            # Pages of their own, so the check of these runs finds exactly their comments
+            # (the main table's run of the same workload has been checked on its own).
+            near = dataclasses.replace(near, submit_tag=f"{near.submit_tag}.rounds")
+        with self.start(far.server) as far_server:
+            rounds = _rounds(self.bench, [(near, near_server), (far, far_server)])
+            sides = (
+                (f"{near.key} (rounds)", near, near_server, [pair[0] for pair in rounds]),
+                (far.key, far, far_server, [pair[1] for pair in rounds]),
+            )
+            for key, workload, server, measurements in sides:
+                report.repeats.setdefault(key, []).extend(measurements)
+                runs = [run for measurement in measurements for run in measurement.all_runs]
+                self.check_submissions(key, workload, server, runs)
+            report.at_scale[far.key] = (_median(sides[0][3]), _median(sides[1][3]))
+            report.measurements[far.key] = report.at_scale[far.key][1]
+            if far.key in self.args.profile:
+                report.profiles.append(profile(self.bench, far, far_server, self.stem))
+            report.memory[far.server] = memory(far_server.pids())
+
+    def check_submissions(
+        self, key: str, workload: Workload, server: Server, runs: Sequence[WrkRun]
+    ) -> None:
+        """After a submit workload's ``runs``: what the database of ``server`` stored on their
+        pages, against what they saw acknowledged (nothing for other workloads)."""
+        if not workload.submit_tag or not server.database_url:
+            return
+        check = self.report.submit_checks[key] = check_submissions(
+            server.database_url, workload.submit_tag, runs, self.bench.settings.connections
+        )
+        log(f"  {check.describe()}")
+
+
+def _rounds(
+    bench: Bench, entries: Sequence[tuple[Workload, Server]]
+) -> list[tuple[Measurement, ...]]:
+    """Each workload of ``entries`` on its server in turn, ``ROUNDS`` times, for a third of
+    ``--duration`` (warmed up in the first round only), so that a change of the machine
+    meanwhile falls on all of them alike; the measurements of each round, in that order."""
+    for workload, server in entries:
+        probe(server, workload)
+    seconds = max(1, bench.settings.duration // ROUNDS)
+    return [
+        tuple(
+            bench.measure(workload, server, seconds, warmup=number == 0)
+            for workload, server in entries
+        )
+        for number in range(ROUNDS)
+    ]
 
 
 def _measure_in_rounds(
     report: Report, bench: Bench, group: Sequence[Workload], server: Server
 ) -> None:
-    """Each workload of ``group`` in turn, ``ROUNDS`` times: the one with the median
-    throughput stands for it, so a change of the machine meanwhile falls on all of them."""
-    for workload in group:
-        probe(server, workload)
-    seconds = max(1, bench.settings.duration // ROUNDS)
-    for number in range(ROUNDS):
-        for workload in group:
-            measurement = bench.measure(workload, server, seconds, warmup=number == 0)
-            report.repeats.setdefault(workload.key, []).append(measurement)
-    for workload in group:
+    """Each workload of ``group`` in rounds (:func:`_rounds`): the run with the median
+    throughput stands for it."""
+    rounds = _rounds(bench, [(workload, server) for workload in group])
+    for column, workload in enumerate(group):
+        report.repeats.setdefault(workload.key, []).extend(row[column] for row in rounds)
         report.measurements[workload.key] = _median(report.repeats[workload.key])
 
 
@@ -324,18 +386,11 @@ def _compare_logging(
     """The 304 workload on two servers, logs at INFO (the default, as in the main table) and
     at WARNING, in alternating rounds: what request logging costs, measured so that a change
     of the machine meanwhile does not pass for it."""
-    logged, quiet = current["thread-304"], current[QUIET]
-    probe(info, logged)
-    probe(warning, quiet)
-    seconds = max(1, bench.settings.duration // ROUNDS)
-    for number in range(ROUNDS):
-        pair = (
-            bench.measure(logged, info, seconds, warmup=number == 0),
-            bench.measure(quiet, warning, seconds, warmup=number == 0),
-        )
-        report.logging_rounds.append(pair)
-        report.repeats.setdefault("thread-304 (rounds)", []).append(pair[0])
-        report.repeats.setdefault(QUIET, []).append(pair[1])
+    servers = [(current["thread-304"], info), (current[QUIET], warning)]
+    for logged, quiet in _rounds(bench, servers):
+        report.logging_rounds.append((logged, quiet))
+        report.repeats.setdefault("thread-304 (rounds)", []).append(logged)
+        report.repeats.setdefault(QUIET, []).append(quiet)
     report.measurements[QUIET] = _median([quiet for _, quiet in report.logging_rounds])
     # The INFO row stands on its own run beside a ceiling when it had one.
     report.measurements.setdefault("thread-304", _median([i for i, _ in report.logging_rounds]))

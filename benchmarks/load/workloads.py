@@ -13,11 +13,15 @@ API = f"/api/v1/sites/{load_data.SITE}"
 FRAGMENT = f"/sites/{load_data.SITE}/thread.html"
 #: The site with a blocklist, which the submissions with every abuse rule on go to.
 GUARDED_API = f"/api/v1/sites/{load_data.GUARDED_SITE}"
+#: The same site of the ``queue`` database (1,000,000 comments): its busiest, with a blocklist.
+QUEUE_API = f"/api/v1/sites/{load_data.QUEUE_GUARDED_SITE}"
+#: How the label of a submit workload with every abuse rule on starts.
+GUARDED_LABEL = "submit, every abuse rule on, limits in"
 QUEUE = "/api/v1/moderation/comments"
 
 #: Interleaved runs (of a third of ``--duration`` each) of workloads that are compared: the
 #: 304 workload with logs at INFO (the default) and at WARNING, the first page of threads of
-#: each size.
+#: each size, a request on ``reads`` and the same on ``queue``.
 ROUNDS = 3
 #: The rows of the report's main table, in order. Every commentsvc row logs at INFO, the
 #: service's default (one JSON line per request), but ``thread-304-quiet`` (WARNING).
@@ -44,6 +48,10 @@ GUARDED = ("submit-guarded", "submit-guarded-redis")
 QUIET = "thread-304-quiet"
 #: Workloads measured right after a run of the ceiling of their own (``Report.beside``).
 BESIDE = frozenset(MAIN) - {"ceiling", "ceiling-end", QUIET}
+#: Workloads on the ``queue`` database (1,000,000 comments) measured in rounds against the
+#: same request on ``reads`` (about 109,000), both servers up, by key: the key of that
+#: request's workload on ``reads``. Whether a request stays as fast as the data grows.
+AT_SCALE = {"counts-1m": "counts", "submit-guarded-1m": "submit-guarded"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,12 @@ class Workload:
     #: ``count_statuses.lua``.
     script: str = ""
     script_args: tuple[str, ...] = ()
+
+
+def counts_path(api: str, pages: Iterable[str]) -> str:
+    """The counts request of ``pages`` of the site of ``api``, as an article list sends it."""
+    query = "&".join(f"page={urllib.parse.quote(key)}" for key in pages)
+    return f"{api}/counts?{query}"
 
 
 def thread_path(page: str, limit: int | None = None) -> str:
@@ -103,13 +117,12 @@ def workloads(
             (f"If-None-Match: {etag}",),
             frozenset({304}),
         ),
-        *_queue_1m(f"Authorization: Bearer {tokens.get('queue', '')}"),
+        *_queue_1m(f"Authorization: Bearer {tokens.get('queue', '')}", run_tag),
     ]
 
 
 def _reads(bearer: str, etag: str, fragment_etag: str) -> list[Workload]:
     """The requests of readers and moderators to the ``reads`` database."""
-    counts = "&".join(f"page={urllib.parse.quote(key)}" for key in load_data.COUNT_PAGES)
     thread = thread_path(load_data.THREAD_PAGE)
     fragment = fragment_path(load_data.THREAD_PAGE)
     return [
@@ -140,7 +153,7 @@ def _reads(bearer: str, etag: str, fragment_etag: str) -> list[Workload]:
             (f"If-None-Match: {fragment_etag}",),
             frozenset({304}),
         ),
-        Workload("counts", "counts of 20 pages", "reads", f"{API}/counts?{counts}"),
+        Workload("counts", "counts of 20 pages", "reads", counts_path(API, load_data.COUNT_PAGES)),
         Workload(
             "queue",
             "moderation queue, status=pending",
@@ -173,30 +186,46 @@ def _submit(run_tag: str) -> list[Workload]:
     limits off; and as the widget sends them, to the site with a blocklist of 1,000 entries,
     rate limits on (a limit never reached, so every request is counted), their counters in
     the database or in Redis."""
-    guarded = "submit, every abuse rule on, limits in"
     submits = (
         ("submit", "submit (JSON POST)", "reads", API, False),
-        ("submit-guarded", f"{guarded} the database", "reads-guarded", GUARDED_API, True),
-        ("submit-guarded-redis", f"{guarded} Redis", "reads-guarded-redis", GUARDED_API, True),
+        ("submit-guarded", f"{GUARDED_LABEL} the database", "reads-guarded", GUARDED_API, True),
+        (
+            "submit-guarded-redis",
+            f"{GUARDED_LABEL} Redis",
+            "reads-guarded-redis",
+            GUARDED_API,
+            True,
+        ),
     )
     return [
-        Workload(
-            key,
-            label,
-            server,
-            f"{api}/comments",
-            expected=frozenset({201}),
-            # The submissions check finds a workload's pages by the prefix /load/<tag>-, so
-            # no tag may be another's followed by "-": the key's dashes become dots.
-            submit_tag=f"{run_tag}.{key.replace('-', '.')}",
-            like_widget=like_widget,
-        )
+        _submit_workload(key, label, server, api, run_tag, like_widget)
         for key, label, server, api, like_widget in submits
     ]
 
 
-def _queue_1m(bearer: str) -> list[Workload]:
-    """The moderation queue of the ``queue`` database (1,000,000 comments by default)."""
+def _submit_workload(
+    key: str, label: str, server: str, api: str, run_tag: str, like_widget: bool
+) -> Workload:
+    """Submissions to the site of ``api``, each with a body of its own, answered 201."""
+    return Workload(
+        key,
+        label,
+        server,
+        f"{api}/comments",
+        expected=frozenset({201}),
+        # The submissions check finds a workload's pages by the prefix /load/<tag>-, so no
+        # tag may be another's followed by "-": the key's dashes become dots.
+        submit_tag=f"{run_tag}.{key.replace('-', '.')}",
+        like_widget=like_widget,
+    )
+
+
+def _queue_1m(bearer: str, run_tag: str) -> list[Workload]:
+    """The ``queue`` database (1,000,000 comments by default): the moderation queue; the
+    counts of 20 pages and submissions with every abuse rule on (as the widget sends them,
+    rate limits on, counted in the database), on its busiest site, which has a blocklist of
+    1,000 entries (:data:`AT_SCALE`)."""
+    counts = counts_path(QUEUE_API, load_data.QUEUE_COUNT_PAGES)
     return [
         Workload(
             "queue-1m",
@@ -206,6 +235,15 @@ def _queue_1m(bearer: str) -> list[Workload]:
             (bearer,),
         ),
         Workload("queue-all-1m", "moderation queue, all statuses", "queue", QUEUE, (bearer,)),
+        Workload("counts-1m", "counts of 20 pages", "queue", counts),
+        _submit_workload(
+            "submit-guarded-1m",
+            f"{GUARDED_LABEL} the database",
+            "queue-guarded",
+            QUEUE_API,
+            run_tag,
+            like_widget=True,
+        ),
     ]
 
 
