@@ -49,6 +49,7 @@ from typing import Any
 from commentsvc.serving import (
     EmbeddedWorker,
     archive_worker_metrics,
+    check_settings_apart,
     gunicorn_log_config,
     run_worker_setting,
     worker_count,
@@ -135,13 +136,9 @@ _METRICS_DIR_PREFIX = "commentsvc-metrics-"
 
 def on_starting(server: Any) -> None:
     """In the master, before any worker: check the settings (a bad one is said once, here,
-    not once per worker), and give the workers an empty metrics directory."""
-    from commentsvc.config import ConfigError, check_environment, exit_for
-
-    try:
-        check_environment()
-    except ConfigError as error:
-        exit_for(error, 4)  # gunicorn's "application failed to load"
+    not once per worker; in a child process, see check_settings_apart), and give the
+    workers an empty metrics directory."""
+    check_settings_apart(4)  # gunicorn's "application failed to load"
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         os.makedirs(directory, exist_ok=True)

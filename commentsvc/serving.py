@@ -7,6 +7,8 @@ worker exists.
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +64,41 @@ def gunicorn_log_config(log_format: str, level: str, access_log: str | None) -> 
         },
         "formatters": {"json": {"()": JSON_FORMATTER, **JSON_LOG_FORMAT}},
     }
+
+
+def check_settings_apart(status: int) -> None:
+    """Check the service's settings in a child process, and exit with ``status`` after its
+    one line saying which setting is wrong, if one is.
+
+    gunicorn's master checks them so that a bad one is said once, not once per worker; but
+    checking some of them loads what uses them (a Redis URL is checked by the ``limits``
+    library building its storage, an SMTP URL by the mail module), and a master that held
+    them would carry their memory for as long as it runs, for nothing. The child takes them
+    with it when it exits."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: check, say, and leave without running the master's exit hooks
+        code = 0
+        try:
+            from commentsvc.config import ConfigError, check_environment, exit_for
+
+            try:
+                check_environment()
+            except ConfigError as error:
+                exit_for(error, status)
+        except SystemExit as exiting:
+            code = exiting.code if isinstance(exiting.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code != 0:
+        raise SystemExit(code if code > 0 else 1)
 
 
 def worker_count(environ: Mapping[str, str]) -> int:
