@@ -64,9 +64,13 @@ DIGEST_LISTED = 50
 #: How often the worker looks for digests that are due.
 DIGEST_EVERY = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
-#: Mails that were not sent as such (held for a digest, folded into one, or skipped): they
-#: do not count against the hourly cap.
-_NOT_MAILED = (DeliveryState.HELD, DeliveryState.SKIPPED)
+#: Mails that count against the hourly cap: all but those not sent as such (held for a
+#: digest, folded into one, or skipped). Named rather than excluded, so that the lookup
+#: uses all of ``ix_deliveries_moderator`` (moderator, state, time): with ``NOT IN`` it
+#: stopped at the moderator and read their whole history, once per new comment.
+_MAILED = tuple(
+    state for state in DeliveryState if state not in (DeliveryState.HELD, DeliveryState.SKIPPED)
+)
 #: Longest line made of a commenter's single-line field (a website may be 2,000 characters).
 _LONGEST_LINE = 2000
 
@@ -90,18 +94,22 @@ def _watchers(site_id: int) -> Sequence[Moderator]:
     ).all()
 
 
-def _mailed_last_hour(moderator_ids: Sequence[int], now: datetime) -> dict[int, int]:
+def mailed_last_hour_statement(moderator_ids: Sequence[int], now: datetime) -> sa.Select[Any]:
     """How many mails of new comments each of these moderators got in the last hour."""
-    counted = db.session.execute(
+    return (
         sa.select(Delivery.moderator_id, sa.func.count())
         .where(
             Delivery.moderator_id.in_(moderator_ids),
             Delivery.kind == MODERATOR_COMMENT,
             Delivery.created_at > now - _HOUR,
-            Delivery.state.not_in(_NOT_MAILED),
+            Delivery.state.in_(_MAILED),
         )
         .group_by(Delivery.moderator_id)
     )
+
+
+def _mailed_last_hour(moderator_ids: Sequence[int], now: datetime) -> dict[int, int]:
+    counted = db.session.execute(mailed_last_hour_statement(moderator_ids, now))
     return {moderator_id: int(count) for moderator_id, count in counted}
 
 

@@ -25,6 +25,7 @@ from commentsvc.models import (
     Site,
     utcnow,
 )
+from commentsvc.notifications.moderators import mailed_last_hour_statement
 from commentsvc.services import outbox
 from commentsvc.text import render_body
 from tests.conftest import ORIGIN, PUBLIC_URL
@@ -497,3 +498,18 @@ def test_the_cli_sets_and_lists_the_notify_mode(
     with mail_app.app_context():
         moderator = db.session.scalar(sa.select(Moderator))
         assert moderator is not None and moderator.notify == NotifyMode.EACH
+
+
+@pytest.mark.sqlite_only
+def test_the_hourly_cap_reads_only_the_last_hour_of_the_moderators_mails(app: Flask) -> None:
+    """Planning a new comment's mail counts the moderator's mails of the last hour. With
+    ``state NOT IN (…)`` SQLite used the index for the moderator only and read their whole
+    history, once per comment (12 to 15 ms per event at 100,000 past mails, holding the write
+    lock while submissions waited): the lookup must reach the time column."""
+    statement = mailed_last_hour_statement([1, 2], utcnow())
+    with app.app_context(), db.engine.connect() as connection:
+        compiled = statement.compile(db.engine, compile_kwargs={"render_postcompile": True})
+        parameters = tuple(str(compiled.params[name]) for name in compiled.positiontup or ())
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters).all()
+    details = " ".join(row[-1] for row in plan)
+    assert "ix_deliveries_moderator (moderator_id=? AND state=? AND created_at>?)" in details
