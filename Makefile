@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker bench-imports bench-peers bench-soak
+.PHONY: run test lint typecheck pytest browser node postgres redis clean image-check bench bench-worker bench-imports bench-peers bench-soak bench-memory
 
 # What running needs (make run), and on top of it what the checks need (make test).
 RUN_STAMP := $(VENV)/.installed-run
@@ -98,6 +98,15 @@ bench-peers: $(STAMP)
 ## WordPress import and JSON Lines export of 10k, 100k and 1M comments (benchmarks/README.md)
 bench-imports: $(STAMP)
 	$(BIN)/python -m benchmarks.imports $(BENCH_ARGS)
+
+## Memory of gunicorn's master and 2 workers over 1,000,000 requests of readers (threads,
+## their 304s, thread.html, counts, widget.js, submissions) on the load benchmark's 1M-comment
+## SQLite database: < 200 MiB RSS, no growth (benchmarks/README.md); BENCH_ARGS adds options
+bench-memory: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq wrk >/dev/null; } || \
+		{ echo "bench-memory: wrk is missing and cannot be installed here: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m benchmarks.memory $(BENCH_ARGS)
 
 ## Soak and faults over real HTTP (PostgreSQL, Redis, gunicorn, the outbox worker): 10 minutes
 ## clean, 10 with Redis, PostgreSQL and a gunicorn worker taken away (benchmarks/README.md);

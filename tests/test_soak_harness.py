@@ -425,3 +425,18 @@ def test_a_short_soak_with_faults_meets_its_targets(
     assert all(line.startswith("| master + workers RSS") for line in missed), missed
     assert exit.value.code == (1 if missed else 0)
     capsys.readouterr()
+
+
+def test_the_failure_report_leaves_out_the_services_info_lines() -> None:
+    text = "\n".join(
+        [
+            '{"level":"INFO","logger":"commentsvc.request","message":"request"}',
+            '{"level": "INFO", "logger": "gunicorn.error", "message": "Booting worker"}',
+            '{"level":"WARNING","logger":"commentsvc","message":"database unavailable"}',
+            "Traceback (most recent call last):",
+        ]
+    )
+    assert cli.above_info(text) == [
+        '{"level":"WARNING","logger":"commentsvc","message":"database unavailable"}',
+        "Traceback (most recent call last):",
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -148,13 +149,22 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(1 if missed else 0)
 
 
+#: An INFO line of the service's JSON log (orjson writes no space after the colon).
+_INFO = re.compile(r'"level":\s*"INFO"')
+
+
+def above_info(log_text: str) -> list[str]:
+    """The lines of a log that are not the service's INFO lines."""
+    return [line for line in log_text.splitlines() if not _INFO.search(line)]
+
+
 def _print_logs(stack: soak_stack.Stack) -> None:
     """What gunicorn and the worker logged at WARNING and above, briefly, for the failures."""
     for name, text in (
         ("gunicorn", stack.server.gunicorn.log_text()),
         ("outbox worker", _read(stack.workdir / "outbox-worker.log")),
     ):
-        lines = [line for line in text.splitlines() if '"level": "INFO"' not in line]
+        lines = above_info(text)
         if lines:
             log(f"--- {name} log ({len(lines)} lines but INFO; the last 15) ---")
             for line in lines[-15:]:
