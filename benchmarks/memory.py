@@ -48,7 +48,7 @@ to the memory they take together. The target is on RSS; both are reported.
 **Verdicts.** The total RSS of master and workers after the last request is below 200 MiB;
 and it has not grown: the last sample's total RSS is at most 5% above that of the first
 sample taken at or after ``--warmup-requests`` (100,000). The first requests fill the
-per-worker caches (rendered threads up to ``THREAD_CACHE_MB``, 32 MiB each by default, the
+per-worker caches (rendered threads up to ``THREAD_CACHE_MB``, 8 MiB each by default, the
 pages' states, the counts answers, the sites), the allocator's arenas and the interpreter's
 own; growth after that would be a leak. A worker replaced during the run (its memory would
 start anew) stops the benchmark too.

@@ -409,10 +409,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _int(
         "THREAD_CACHE_MB",
-        32,
+        8,
         "Memory per worker for rendered thread pages, reused until the thread changes: their "
         "bodies, keys and the cache's own bookkeeping. Each page is kept as of its newest "
-        "version only, and pages nobody commented on are not kept; `0` turns it off.",
+        "version only, and pages nobody commented on are not kept; `0` turns it off. Raise "
+        "it when many pages with long threads are read at once.",
         minimum=0,
     ),
     _choice(
