@@ -397,12 +397,7 @@ def _scale_targets(m: dict[str, Measurement], max_noise: float) -> list[list[str
         if not (small and large and large.run.rps):
             rows.append([target, NOT_MEASURED, "-"])
             continue
-        slower = small.run.rps / large.run.rps
-        measured = (
-            f"{slower:.2f}x ({small.run.rps:,.0f} -> {large.run.rps:,.0f} req/s,"
-            f" p50 {small.run.p50_ms:.2f} -> {large.run.p50_ms:.2f} ms)"
-        ) + _noise(max_noise, small, large)
-        rows.append([target, measured, _verdict(slower <= SCALE_SLOWER)])
+        rows.append(_slower_row(target, small, large, max_noise))
     for key, label in (("queue-all-1m", "first page, all statuses"), ("queue-1m", "pending")):
         target = f"queue p99 <= {QUEUE_P99_MS:g} ms at 1M comments ({label})"
         if key not in m:
@@ -412,6 +407,17 @@ def _scale_targets(m: dict[str, Measurement], max_noise: float) -> list[list[str
         measured = f"p99 {p99:.1f} ms" + _noise(max_noise, m[key])
         rows.append([target, measured, _verdict(p99 <= QUEUE_P99_MS)])
     return rows
+
+
+def _slower_row(target: str, near: Measurement, far: Measurement, max_noise: float) -> list[str]:
+    """A target of time per request as the data grows: ``far`` (more data) at most
+    :data:`SCALE_SLOWER` times slower than ``near``, with their throughput and p50."""
+    slower = near.run.rps / far.run.rps
+    measured = (
+        f"{slower:.2f}x ({near.run.rps:,.0f} -> {far.run.rps:,.0f} req/s,"
+        f" p50 {near.run.p50_ms:.2f} -> {far.run.p50_ms:.2f} ms)"
+    ) + _noise(max_noise, near, far)
+    return [target, measured, _verdict(slower <= SCALE_SLOWER)]
 
 
 def _flat_targets(at_scale: AtScale, max_noise: float) -> list[list[str]]:
@@ -427,13 +433,7 @@ def _flat_targets(at_scale: AtScale, max_noise: float) -> list[list[str]]:
     if counts is None or not counts[1].run.rps:
         rows.append([target, NOT_MEASURED, "-"])
     else:
-        near, far = counts
-        slower = near.run.rps / far.run.rps
-        measured = (
-            f"{slower:.2f}x ({near.run.rps:,.0f} -> {far.run.rps:,.0f} req/s,"
-            f" p50 {near.run.p50_ms:.2f} -> {far.run.p50_ms:.2f} ms)"
-        ) + _noise(max_noise, near, far)
-        rows.append([target, measured, _verdict(slower <= SCALE_SLOWER)])
+        rows.append(_slower_row(target, *counts, max_noise))
     target = (
         "submit flat as the data grows: submit with every abuse rule on (limits in the"
         f" database) on 1M comments, p99 and time per request within {SCALE_SLOWER:g}x of"
