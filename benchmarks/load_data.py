@@ -505,30 +505,41 @@ def seed(url: str, plan: Plan, log: Log) -> None:
             connection.exec_driver_sql(ddl)
         for name, definition in foreign_keys:
             connection.exec_driver_sql(f'ALTER TABLE comments ADD CONSTRAINT "{name}" {definition}')
-        if connection.dialect.name == "postgresql":
-            for table in ("pages", "comments", "blocklist_entries"):
-                connection.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" (SELECT max(id) FROM {table}))"
-                )
+        move_sequences(connection, ("pages", "comments", "blocklist_entries"))
         connection.commit()
         _check_counters(connection)
-    if engine.dialect.name == "postgresql":
-        # What autovacuum does after a large load on a production server (this test cluster
-        # runs with autovacuum off): statistics for the planner, a visibility map for
-        # index-only scans. SQLite databases get no ANALYZE, as in production.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE pages, comments")
-    else:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
+    settle(engine, ("pages", "comments"))
     blocklisted = f" and {entries:,} blocklist entries" if entries else ""
     log(
         f"  seeded {written:,} comments on {len(plan.pages):,} pages{blocklisted} in"
         f" {time.monotonic() - started:.0f} s ({loaded - started:.0f} s rows,"
         f" {time.monotonic() - loaded:.0f} s indexes and checks)"
     )
+
+
+def move_sequences(connection: sa.Connection, tables: Sequence[str]) -> None:
+    """On PostgreSQL, move the id sequences of ``tables`` past the ids written explicitly, so
+    that the service's own inserts continue after them (SQLite needs nothing)."""
+    if connection.dialect.name == "postgresql":
+        for table in tables:
+            connection.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" (SELECT max(id) FROM {table}))"
+            )
+
+
+def settle(engine: sa.Engine, tables: Sequence[str]) -> None:
+    """After a bulk load, and then let ``engine`` go. PostgreSQL: what autovacuum does after
+    a large load on a production server (this test cluster runs with autovacuum off):
+    statistics for the planner, a visibility map for index-only scans, for ``tables``.
+    SQLite: the write-ahead log folded into the file (no ANALYZE, as in production)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"VACUUM ANALYZE {', '.join(tables)}")
+    else:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
 
 
 def _seed_blocklist(connection: sa.Connection, plan: Plan, site_id: dict[str, int]) -> int:

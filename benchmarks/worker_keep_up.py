@@ -45,6 +45,7 @@ from flask import Flask
 from sqlalchemy.pool import NullPool
 
 from benchmarks.load.procstat import cpu_seconds, machine_busy_seconds
+from benchmarks.load_data import move_sequences, settle
 from benchmarks.soak.traffic import ACKNOWLEDGED, Record
 from benchmarks.soak.windows import percentile
 from commentsvc.api.serializers import isotime
@@ -358,20 +359,8 @@ def seed_history(url: str, events: int, site_slug: str, moderator: str) -> Histo
                 write(name)
         write("event")
         write("delivery")
-        if connection.dialect.name == "postgresql":
-            for name in ("outbox_events", "deliveries"):
-                connection.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'),"
-                    f" (SELECT max(id) FROM {name}))"
-                )
-    if engine.dialect.name == "postgresql":
-        # What autovacuum does after a large load; SQLite gets no ANALYZE, as in production.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE outbox_events, deliveries")
-    else:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
+        move_sequences(connection, ("outbox_events", "deliveries"))
+    settle(engine, ("outbox_events", "deliveries"))
     return History(
         counts["event"],
         counts["webhook"],
