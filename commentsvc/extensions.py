@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -73,6 +74,11 @@ class SqliteWriters:
     a dead process's lock. After the busy timeout a writer stops waiting here and leaves the
     rest to SQLite's own wait; a writer that does not use this (another program, a shell)
     is waited for by SQLite's busy handler as before.
+
+    A lock file's lock belongs to the open file, which all threads of a process share: the
+    threads of one process (the outbox worker's senders) take turns on a lock of their own
+    first, or they would all "hold" the file's lock at once and meet in SQLite's busy
+    handler after all.
     """
 
     def __init__(self, path: str, timeout_ms: int) -> None:
@@ -80,6 +86,7 @@ class SqliteWriters:
         self._timeout = timeout_ms / 1000
         self._fd: int | None = None
         self._pid = 0
+        self._depth = threading.local()
 
     def _descriptor(self) -> int | None:
         # A child process of a fork shares its parent's open file, and so its lock: each
@@ -90,22 +97,33 @@ class SqliteWriters:
             except OSError:
                 self._fd = None  # a read-only directory: SQLite's busy handler alone
             self._pid = os.getpid()
+            self._depth = threading.local()  # forked inside a turn: the child holds none
         return self._fd
 
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Hold the lock for the block (or, after the busy timeout, go on without it)."""
         fd = self._descriptor()
-        held = fd is not None and self._wait(fd)
+        if fd is None:
+            yield
+            return
+        deadline = time.monotonic() + self._timeout
+        threads = _thread_turn(self._path)
+        if not threads.acquire(timeout=self._timeout):
+            yield  # SQLite's own busy handler waits from here
+            return
+        depth = getattr(self._depth, "value", 0)  # a turn taken inside this thread's turn
+        held = depth > 0 or self._wait(fd, deadline)
+        self._depth.value = depth + 1
         try:
             yield
         finally:
-            if held:
-                assert fd is not None
+            self._depth.value = depth
+            if held and depth == 0:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+            threads.release()
 
-    def _wait(self, fd: int) -> bool:
-        deadline = time.monotonic() + self._timeout
+    def _wait(self, fd: int, deadline: float) -> bool:
         pause = 0.0001
         while True:
             try:
@@ -116,6 +134,29 @@ class SqliteWriters:
                     return False
                 time.sleep(pause)
                 pause = min(pause * 2, 0.001)
+
+
+#: Per lock file, the lock the threads of this process take turns on (see SqliteWriters).
+_thread_turns: dict[str, threading.RLock] = {}
+_thread_turns_guard = threading.Lock()
+
+
+def _thread_turn(path: str) -> threading.RLock:
+    with _thread_turns_guard:
+        lock = _thread_turns.get(path)
+        if lock is None:
+            lock = _thread_turns[path] = threading.RLock()
+        return lock
+
+
+def _forget_thread_turns() -> None:
+    """In a forked child no thread holds a turn, whatever the parent's threads held."""
+    global _thread_turns_guard
+    _thread_turns_guard = threading.Lock()
+    _thread_turns.clear()
+
+
+os.register_at_fork(after_in_child=_forget_thread_turns)
 
 
 def sqlite_writers() -> SqliteWriters | None:

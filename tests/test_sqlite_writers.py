@@ -1,7 +1,7 @@
 """Writers of one SQLite file take turns on a lock file (extensions.SqliteWriters): a waiter
 gets the lock about as soon as it is free, not after SQLite's millisecond sleeps; a
-process's lock is its own, even after a fork; a lock never held longer than the busy
-timeout keeps a writer waiting."""
+process's lock is its own, even after a fork, and its threads take turns too; a lock
+never held longer than the busy timeout keeps a writer waiting."""
 
 from __future__ import annotations
 
@@ -55,6 +55,38 @@ def test_after_the_busy_timeout_a_writer_goes_on_without_the_lock(tmp_path: Path
         assert not released  # the holder still has it
     holder.join()
     assert 0.015 <= waited < HOLD
+
+
+def test_the_threads_of_one_process_take_turns_too(tmp_path: Path) -> None:
+    """The outbox worker's finding: its sending threads share the process's open lock file,
+    whose lock is the file's, not a thread's; all of them "held" it at once and met in
+    SQLite's busy handler, sleeping whole milliseconds (45% of their time under load)."""
+    writers = SqliteWriters(str(tmp_path / "db.writers.lock"), 5000)
+    held, released = threading.Event(), list[float]()
+    holder = threading.Thread(target=_hold, args=(writers, held, released))
+    holder.start()
+    held.wait(5)
+    asked = time.monotonic()
+    with writers.turn():
+        got = time.monotonic()
+    holder.join()
+    assert got - asked >= HOLD * 0.8  # it waited for the other thread
+    assert got - released[0] < 0.004
+
+
+def test_a_turn_taken_inside_a_turn_keeps_the_lock_until_the_outer_one_ends(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "db.writers.lock")
+    writers = SqliteWriters(path, 5000)
+    other = SqliteWriters(path, 5000)._descriptor()  # another process's open file
+    assert other is not None
+    with writers.turn():
+        with writers.turn():
+            pass
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _child_waits(writers: SqliteWriters, results: multiprocessing.Queue) -> None:
