@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from commentsvc.delivery import Worker
+from commentsvc.delivery import ROUND, Worker
 from commentsvc.extensions import db, write_transaction
 from commentsvc.models import OutboxEvent, WorkerHeartbeat, utcnow
 from tests.conftest import valid_submission
@@ -79,20 +79,20 @@ def test_metrics_tell_the_queue_and_each_workers_outcomes(app: Flask, client: Fl
     assert 0 <= float(oldest.split()[1]) < 60
 
 
-def test_a_busy_worker_waits_for_a_free_thread_not_for_the_poll(app: Flask) -> None:
-    """With every thread sending, the next round starts as soon as one is free: waiting
-    the poll interval instead held the worker to a few deliveries per interval."""
+def test_a_sending_worker_goes_round_every_round_not_every_poll(app: Flask) -> None:
+    """With deliveries out, the next round comes after ROUND (its free threads have their
+    next deliveries already): waiting the poll interval held the worker to a few deliveries
+    per interval; going round at once wrote a transaction per delivery."""
     app.config["WORKER_POLL_MS"] = 5000
     worker = Worker(app, name="box:1", threads=2)
     with ThreadPoolExecutor(2) as pool:
-        worker._in_flight.update({pool.submit(time.sleep, 0.1), pool.submit(time.sleep, 3)})
-        started = time.monotonic()
-        # A round that found nothing because no thread was free to claim with.
-        worker._pause(work=0)
-        assert time.monotonic() - started < 1
-        # Idle (nothing found, threads free): it sleeps the poll interval, unless stopped.
+        worker._in_flight[pool.submit(time.sleep, 3)] = 1
+        began = time.monotonic()
+        worker._pause(work=0, began=began)
+        assert ROUND * 0.9 <= time.monotonic() - began < 1
+        # Idle (nothing found, nothing out): it sleeps the poll interval, unless stopped.
         worker._in_flight.clear()
         worker.stopping.set()
-        started = time.monotonic()
-        worker._pause(work=0)
-        assert time.monotonic() - started < 1
+        began = time.monotonic()
+        worker._pause(work=0, began=began)
+        assert time.monotonic() - began < 1

@@ -11,12 +11,14 @@ Three steps, each its own transaction, each safe with several workers at once:
    with :func:`planner` says what to send (moderator mails, reply mails, webhook calls), the
    deliveries are written and the event marked dispatched, together: an event is planned
    exactly once.
-3. :func:`claim` leases due deliveries to one worker (``lease_until``, ``lease_owner``);
-   the worker sends each with the :func:`sender` of its kind and :func:`finish` records the
-   outcome: delivered, given up, skipped, or another attempt after an exponential backoff.
-   A worker killed while sending leaves its lease and its heartbeat behind; once that
-   heartbeat is stale (or the lease ran out) another worker takes the delivery again: at
-   least once.
+3. :func:`claim` leases due deliveries to one worker (``lease_until``, ``lease_owner``),
+   a batch at a time; the worker makes an :func:`attempt` of each with the :func:`sender`
+   of its kind, and :func:`finish` records the outcomes of a batch of attempts in one
+   transaction: delivered, given up, skipped, or another attempt after an exponential
+   backoff. A worker killed while sending leaves its leases and its heartbeat behind; once
+   that heartbeat is stale (or the lease ran out) another worker takes the deliveries
+   again: at least once. A worker that stops cleanly gives back what it claimed and did
+   not attempt (:func:`release`).
 """
 
 from __future__ import annotations
@@ -280,10 +282,11 @@ def backoff(attempts: int) -> timedelta:
     return base * random.uniform(0.8, 1.2)
 
 
-def send(delivery_id: int, owner: str) -> Outcome | None:
-    """Send one delivery this worker leased and record what became of it; None if the
-    lease was lost meanwhile (nothing sent)."""
-    delivery = db.session.get(Delivery, delivery_id)
+def attempt(delivery_id: int, owner: str) -> Outcome | None:
+    """Make one attempt of a delivery this worker leased: its outcome, to :func:`finish`;
+    None if the lease was lost meanwhile (nothing sent)."""
+    # As the row is now, not as this session saw it in an earlier round: the lease decides.
+    delivery = db.session.get(Delivery, delivery_id, populate_existing=True)
     if delivery is None or delivery.lease_owner != owner or delivery.state != DeliveryState.PENDING:
         db.session.rollback()
         return None
@@ -292,54 +295,90 @@ def send(delivery_id: int, owner: str) -> Outcome | None:
     function = _SENDERS.get(delivery.kind)
     try:
         if function is None:
-            outcome = Outcome.failed(f"no sender for deliveries of kind {delivery.kind!r}")
-        else:
-            outcome = function(delivery, event)
+            return Outcome.failed(f"no sender for deliveries of kind {delivery.kind!r}")
+        return function(delivery, event)
     except Exception as error:  # a bug in one sender must not stop the worker
         current_app.logger.exception("delivery %s (%s) failed", delivery_id, delivery.kind)
         db.session.rollback()
-        outcome = Outcome.retry(f"internal error: {type(error).__name__}")
-    try:
-        finish(delivery_id, owner, outcome)
-    except sa.exc.SQLAlchemyError as error:
-        raise Unrecorded(delivery_id, outcome) from error
-    return outcome
+        return Outcome.retry(f"internal error: {type(error).__name__}")
 
 
-class Unrecorded(Exception):
-    """A delivery was attempted but its outcome could not be written (the database went
-    away meanwhile): :func:`finish` it again later, rather than send it again."""
+#: The deliveries of a batch of outcomes that are still leased to the worker recording them.
+_STILL_LEASED = sa.select(
+    Delivery.id, Delivery.channel, Delivery.attempts, Delivery.created_at, Delivery.next_attempt_at
+).where(
+    Delivery.id.in_(sa.bindparam("ids", expanding=True)),
+    Delivery.lease_owner == sa.bindparam("owner"),
+)
+#: An outcome written: every column, so that one statement serves a whole batch.
+_RECORD = (
+    sa.update(Delivery)
+    .where(Delivery.id == sa.bindparam("delivery_id"))
+    .values(
+        state=sa.bindparam("new_state"),
+        next_attempt_at=sa.bindparam("retry_at"),
+        finished_at=sa.bindparam("ended_at"),
+        last_code=sa.bindparam("code"),
+        last_error=sa.bindparam("error"),
+        lease_until=None,
+        lease_owner=None,
+    )
+)
 
-    def __init__(self, delivery_id: int, outcome: Outcome) -> None:
-        super().__init__(f"the outcome of delivery {delivery_id} is not recorded yet")
-        self.delivery_id = delivery_id
-        self.outcome = outcome
 
-
-def finish(delivery_id: int, owner: str, outcome: Outcome) -> None:
-    """Record ``outcome`` of the attempt ``owner`` made (unless the lease went to another
-    worker meanwhile: then that worker's attempt counts)."""
+def finish(owner: str, outcomes: Mapping[int, Outcome]) -> None:
+    """Record the ``outcomes`` (by delivery id) of attempts ``owner`` made, in one
+    transaction; an attempt whose lease went to another worker meanwhile is not recorded
+    (that worker's attempt counts)."""
+    if not outcomes:
+        return
     now = utcnow()
     with write_transaction():
-        delivery = db.session.scalars(
-            sa.select(Delivery).where(Delivery.id == delivery_id).with_for_update()
-        ).first()
-        if delivery is None or delivery.lease_owner != owner:
-            return
-        delivery.last_code = outcome.code
-        delivery.last_error = outcome.error[:MAX_ERROR] if outcome.error else None
-        delivery.lease_until = None
-        delivery.lease_owner = None
-        state = outcome.state
-        if state is None:
-            retry_at = now + backoff(delivery.attempts)
-            if retry_at - delivery.created_at > RETRY_FOR.get(delivery.channel, timedelta(0)):
-                state = DeliveryState.FAILED
-            else:
-                delivery.next_attempt_at = retry_at
-        if state is not None:
-            delivery.state = state
-            delivery.finished_at = now
+        connection = db.session.connection()
+        leased = connection.execute(
+            _STILL_LEASED.with_for_update(), {"ids": sorted(outcomes), "owner": owner}
+        ).all()
+        rows = []
+        for delivery in leased:
+            outcome = outcomes[delivery.id]
+            state, retry_at = outcome.state, delivery.next_attempt_at
+            if state is None:
+                later = now + backoff(delivery.attempts)
+                if later - delivery.created_at > RETRY_FOR.get(delivery.channel, timedelta(0)):
+                    state = DeliveryState.FAILED  # given up: its window is over
+                else:
+                    retry_at = later
+            rows.append(
+                {
+                    "delivery_id": delivery.id,
+                    "new_state": state or DeliveryState.PENDING,
+                    "retry_at": retry_at,
+                    "ended_at": now if state is not None else None,
+                    "code": outcome.code,
+                    "error": outcome.error[:MAX_ERROR] if outcome.error else None,
+                }
+            )
+        if rows:
+            connection.execute(_RECORD, rows)
+    session = db.session()
+    for delivery_id in outcomes:  # what this session holds of them is out of date now
+        stale = session.identity_map.get(session.identity_key(Delivery, delivery_id))
+        if stale is not None:
+            db.session.expire(stale)
+
+
+def release(owner: str, delivery_ids: Iterable[int]) -> None:
+    """Give back deliveries ``owner`` claimed and never attempted (a clean stop): free for
+    any worker at once, their attempt not counted."""
+    ids = sorted(delivery_ids)
+    if not ids:
+        return
+    with write_transaction():
+        db.session.execute(
+            sa.update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.lease_owner == owner)
+            .values(lease_until=None, lease_owner=None, attempts=Delivery.attempts - 1)
+        )
 
 
 # -- upkeep ---------------------------------------------------------------------------
