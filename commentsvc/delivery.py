@@ -81,9 +81,10 @@ def worker_name() -> str:
 #: While there is work, the shortest time from one round to the next: what a round records,
 #: plans and claims is one write transaction each, whatever the number of deliveries.
 ROUND = 0.05
-#: Events planned per transaction. Planning takes 1 to 3 ms an event under load (its webhooks,
-#: its moderator mails and their hourly cap), all of it holding SQLite's write lock, which
-#: the site's submissions wait for: batches of 100 put 300 ms on their 99th percentile.
+#: Events planned per transaction. Planning takes 1 to 5 ms an event under load (its
+#: webhooks, its moderator mails and their hourly cap), all of it holding SQLite's write
+#: lock, which the site's submissions wait for: 20 holds it at most about 100 ms when events
+#: have piled up.
 DISPATCH_BATCH = 20
 #: Deliveries claimed ahead per sending thread, so that a thread coming free finds its next
 #: one at once. A claimed delivery waits at most that many sends: 8 of the 10 s a webhook

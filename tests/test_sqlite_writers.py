@@ -10,7 +10,9 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -27,19 +29,38 @@ def _hold(writers: SqliteWriters, held: threading.Event, released: list[float]) 
         released.append(time.monotonic())
 
 
+def _hold_in_child(path: str, held: Any, released: Any) -> None:
+    writers = SqliteWriters(path, 5000)
+    with writers.turn():
+        held.set()
+        time.sleep(HOLD)
+        released.value = time.monotonic()
+
+
+def _handover(
+    waiter: SqliteWriters, holder: Any, held: Any, released: Callable[[], float]
+) -> tuple[float, float]:
+    """Start ``holder`` (a thread or a process); once it holds its turn, take one with
+    ``waiter``: how long that waited, and how long after the holder let go it got in."""
+    holder.start()
+    assert held.wait(5)
+    asked = time.monotonic()
+    with waiter.turn():
+        got = time.monotonic()
+    holder.join(10)
+    return got - asked, got - released()
+
+
 def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_free(tmp_path: Path) -> None:
     path = str(tmp_path / "db.writers.lock")
-    first, second = SqliteWriters(path, 5000), SqliteWriters(path, 5000)  # two open files
-    held, released = threading.Event(), list[float]()
-    holder = threading.Thread(target=_hold, args=(first, held, released))
-    holder.start()
-    held.wait(5)
-    asked = time.monotonic()
-    with second.turn():
-        got = time.monotonic()
-    holder.join()
-    assert got - asked >= HOLD * 0.8  # it waited for the holder
-    assert got - released[0] < 0.004  # and took over within a few tries of 0.1 to 1 ms
+    context = multiprocessing.get_context("fork")
+    held, released = context.Event(), context.Value("d", 0.0)
+    other_process = context.Process(target=_hold_in_child, args=(path, held, released))
+    waited, late = _handover(
+        SqliteWriters(path, 5000), other_process, held, lambda: float(released.value)
+    )
+    assert waited >= HOLD * 0.8  # it waited for the holder
+    assert late < 0.004  # and took over within a few tries of 0.1 to 1 ms
 
 
 def test_after_the_busy_timeout_a_writer_goes_on_without_the_lock(tmp_path: Path) -> None:
@@ -63,15 +84,10 @@ def test_the_threads_of_one_process_take_turns_too(tmp_path: Path) -> None:
     SQLite's busy handler, sleeping whole milliseconds (45% of their time under load)."""
     writers = SqliteWriters(str(tmp_path / "db.writers.lock"), 5000)
     held, released = threading.Event(), list[float]()
-    holder = threading.Thread(target=_hold, args=(writers, held, released))
-    holder.start()
-    held.wait(5)
-    asked = time.monotonic()
-    with writers.turn():
-        got = time.monotonic()
-    holder.join()
-    assert got - asked >= HOLD * 0.8  # it waited for the other thread
-    assert got - released[0] < 0.004
+    other_thread = threading.Thread(target=_hold, args=(writers, held, released))
+    waited, late = _handover(writers, other_thread, held, lambda: released[0])
+    assert waited >= HOLD * 0.8  # it waited for the other thread
+    assert late < 0.004
 
 
 def test_a_turn_taken_inside_a_turn_keeps_the_lock_until_the_outer_one_ends(
