@@ -11,6 +11,7 @@ import io
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import astuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from benchmarks.soak.checks import (
     recovery_seconds,
 )
 from benchmarks.soak.report import verdicts
-from benchmarks.soak.run import Phase, recoveries
+from benchmarks.soak.run import CpuCounters, Phase, recoveries
 from benchmarks.soak.traffic import (
     Generator,
     Record,
@@ -212,6 +213,29 @@ def test_condensing_merges_neighbours_but_never_a_fault_window() -> None:
     fault_row = next(r for r in rows if r.faults)
     assert (fault_row.start, fault_row.width) == (30.0, 1.0)
     assert rows[0].p99_ms == pytest.approx(10.0)  # the worst of the merged windows
+
+
+def test_each_window_tells_the_cores_each_part_of_the_machine_used() -> None:
+    before = CpuCounters(
+        at=100.0,
+        groups={"gunicorn": {1: 10.0, 2: 10.0}, "storage": {3: 5.0}, "worker": {4: 2.0}},
+        busy=50.0,
+        stolen=1.0,
+    )
+    after = CpuCounters(
+        at=110.0,
+        # Worker 2 was killed and 5 replaced it: the new one counts from its start.
+        groups={"gunicorn": {1: 18.0, 5: 2.0}, "storage": {3: 7.0}, "worker": {4: 5.0}},
+        busy=71.0,
+        stolen=2.0,
+    )
+    split = after.since(before)
+    assert astuple(split) == pytest.approx((1.0, 0.2, 0.3, 0.5, 0.1))
+    windows = cut([record(due=i + 0.5) for i in range(4)], 0.0, 4.0, 1.0, cpu={0: split, 1: split})
+    assert windows[0].cpu == split and windows[2].cpu is None
+    merged = condense(windows, rows=2)
+    assert merged[0].cpu == split  # the mean of two equal windows
+    assert merged[1].cpu is None  # none sampled
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -420,6 +444,9 @@ def test_a_short_soak_with_faults_meets_its_targets(
     text = report.read_text()
     assert "## Soak with faults" in text and "| Redis restart |" in text
     assert "| gunicorn worker SIGKILL |" in text
+    assert "/ outbox worker / rest / stolen |" in text
+    cores = [line.split(" | ")[-2] for line in text.splitlines() if line.startswith("| 0-2 |")]
+    assert cores and float(cores[0].split(" / ")[0]) > 0  # gunicorn worked in the first window
     # Whatever the memory (a figure of the machine), every promise of the service is kept.
     missed = [line for line in text.splitlines() if line.endswith("| **missed** |")]
     assert all(line.startswith("| master + workers RSS") for line in missed), missed

@@ -36,6 +36,11 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + steal) / CLOCK_TICKS
 
 
+def stolen_seconds() -> float:
+    """CPU seconds the host took from this VM's CPUs (their steal time), all CPUs."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / CLOCK_TICKS
+
+
 def own_seconds() -> float:
     """CPU seconds of this process and of its children that ended (wrk runs)."""
     total = 0.0

@@ -4,7 +4,7 @@ failures, and the verdicts as target | measured | met."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from importlib.metadata import version
 
@@ -14,7 +14,7 @@ from benchmarks.soak.checks import Verdict, blame, listed
 from benchmarks.soak.run import Capacity, Phase, Plan
 from benchmarks.soak.stack import Stack
 from benchmarks.soak.traffic import APPROVE_AFTER
-from benchmarks.soak.windows import Window, condense, steadiness
+from benchmarks.soak.windows import CpuSplit, Window, condense, steadiness
 
 #: Memory of master and workers after a long soak (issue's target), MiB.
 MEMORY_TARGET_MIB = 200.0
@@ -55,16 +55,23 @@ def window_table(windows: Sequence[Window], rows: int = 20) -> list[str]:
     """The series, at most ``rows`` rows (neighbouring windows merged)."""
     lines = [
         "| from s | req/s | statuses | p50 ms | p99 ms | client lag p99 ms "
-        "| RSS / PSS MiB (master + workers) | faults |",
-        "|---|---|---|---|---|---|---|---|",
+        "| RSS / PSS MiB (master + workers) | CPU cores: gunicorn / PostgreSQL and Redis "
+        "/ outbox worker / rest / stolen | faults |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for w in condense(windows, rows):
         lines.append(
             f"| {w.start:,.0f}-{w.start + w.width:,.0f} | {w.rate:,.0f} | {_statuses(w)} "
             f"| {w.p50_ms:.1f} | {w.p99_ms:.1f} | {w.lag_p99_ms:.1f} | {mib(w.memory)} "
-            f"| {', '.join(w.faults) or ''} |"
+            f"| {_cores(w.cpu)} | {', '.join(w.faults) or ''} |"
         )
     return lines
+
+
+def _cores(cpu: CpuSplit | None) -> str:
+    if cpu is None:
+        return "—"
+    return " / ".join(f"{value:.2f}" for value in astuple(cpu))
 
 
 def memory_verdicts(phase: Phase, first: Memory | None) -> list[Verdict]:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from benchmarks.load import log
-from benchmarks.load.procstat import CpuUse, CpuWindow, Memory
+from benchmarks.load.procstat import (
+    CpuUse,
+    CpuWindow,
+    Memory,
+    cpu_seconds,
+    machine_busy_seconds,
+    stolen_seconds,
+)
 from benchmarks.load_data import SetupError
 from benchmarks.soak.checks import (
     AnswerCheck,
@@ -28,7 +35,7 @@ from benchmarks.soak.checks import (
 from benchmarks.soak.stack import SITE, Stack
 from benchmarks.soak.store import Store
 from benchmarks.soak.traffic import DEFAULT_MIX, EXPECTED, Record, TrafficConfig, read_records
-from benchmarks.soak.windows import Window, cut
+from benchmarks.soak.windows import CpuSplit, Window, cut
 from commentsvc import PROJECT_ROOT
 
 #: Seconds between the generator's start and its first request (its interpreter starts).
@@ -235,7 +242,15 @@ class Soak:
             rate=rate,
             duration=plan.duration,
             started=start,
-            windows=cut(records, start, plan.duration, plan.window, sampler.memory, fault_windows),
+            windows=cut(
+                records,
+                start,
+                plan.duration,
+                plan.window,
+                sampler.memory,
+                fault_windows,
+                sampler.cpu,
+            ),
             answers=judge_answers(records, injected),
             submissions=compare_submissions(records, self.store.comments(run)),
             deliveries=check_deliveries(events, undispatched, deliveries, calls, mails, unsigned),
@@ -287,8 +302,35 @@ def recoveries(records: Sequence[Record], faults: Sequence[Fault]) -> dict[str, 
     }
 
 
+@dataclass(frozen=True)
+class CpuCounters:
+    """CPU seconds so far: of each group's processes (by pid), of the machine, stolen."""
+
+    at: float
+    groups: dict[str, dict[int, float]]
+    busy: float
+    stolen: float
+
+    def since(self, before: CpuCounters) -> CpuSplit:
+        """The cores used between ``before`` and these counters. A process that started
+        meanwhile (a replaced worker, a restarted database) counts from its start."""
+        elapsed = max(self.at - before.at, 1e-9)
+
+        def cores(name: str) -> float:
+            then = before.groups[name]
+            used = sum(now - then.get(pid, 0.0) for pid, now in self.groups[name].items())
+            return max(0.0, used) / elapsed
+
+        gunicorn, storage, worker = cores("gunicorn"), cores("storage"), cores("worker")
+        stolen = max(0.0, self.stolen - before.stolen) / elapsed
+        busy = max(0.0, self.busy - before.busy) / elapsed
+        rest = max(0.0, busy - stolen - gunicorn - storage - worker)
+        return CpuSplit(gunicorn, storage, worker, rest, stolen)
+
+
 class Sampler:
-    """At the end of every window: the server's memory and the outbox backlog."""
+    """At the end of every window: the server's memory, the cores each part of the machine
+    used, and the outbox backlog."""
 
     def __init__(
         self, stack: Stack, store: Store, baseline: int, start: float, width: float, duration: float
@@ -301,6 +343,7 @@ class Sampler:
         self.windows = max(1, int(-(-duration // width)))
         self.memory: dict[int, Memory] = {}
         self.last_memory: Memory | None = None
+        self.cpu: dict[int, CpuSplit] = {}
         self.backlog_peak = 0
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="soak-sampler", daemon=True)
@@ -314,11 +357,32 @@ class Sampler:
         self.stopping.set()
         self.thread.join(timeout=30)
 
+    def _counters(self) -> CpuCounters:
+        stack = self.stack
+        storage = (stack.postgres.pids() if stack.postgres else set()) | set(
+            stack.server.storage_pids
+        )
+        return CpuCounters(
+            at=time.monotonic(),
+            groups={
+                "gunicorn": cpu_seconds(sorted(stack.server.pids())),
+                "storage": cpu_seconds(sorted(storage)),
+                "worker": cpu_seconds([stack.worker_process.pid]),
+            },
+            busy=machine_busy_seconds(),
+            stolen=stolen_seconds(),
+        )
+
     def _loop(self) -> None:
+        self.stopping.wait(max(0.0, self.start_at - time.monotonic()))
+        counters = self._counters()
         for index in range(self.windows):
             end = self.start_at + min((index + 1) * self.width, self.windows * self.width)
             if self.stopping.wait(max(0.0, end - time.monotonic())) and index < self.windows - 1:
                 return
+            now = self._counters()
+            self.cpu[index] = now.since(counters)
+            counters = now
             try:
                 sample = self.stack.server_memory()
             except (OSError, SetupError):  # a worker ended between listing and reading it

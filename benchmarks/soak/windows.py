@@ -7,7 +7,7 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from benchmarks.load.procstat import Memory
 from benchmarks.soak.traffic import Record
@@ -20,6 +20,33 @@ def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(share * len(ordered) - 1e-9)))
     return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class CpuSplit:
+    """The cores each part of the machine used over a window, on average."""
+
+    gunicorn: float
+    #: PostgreSQL and Redis.
+    storage: float
+    #: The ``commentsvc worker`` process.
+    worker: float
+    #: Every other process: the load generator, the harness and its receivers, the rest.
+    rest: float
+    #: Taken from this VM by its host (steal time).
+    stolen: float
+
+    @staticmethod
+    def mean(splits: Sequence[CpuSplit]) -> CpuSplit | None:
+        """The average of ``splits`` (None for none)."""
+        if not splits:
+            return None
+        return CpuSplit(
+            *(
+                statistics.fmean(getattr(split, f.name) for split in splits)
+                for f in fields(CpuSplit)
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -41,6 +68,7 @@ class Window:
     memory: Memory | None = None
     #: Faults that happened during the window, by name.
     faults: tuple[str, ...] = field(default_factory=tuple)
+    cpu: CpuSplit | None = None
 
     @property
     def rate(self) -> float:
@@ -55,9 +83,11 @@ def cut(
     width: float = 10.0,
     memory: Mapping[int, Memory] | None = None,
     faults: Mapping[int, Sequence[str]] | None = None,
+    cpu: Mapping[int, CpuSplit] | None = None,
 ) -> list[Window]:
     """The windows of a run that started at ``start`` (monotonic) and lasted ``duration``:
-    each request in the window it was due in; ``memory`` and ``faults`` by window index."""
+    each request in the window it was due in; ``memory``, ``faults`` and ``cpu`` by window
+    index."""
     count = max(1, int(duration // width + (duration % width > 1e-9)))
     due: list[list[Record]] = [[] for _ in range(count)]
     for record in records:
@@ -81,6 +111,7 @@ def cut(
                 * 1000,
                 memory=(memory or {}).get(index),
                 faults=tuple((faults or {}).get(index, ())),
+                cpu=(cpu or {}).get(index),
             )
         )
     return windows
@@ -110,7 +141,8 @@ def steadiness(windows: Sequence[Window]) -> Steadiness:
 
 def condense(windows: Sequence[Window], rows: int = 20) -> list[Window]:
     """At most ``rows`` windows, neighbours merged: requests and statuses added, p50 the
-    median and p99 the worst of the merged windows', memory the last one's, faults kept.
+    median and p99 the worst of the merged windows', memory the last one's, CPU their
+    average, faults kept.
     A window with a fault is never merged with one without, so faults stay visible."""
     if len(windows) <= rows:
         return list(windows)
@@ -146,4 +178,5 @@ def merge(group: Sequence[Window]) -> Window:
         lag_p99_ms=max(w.lag_p99_ms for w in group),
         memory=group[-1].memory,
         faults=tuple(name for w in group for name in w.faults),
+        cpu=CpuSplit.mean([w.cpu for w in group if w.cpu is not None]),
     )
