@@ -283,6 +283,16 @@ def test_recovery_is_the_last_wrong_answer_after_the_fault_ended() -> None:
     assert recovery_seconds([record(due=57.0)], OUTAGE) == 0.0
 
 
+def test_a_request_the_next_fault_cut_is_not_charged_to_the_one_before() -> None:
+    """The 09:43 soak's finding: a request sent just before the SIGKILL and held by the
+    killed worker made the PostgreSQL restart's recovery 144.6 s (until the kill), though
+    every answer between the two was correct."""
+    held_by_the_killed = record(due=79.9, took=0.2, status=0, error="reset")
+    records = [record(due=57.0), record(due=70.0), held_by_the_killed]
+    assert recovery_seconds(records, OUTAGE, until=KILL.started) == 0.0
+    assert recoveries(records, [OUTAGE, KILL]) == {OUTAGE.name: 0.0, KILL.name: None}
+
+
 def test_a_wrong_answer_is_put_down_to_the_fault_it_came_in() -> None:
     redis = Fault("Redis restart", started=40.0, restored=45.0)
     faults = [redis, OUTAGE]

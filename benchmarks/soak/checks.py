@@ -113,10 +113,13 @@ def recovery_seconds(
     records: Sequence[Record], fault: Fault, until: float = float("inf")
 ) -> float | None:
     """Seconds from a fault's end until the last request that was not answered correctly,
-    among those sent before ``until`` (the next fault); 0: none after its end; None when
-    no correct answer came after it at all."""
+    among those answered before ``until`` (the next fault: what came after it began is that
+    fault's, as :func:`blame` has it); 0: none after its end; None when no correct answer
+    came after it at all."""
     after = [
-        r for r in records if r.kind != "shed" and r.answered >= fault.restored and r.sent < until
+        r
+        for r in records
+        if r.kind != "shed" and fault.restored <= r.answered < until and r.sent < until
     ]
     if not any(r.status in EXPECTED[r.kind] for r in after):
         return None
