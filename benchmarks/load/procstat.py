@@ -28,17 +28,21 @@ def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     return times
 
 
+def _all_cpus() -> list[int]:
+    """The ticks of ``/proc/stat``'s ``cpu`` line: user, nice, system, idle, iowait, irq,
+    softirq, steal."""
+    return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds of all CPUs spent in user, nice and system time, or stolen by the host."""
-    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
-        int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = _all_cpus()
     return (user + nice + system + steal) / CLOCK_TICKS
 
 
 def stolen_seconds() -> float:
     """CPU seconds the host took from this VM's CPUs (their steal time), all CPUs."""
-    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / CLOCK_TICKS
+    return _all_cpus()[7] / CLOCK_TICKS
 
 
 def own_seconds() -> float:
