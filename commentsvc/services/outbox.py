@@ -303,12 +303,21 @@ def attempt(delivery_id: int, owner: str) -> Outcome | None:
         return Outcome.retry(f"internal error: {type(error).__name__}")
 
 
-#: The deliveries of a batch of outcomes that are still leased to the worker recording them.
-_STILL_LEASED = sa.select(
-    Delivery.id, Delivery.channel, Delivery.attempts, Delivery.created_at, Delivery.next_attempt_at
-).where(
-    Delivery.id.in_(sa.bindparam("ids", expanding=True)),
-    Delivery.lease_owner == sa.bindparam("owner"),
+#: The deliveries of a batch of outcomes that are still leased to the worker recording them,
+#: locked until their outcomes are written.
+_STILL_LEASED = (
+    sa.select(
+        Delivery.id,
+        Delivery.channel,
+        Delivery.attempts,
+        Delivery.created_at,
+        Delivery.next_attempt_at,
+    )
+    .where(
+        Delivery.id.in_(sa.bindparam("ids", expanding=True)),
+        Delivery.lease_owner == sa.bindparam("owner"),
+    )
+    .with_for_update()
 )
 #: An outcome written: every column, so that one statement serves a whole batch.
 _RECORD = (
@@ -335,9 +344,7 @@ def finish(owner: str, outcomes: Mapping[int, Outcome]) -> None:
     now = utcnow()
     with write_transaction():
         connection = db.session.connection()
-        leased = connection.execute(
-            _STILL_LEASED.with_for_update(), {"ids": sorted(outcomes), "owner": owner}
-        ).all()
+        leased = connection.execute(_STILL_LEASED, {"ids": sorted(outcomes), "owner": owner}).all()
         rows = []
         for delivery in leased:
             outcome = outcomes[delivery.id]
@@ -364,7 +371,7 @@ def finish(owner: str, outcomes: Mapping[int, Outcome]) -> None:
     for delivery_id in outcomes:  # what this session holds of them is out of date now
         stale = session.identity_map.get(session.identity_key(Delivery, delivery_id))
         if stale is not None:
-            db.session.expire(stale)
+            session.expire(stale)
 
 
 def release(owner: str, delivery_ids: Iterable[int]) -> None:
