@@ -53,7 +53,7 @@ from commentsvc.notifications.sending import deliver
 from commentsvc.panel.helpers import ascii_url, reason_label, site_url
 from commentsvc.services.events import SYSTEM_ACTOR, EventType
 from commentsvc.services.mail_links import comment_rows, create_links
-from commentsvc.services.outbox import Outcome, Planned, planner, sender
+from commentsvc.services.outbox import Outcome, Planned, once_per_batch, planner, sender
 
 MAIL = "mail"
 MODERATOR_COMMENT = "moderator_comment"
@@ -94,22 +94,34 @@ def _watchers(site_id: int) -> Sequence[Moderator]:
     ).all()
 
 
-def mailed_last_hour_statement(moderator_ids: Sequence[int], now: datetime) -> sa.Select[Any]:
-    """How many mails of new comments each of these moderators got in the last hour."""
-    return (
-        sa.select(Delivery.moderator_id, sa.func.count())
-        .where(
-            Delivery.moderator_id.in_(moderator_ids),
-            Delivery.kind == MODERATOR_COMMENT,
-            Delivery.created_at > now - _HOUR,
-            Delivery.state.in_(_MAILED),
+def mailed_last_hour_statement(
+    moderator_ids: Sequence[int], now: datetime, cap: int
+) -> sa.Select[Any] | sa.CompoundSelect:
+    """How many mails of new comments each of these moderators got in the last hour, counted
+    up to ``cap``: whether they are under the cap is all planning asks, and counting a whole
+    hour's mails at a high cap read every one of them again for each new comment."""
+    counts = [
+        sa.select(
+            sa.literal(moderator_id, sa.Integer).label("moderator_id"),
+            sa.func.count().label("mailed"),
+        ).select_from(
+            sa.select(Delivery.id)
+            .where(
+                Delivery.moderator_id == moderator_id,
+                Delivery.kind == MODERATOR_COMMENT,
+                Delivery.created_at > now - _HOUR,
+                Delivery.state.in_(_MAILED),
+            )
+            .limit(cap)
+            .subquery()
         )
-        .group_by(Delivery.moderator_id)
-    )
+        for moderator_id in moderator_ids
+    ]
+    return counts[0] if len(counts) == 1 else sa.union_all(*counts)
 
 
-def _mailed_last_hour(moderator_ids: Sequence[int], now: datetime) -> dict[int, int]:
-    counted = db.session.execute(mailed_last_hour_statement(moderator_ids, now))
+def _mailed_last_hour(moderator_ids: Sequence[int], now: datetime, cap: int) -> dict[int, int]:
+    counted = db.session.execute(mailed_last_hour_statement(moderator_ids, now, cap))
     return {moderator_id: int(count) for moderator_id, count in counted}
 
 
@@ -130,24 +142,31 @@ def plan_moderator_mails(event: OutboxEvent) -> list[Planned]:
     now (``each``, under the hourly cap) or held for a digest."""
     if not awaits_moderation(event) or not mail_enabled():
         return []
-    watchers = _watchers(event.site_id)
+    watchers = once_per_batch(("watchers", event.site_id), lambda: _watchers(event.site_id))
     if not watchers:
         return []
     cap = int(current_app.config["NOTIFY_MAX_PER_HOUR"])
-    mailed = _mailed_last_hour([moderator.id for moderator in watchers], utcnow())
-    return [
-        Planned(
-            channel=MAIL,
-            kind=MODERATOR_COMMENT,
-            recipient=moderator.email,
-            moderator_id=moderator.id,
-            comment_id=event.comment_id,
-            state=DeliveryState.PENDING
-            if moderator.notify == NotifyMode.EACH and mailed.get(moderator.id, 0) < cap
-            else DeliveryState.HELD,
+    # Per moderator, for the whole batch: a moderator may watch several sites.
+    mailed: dict[int, int] = once_per_batch("moderators mailed", dict)
+    unknown = [moderator.id for moderator in watchers if moderator.id not in mailed]
+    if unknown:
+        mailed.update(dict.fromkeys(unknown, 0) | _mailed_last_hour(unknown, utcnow(), cap))
+    planned = []
+    for moderator in watchers:
+        due = moderator.notify == NotifyMode.EACH and mailed[moderator.id] < cap
+        if due:
+            mailed[moderator.id] += 1
+        planned.append(
+            Planned(
+                channel=MAIL,
+                kind=MODERATOR_COMMENT,
+                recipient=moderator.email,
+                moderator_id=moderator.id,
+                comment_id=event.comment_id,
+                state=DeliveryState.PENDING if due else DeliveryState.HELD,
+            )
         )
-        for moderator in watchers
-    ]
+    return planned
 
 
 # -- digests --------------------------------------------------------------------------

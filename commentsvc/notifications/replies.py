@@ -54,7 +54,7 @@ from commentsvc.models import (
 from commentsvc.notifications.sending import deliver
 from commentsvc.services.errors import NotFound, ServiceError
 from commentsvc.services.events import EventType
-from commentsvc.services.outbox import Outcome, Planned, planner, sender
+from commentsvc.services.outbox import Outcome, Planned, planner, sender, write_planned
 
 RowT = TypeVar("RowT")
 
@@ -296,6 +296,7 @@ def plan_reply_notifications(event: OutboxEvent) -> Iterator[Planned]:
     comment = db.session.get(Comment, event.comment_id, populate_existing=True)
     if comment is None or comment.status != CommentStatus.APPROVED:
         return  # moderated again before it was planned: nothing goes out before approval
+    write_planned()  # what follows reads deliveries: those of the batch's earlier events too
     now = utcnow()
     if comment.notify_replies:
         yield from _plan_confirmation(comment, now)

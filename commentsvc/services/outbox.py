@@ -24,10 +24,10 @@ Three steps, each its own transaction, each safe with several workers at once:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -52,6 +52,8 @@ FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=4)
 #: Longest error text kept with a delivery (never a whole response body).
 MAX_ERROR = 300
+T = TypeVar("T")
+M = TypeVar("M")
 #: The states a delivery ends in.
 FINISHED = frozenset({DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.SKIPPED})
 
@@ -122,15 +124,11 @@ def planner(function: Planner) -> Planner:
     return function
 
 
-def add_deliveries(
-    site_id: int,
-    planned: Iterable[Planned],
-    event_id: int | None = None,
-    now: datetime | None = None,
-) -> int:
-    """Write ``planned`` deliveries (in the current transaction); how many."""
-    now = now or utcnow()
-    rows = [
+def _rows(
+    site_id: int, planned: Iterable[Planned], event_id: int | None, now: datetime
+) -> list[dict[str, Any]]:
+    """The delivery rows of ``planned``, as :data:`_INSERT_DELIVERIES` takes them."""
+    return [
         {
             "event_id": event_id,
             "site_id": site_id,
@@ -151,16 +149,75 @@ def add_deliveries(
         }
         for item in planned
     ]
+
+
+#: Core on the table: the ORM's bulk insert leaves out the columns a row has as None and
+#: makes a statement per run of rows alike (a webhook call, then a mail, then a call…).
+_INSERT_DELIVERIES = sa.insert(cast(sa.Table, Delivery.__table__))
+
+
+def add_deliveries(
+    site_id: int,
+    planned: Iterable[Planned],
+    event_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Write ``planned`` deliveries (in the current transaction); how many."""
+    rows = _rows(site_id, planned, event_id, now or utcnow())
     if rows:
-        db.session.execute(sa.insert(Delivery), rows)
+        db.session.connection().execute(_INSERT_DELIVERIES, rows)
     return len(rows)
+
+
+@dataclass
+class _Batch:
+    """One dispatch transaction's planning: what planners looked up, and the deliveries
+    planned and not written yet."""
+
+    looked_up: dict[Hashable, Any] = field(default_factory=dict)
+    unwritten: list[dict[str, Any]] = field(default_factory=list)
+
+
+_BATCH = "commentsvc.outbox.batch"
+
+
+def _batch() -> _Batch | None:
+    batch: _Batch | None = db.session().info.get(_BATCH)
+    return batch
+
+
+def once_per_batch(key: Hashable, look_up: Callable[[], T]) -> T:
+    """``look_up()``, made once per dispatch transaction for each ``key``: what a planner
+    reads for every event (a site's webhooks, its moderators) is read for the first event of
+    a batch and kept to the batch's end, in the transaction that holds the batch's events.
+    Outside a dispatch it is read every time."""
+    batch = _batch()
+    if batch is None:
+        return look_up()
+    if key not in batch.looked_up:
+        batch.looked_up[key] = look_up()
+    found: T = batch.looked_up[key]
+    return found
+
+
+def write_planned() -> None:
+    """Write the deliveries planned so far in this dispatch transaction. They are written
+    together at its end; a planner that reads deliveries calls this first, so that it sees
+    those of the batch's earlier events."""
+    batch = _batch()
+    if batch is not None and batch.unwritten:
+        rows, batch.unwritten = batch.unwritten, []
+        db.session.connection().execute(_INSERT_DELIVERIES, rows)
 
 
 _UNDISPATCHED = sa.select(OutboxEvent.id).where(OutboxEvent.dispatched_at.is_(None)).limit(1)
 
 
 def dispatch(limit: int = 100) -> int:
-    """Plan up to ``limit`` undispatched events into deliveries; how many were planned."""
+    """Plan up to ``limit`` undispatched events into deliveries; how many were planned.
+
+    The batch is one transaction and its deliveries one statement; planners look up what
+    every event of a site needs once per batch (:func:`once_per_batch`)."""
     with read_connection() as connection:  # idle workers do not take SQLite's write lock
         if connection.execute(_UNDISPATCHED).first() is None:
             return 0
@@ -173,10 +230,17 @@ def dispatch(limit: int = 100) -> int:
             .with_for_update(skip_locked=True)
         ).all()
         now = utcnow()
-        for event in events:
-            planned = [item for plan in _PLANNERS for item in plan(event)]
-            add_deliveries(event.site_id, planned, event.id, now)
-            event.dispatched_at = now
+        batch = db.session().info[_BATCH] = _Batch()
+        try:
+            for event in events:
+                for plan in _PLANNERS:
+                    # Planned first: a planner may write what the batch planned so far.
+                    rows = _rows(event.site_id, plan(event), event.id, now)
+                    batch.unwritten.extend(rows)
+                event.dispatched_at = now
+            write_planned()
+        finally:
+            db.session().info.pop(_BATCH, None)
         return len(events)
 
 
@@ -282,16 +346,45 @@ def backoff(attempts: int) -> timedelta:
     return base * random.uniform(0.8, 1.2)
 
 
+def _labelled(model: type[Any], prefix: str) -> list[tuple[str, sa.Label[Any]]]:
+    """Each column attribute of ``model``, and its column labelled ``prefix`` + its name."""
+    return [
+        (attribute.key, attribute.columns[0].label(prefix + attribute.key))
+        for attribute in sa.inspect(model).column_attrs
+    ]
+
+
+_DELIVERY_COLUMNS = _labelled(Delivery, "delivery_")
+_EVENT_COLUMNS = _labelled(OutboxEvent, "event_")
+#: A delivery and its event, in one statement.
+_TO_ATTEMPT = (
+    sa.select(*(column for _, column in _DELIVERY_COLUMNS + _EVENT_COLUMNS))
+    .select_from(Delivery)
+    .outerjoin(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+    .where(Delivery.id == sa.bindparam("delivery_id"))
+)
+
+
+def _unbound(model: type[M], columns: list[tuple[str, sa.Label[Any]]], row: sa.RowMapping) -> M:
+    """An object of ``model`` made of a row's columns, in no session: what a sender reads."""
+    return model(**{key: row[column.name] for key, column in columns})
+
+
 def attempt(delivery_id: int, owner: str) -> Outcome | None:
     """Make one attempt of a delivery this worker leased: its outcome, to :func:`finish`;
-    None if the lease was lost meanwhile (nothing sent)."""
-    # As the row is now, not as this session saw it in an earlier round: the lease decides.
-    delivery = db.session.get(Delivery, delivery_id, populate_existing=True)
-    if delivery is None or delivery.lease_owner != owner or delivery.state != DeliveryState.PENDING:
-        db.session.rollback()
+    None if the lease was lost meanwhile (nothing sent).
+
+    The delivery and its event are read in one statement outside any transaction (so none
+    stays open while the sender waits on the network), as they are now, not as an earlier
+    round saw them: the lease decides. The sender gets them in no session."""
+    with read_connection() as connection:
+        row = connection.execute(_TO_ATTEMPT, {"delivery_id": delivery_id}).mappings().first()
+    if row is None or row["delivery_lease_owner"] != owner:
         return None
-    event = db.session.get(OutboxEvent, delivery.event_id) if delivery.event_id else None
-    db.session.rollback()  # no transaction stays open while the sender waits on the network
+    delivery = _unbound(Delivery, _DELIVERY_COLUMNS, row)
+    if delivery.state != DeliveryState.PENDING:
+        return None
+    event = _unbound(OutboxEvent, _EVENT_COLUMNS, row) if row["event_id"] is not None else None
     function = _SENDERS.get(delivery.kind)
     try:
         if function is None:

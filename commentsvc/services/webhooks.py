@@ -38,7 +38,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from commentsvc._meta import __version__
 from commentsvc.api.serializers import isotime
-from commentsvc.extensions import db, write_transaction
+from commentsvc.extensions import db, read_connection, write_transaction
 from commentsvc.models import Delivery, DeliveryState, OutboxEvent, Site, Webhook, utcnow
 from commentsvc.security import IPAddress, UrlError, ascii_host, parse_web_url
 from commentsvc.services import outbox
@@ -245,13 +245,19 @@ def hears(webhook: Webhook, event_type: str) -> bool:
     return not webhook.events or event_type in webhook.events
 
 
+def _active_webhooks(site_id: int) -> Sequence[Webhook]:
+    return db.session.scalars(
+        sa.select(Webhook)
+        .where(Webhook.site_id == site_id, Webhook.active.is_(True))
+        .order_by(Webhook.id)
+    ).all()
+
+
 @outbox.planner
 def plan_calls(event: OutboxEvent) -> list[Planned]:
     """A call of each active webhook of the event's site that hears of its type."""
-    webhooks = db.session.scalars(
-        sa.select(Webhook)
-        .where(Webhook.site_id == event.site_id, Webhook.active.is_(True))
-        .order_by(Webhook.id)
+    webhooks = outbox.once_per_batch(
+        ("webhooks", event.site_id), lambda: _active_webhooks(event.site_id)
     )
     return [
         Planned(channel=KIND, kind=KIND, webhook_id=webhook.id, comment_id=event.comment_id)
@@ -381,24 +387,37 @@ def message_body(event_type: str, at: datetime, data: Mapping[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def _test_data(webhook: Webhook) -> dict[str, Any]:
+def _test_data(webhook_id: int, site: str) -> dict[str, Any]:
     return {
         "test": True,
-        "webhook_id": webhook.id,
-        "site": webhook.site.slug,
+        "webhook_id": webhook_id,
+        "site": site,
         "message": "A test event sent from the panel or the command line; no comment changed.",
     }
 
 
+#: What a call needs of its webhook, in one statement outside any transaction.
+_TO_CALL = (
+    sa.select(Webhook.url, Webhook.secret, Webhook.active, Site.slug)
+    .join(Site, Site.id == Webhook.site_id)
+    .where(Webhook.id == sa.bindparam("webhook_id"))
+)
+
+
 def _prepare(delivery: Delivery, event: OutboxEvent | None) -> Call | Outcome:
     """The call a delivery makes, or the outcome when it makes none."""
-    webhook = db.session.get(Webhook, delivery.webhook_id) if delivery.webhook_id else None
-    if webhook is None or not webhook.active:
+    webhook_id = delivery.webhook_id
+    webhook = None
+    if webhook_id is not None:
+        with read_connection() as connection:
+            webhook = connection.execute(_TO_CALL, {"webhook_id": webhook_id}).first()
+    if webhook_id is None or webhook is None or not webhook.active:
         return Outcome.skipped("the webhook was removed or turned off")
     if event is not None:
         body = message_body(event.type, event.created_at, event.data)
     elif delivery.payload.get("test"):
-        body = message_body(TEST_EVENT, delivery.created_at, _test_data(webhook))
+        test = _test_data(webhook_id, webhook.slug)
+        body = message_body(TEST_EVENT, delivery.created_at, test)
     else:
         return Outcome.failed("the event of this delivery is gone")
     return Call(webhook.url, webhook.secret, f"msg_{delivery.id}", body)
@@ -408,11 +427,9 @@ def _prepare(delivery: Delivery, event: OutboxEvent | None) -> Call | Outcome:
 def send_call(delivery: Delivery, event: OutboxEvent | None) -> Outcome:
     """Make one attempt of a webhook delivery; what became of it."""
     prepared = _prepare(delivery, event)
-    allowed = allow_private()
-    db.session.rollback()  # no transaction stays open while the receiver takes its time
     if isinstance(prepared, Outcome):
         return prepared
-    return attempt(prepared, allow_private=allowed)
+    return attempt(prepared, allow_private=allow_private())
 
 
 def attempt(call: Call, *, allow_private: bool = False) -> Outcome:
