@@ -244,20 +244,27 @@ def make_digests(now: datetime | None = None) -> int:
         return 0  # held mails wait for mail to be configured again
     now = now or utcnow()
     cutoff = now - timedelta(minutes=int(current_app.config["NOTIFY_DIGEST_MINUTES"]))
-    due = (
-        sa.select(Delivery.moderator_id)
-        .where(
-            Delivery.kind == MODERATOR_COMMENT,
-            Delivery.state == DeliveryState.HELD,
-        )
-        .group_by(Delivery.moderator_id)
-        .having(sa.func.min(Delivery.created_at) <= cutoff)
-    )
     with read_connection() as connection:
-        moderator_ids = [
-            moderator_id for moderator_id in connection.execute(due).scalars() if moderator_id
-        ]
+        moderator_ids = list(connection.execute(digests_due_statement(cutoff)).scalars())
     return sum(_fold(moderator_id, now, cutoff) for moderator_id in moderator_ids)
+
+
+def digests_due_statement(cutoff: datetime) -> sa.Select[tuple[int]]:
+    """The moderators whose oldest held mail is older than ``cutoff``: for each moderator,
+    their held mails on ``ix_deliveries_moderator``. Grouping the held mails of the whole
+    table read every delivery there is, once a minute: on PostgreSQL a parallel scan that
+    took both cores of a small machine for a moment and put the soak's p99 up threefold in
+    the window it fell in."""
+    oldest_held = (
+        sa.select(sa.func.min(Delivery.created_at))
+        .where(
+            Delivery.moderator_id == Moderator.id,
+            Delivery.state == DeliveryState.HELD,
+            Delivery.kind == MODERATOR_COMMENT,
+        )
+        .scalar_subquery()
+    )
+    return sa.select(Moderator.id).where(oldest_held <= cutoff).order_by(Moderator.id)
 
 
 # -- sending --------------------------------------------------------------------------

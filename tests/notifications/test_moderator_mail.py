@@ -26,7 +26,7 @@ from commentsvc.models import (
     Site,
     utcnow,
 )
-from commentsvc.notifications.moderators import mailed_last_hour_statement
+from commentsvc.notifications.moderators import digests_due_statement, mailed_last_hour_statement
 from commentsvc.services import outbox, webhooks
 from commentsvc.text import render_body
 from tests.conftest import ORIGIN, PUBLIC_URL
@@ -514,6 +514,28 @@ def test_the_hourly_cap_reads_only_the_last_hour_of_the_moderators_mails(app: Fl
         plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters).all()
     details = " ".join(row[-1] for row in plan)
     assert "ix_deliveries_moderator (moderator_id=? AND state=? AND created_at>?)" in details
+
+
+def test_the_digests_due_are_found_on_the_index_not_by_reading_every_delivery(
+    mail_app: Flask,
+) -> None:
+    """Once a minute the worker looks for digests that are due. Grouping every held mail of
+    the table read all deliveries (on PostgreSQL a parallel sequential scan, which took both
+    cores of the soak's machine for a moment once a minute): each moderator's held mails are
+    read on ``ix_deliveries_moderator`` instead."""
+    add_moderator(mail_app, "ann@example.com")
+    with mail_app.app_context(), db.engine.connect() as connection:
+        statement = digests_due_statement(utcnow())
+        compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        if db.engine.dialect.name == "sqlite":
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+            details = " ".join(row[-1] for row in plan)
+        else:
+            connection.exec_driver_sql("SET enable_seqscan = off")  # as on a big table
+            plan = connection.exec_driver_sql(f"EXPLAIN {compiled}").all()
+            details = " ".join(row[0] for row in plan)
+    assert "ix_deliveries_moderator" in details, details
+    assert "SCAN deliveries" not in details and "Seq Scan on deliveries" not in details
 
 
 def test_the_hourly_cap_counts_each_moderators_mails_only_up_to_the_cap(mail_app: Flask) -> None:
