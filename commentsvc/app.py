@@ -82,11 +82,12 @@ def register_observability(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from commentsvc.extensions import configure_sqlite, db
+    from commentsvc.extensions import configure_sqlite, db, end_session
     from commentsvc.services import outbox  # noqa: F401  every change writes its outbox event
     from commentsvc.services.throttling import init_throttling
 
     db.init_app(app)
+    app.teardown_appcontext(end_session)  # runs before Flask-SQLAlchemy's (reverse order)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(app, db.engine)

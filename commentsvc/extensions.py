@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
 from commentsvc._meta import PROJECT_ROOT
@@ -37,6 +39,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
 login_manager = LoginManager()
+log = logging.getLogger(__name__)
 
 
 def migrations_folder(app: Flask) -> str:
@@ -255,3 +258,23 @@ def write_transaction() -> Iterator[None]:
         except BaseException:
             session.rollback()
             raise
+
+
+def end_session(error: BaseException | None = None) -> None:
+    """Close the app context's session, whatever became of its connection: registered to
+    run before Flask-SQLAlchemy's own teardown, which then finds nothing left to close.
+
+    A request's session may still hold a transaction when its answer is ready (a read).
+    If the database drops the connection just then (PostgreSQL stopping, a failover), the
+    rollback of closing it raised out of Flask's teardown: gunicorn turned a finished 200
+    into its own HTML 500. The connection is invalidated by that error, so closing the
+    session once more returns it to the pool; the answer stands.
+    """
+    try:
+        db.session.remove()
+    except SQLAlchemyError as failed:
+        log.warning("the database connection was lost while the session closed: %s", failed)
+        try:
+            db.session.remove()
+        except SQLAlchemyError:
+            db.session.registry.clear()  # given up: a new session for the next context
