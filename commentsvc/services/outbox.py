@@ -300,9 +300,26 @@ def _free_lease(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-_DUE = sa.select(Delivery.id).where(
-    Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= sa.bindparam("now")
+#: ``pending`` written into the statement, not bound: only so can PostgreSQL use the
+#: partial index ``ix_deliveries_due`` in a generic plan. psycopg prepares a statement run
+#: five times, and PostgreSQL may then plan it once for any value: with ``state = $1`` it
+#: cannot know the index covers the rows, and it read the whole table on every round.
+_IS_PENDING = Delivery.state == sa.literal(
+    DeliveryState.PENDING, Delivery.state.type, literal_execute=True
 )
+_DUE = sa.select(Delivery.id).where(_IS_PENDING, Delivery.next_attempt_at <= sa.bindparam("now"))
+
+
+def _claimable(now: datetime, limit: int) -> sa.Select[tuple[int]]:
+    """The ids of up to ``limit`` deliveries due and free at ``now``, oldest due first,
+    locked (those another worker is claiming are skipped)."""
+    return (
+        sa.select(Delivery.id)
+        .where(_IS_PENDING, Delivery.next_attempt_at <= now, _free_lease(now))
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def claim(owner: str, limit: int) -> list[int]:
@@ -313,17 +330,7 @@ def claim(owner: str, limit: int) -> list[int]:
         if connection.execute(_DUE.limit(1), {"now": now}).first() is None:
             return []
     with write_transaction():
-        ids = db.session.scalars(
-            sa.select(Delivery.id)
-            .where(
-                Delivery.state == DeliveryState.PENDING,
-                Delivery.next_attempt_at <= now,
-                _free_lease(now),
-            )
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
+        ids = db.session.scalars(_claimable(now, limit)).all()
         if ids:
             db.session.execute(
                 sa.update(Delivery)
@@ -523,9 +530,7 @@ def queue_state(now: datetime | None = None) -> QueueState:
     undispatched = sa.select(sa.func.count(), sa.func.min(OutboxEvent.created_at)).where(
         OutboxEvent.dispatched_at.is_(None)
     )
-    pending = sa.select(sa.func.count(), sa.func.min(Delivery.created_at)).where(
-        Delivery.state == DeliveryState.PENDING
-    )
+    pending = sa.select(sa.func.count(), sa.func.min(Delivery.created_at)).where(_IS_PENDING)
     events, oldest_event = db.session.execute(undispatched).one()
     deliveries, oldest_delivery = db.session.execute(pending).one()
     oldest = [moment for moment in (oldest_event, oldest_delivery) if moment is not None]

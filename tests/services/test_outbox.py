@@ -3,6 +3,7 @@ leased to one worker at a time, retried with backoff, given up after its channel
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -385,6 +387,50 @@ def test_an_attempt_reads_the_delivery_as_it_is_now_and_sends_only_under_its_lea
     outbox.finish("w2", {claimed: Outcome.delivered(200)})
     assert outbox.attempt(claimed, "w2") is None
     assert channel.sent == [(claimed, "comment.submitted")]
+
+
+def _generic_plan(statement: sa.Select[Any], values: dict[str, Any]) -> str:
+    """PostgreSQL's plan of ``statement`` prepared and planned once for any values, as it
+    may plan a statement psycopg has prepared (after five runs)."""
+    from psycopg.sql import Literal  # the PostgreSQL run only
+
+    compiled = statement.params(values).compile(
+        db.engine, compile_kwargs={"render_postcompile": True}
+    )
+    names: list[str] = []
+
+    def numbered(found: re.Match[str]) -> str:
+        names.append(found.group(1))
+        return f"${len(names)}"
+
+    sql = re.sub(r"%\((\w+)\)s", numbered, str(compiled))
+    parameters = compiled.params
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"PREPARE planned AS {sql}")
+        raw = connection.connection.driver_connection
+        arguments = ", ".join(Literal(parameters[name]).as_string(raw) for name in names)
+        plan = connection.exec_driver_sql(f"EXPLAIN EXECUTE planned({arguments})").all()
+        connection.exec_driver_sql("DEALLOCATE planned")
+        connection.exec_driver_sql("RESET plan_cache_mode")
+        connection.rollback()
+    return "\n".join(row[0] for row in plan)
+
+
+@pytest.mark.postgresql_only
+def test_the_rounds_reads_of_due_deliveries_use_their_index_in_a_generic_plan(
+    context: None,
+) -> None:
+    """Every round reads whether anything is due, then claims. psycopg prepares a statement
+    after five runs and PostgreSQL may plan it once for all values: with ``state = $1`` the
+    partial index of pending deliveries could not be used, and the soak's PostgreSQL read the
+    whole deliveries table about 20 times a second, more CPU each minute as it grew."""
+    now = utcnow()
+    due = _generic_plan(outbox._DUE.limit(1), {"now": now})
+    claimable = _generic_plan(outbox._claimable(now, 10), {})
+    for plan in (due, claimable):
+        assert "ix_deliveries_due" in plan, plan
+        assert "Seq Scan on deliveries" not in plan, plan
 
 
 def current_app_of() -> Flask:
