@@ -252,9 +252,8 @@ def make_digests(now: datetime | None = None) -> int:
 def digests_due_statement(cutoff: datetime) -> sa.Select[tuple[int]]:
     """The moderators whose oldest held mail is older than ``cutoff``: for each moderator,
     their held mails on ``ix_deliveries_moderator``. Grouping the held mails of the whole
-    table read every delivery there is, once a minute: on PostgreSQL a parallel scan that
-    took both cores of a small machine for a moment and put the soak's p99 up threefold in
-    the window it fell in."""
+    table read every delivery there is, once a minute: on PostgreSQL a parallel scan of
+    both cores of a small machine, longer as the table grew."""
     oldest_held = (
         sa.select(sa.func.min(Delivery.created_at))
         .where(
