@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -45,7 +46,10 @@ def test_check_fails_when_the_only_worker_went_stale(app: Flask, runner: FlaskCl
             )
     result = runner.invoke(args=["worker", "--check"])
     assert result.exit_code == 1
-    assert "worker box:42: stale, last beat 120 s ago" in result.output
+    # Two minutes, and the time the check took to start (a busy machine: a second or more).
+    found = re.search(r"worker box:42: stale, last beat (\d+) s ago", result.output)
+    assert found is not None, result.output
+    assert 120 <= int(found.group(1)) < 150
 
 
 def test_once_plans_what_is_waiting_and_exits(
