@@ -116,11 +116,7 @@ def recovery_seconds(
     among those answered before ``until`` (the next fault: what came after it began is that
     fault's, as :func:`blame` has it); 0: none after its end; None when no correct answer
     came after it at all."""
-    after = [
-        r
-        for r in records
-        if r.kind != "shed" and fault.restored <= r.answered < until and r.sent < until
-    ]
+    after = [r for r in records if r.kind != "shed" and fault.restored <= r.answered < until]
     if not any(r.status in EXPECTED[r.kind] for r in after):
         return None
     bad = [r.answered for r in after if r.status not in EXPECTED[r.kind]]
