@@ -105,7 +105,8 @@ def test_a_turn_taken_inside_a_turn_keeps_the_lock_until_the_outer_one_ends(
     fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def _child_waits(writers: SqliteWriters, results: multiprocessing.Queue) -> None:
+def _child_waits(writers: SqliteWriters, asking: Any, results: multiprocessing.Queue) -> None:
+    asking.set()
     asked = time.monotonic()
     with writers.turn():
         results.put(time.monotonic() - asked)
@@ -115,10 +116,12 @@ def test_a_forked_child_takes_its_own_turn(tmp_path: Path) -> None:
     """After a fork the child shares its parent's open file, and would share its lock."""
     writers = SqliteWriters(str(tmp_path / "db.writers.lock"), 5000)
     context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue = context.Queue()
+    asking, results = context.Event(), context.Queue()
     with writers.turn():
-        child = context.Process(target=_child_waits, args=(writers, results))
+        child = context.Process(target=_child_waits, args=(writers, asking, results))
         child.start()
+        # Held for HOLD from when the child asks: a busy machine may take a while to start it.
+        assert asking.wait(5)
         time.sleep(HOLD)
     child.join(10)
     assert results.get(timeout=5) >= HOLD * 0.8
