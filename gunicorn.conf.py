@@ -44,8 +44,9 @@ import sys
 import tempfile
 from typing import Any
 
-# The package's __init__ comes along (Flask and Werkzeug, shared by the workers after the
-# fork); nothing it imports may load prometheus_client before on_starting sets its directory.
+# The master loads neither Flask nor the models (tests/test_footprint.py): each worker imports
+# the application after the fork. Nothing imported here may load prometheus_client before
+# on_starting sets its directory.
 from commentsvc.serving import (
     EmbeddedWorker,
     archive_worker_metrics,

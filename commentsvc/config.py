@@ -51,12 +51,36 @@ def _development_secret_key(instance_path: str) -> str:
         return file.read().strip()
 
 
-def instance_folder() -> str:
-    """The instance folder Flask gives the app (``instance/`` in a checkout), for code that
-    reads the settings without building an app."""
-    from flask import Flask
+def instance_folder(package_dir: str | None = None, prefix: str | None = None) -> str:
+    """The application's instance folder, by Flask's rule for an app named after its
+    package: ``instance/`` beside the package in a checkout; ``<prefix>/var/commentsvc-instance``
+    when the package is installed (``prefix`` being the interpreter's, or that of the
+    ``site-packages`` it is in). The app is given this path, and gunicorn's master reads the
+    settings from it without loading Flask (``tests/test_footprint.py``).
 
-    return Flask("commentsvc").instance_path
+    ``package_dir`` (this package's directory) and ``prefix`` (``sys.prefix``) are for tests.
+    """
+    package_dir = package_dir or os.path.dirname(os.path.abspath(__file__))
+    prefix = os.path.abspath(prefix or sys.prefix)
+    parent = os.path.dirname(package_dir)
+    if os.path.commonpath([parent, prefix]) == prefix:
+        installed_under: str | None = prefix
+    elif os.path.basename(parent).lower() == "site-packages":
+        # A site-packages outside the interpreter's prefix (the user's, for one):
+        # <prefix>/lib/site-packages, <prefix>/lib/pythonX.Y/site-packages or
+        # <prefix>/site-packages.
+        above = os.path.dirname(parent)
+        if os.path.basename(above).lower() == "lib":
+            installed_under = os.path.dirname(above)
+        elif os.path.basename(os.path.dirname(above)).lower() == "lib":
+            installed_under = os.path.dirname(os.path.dirname(above))
+        else:
+            installed_under = above
+    else:
+        installed_under = None
+    if installed_under is None:
+        return os.path.join(parent, "instance")
+    return os.path.join(installed_under, "var", "commentsvc-instance")
 
 
 def environment(instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:

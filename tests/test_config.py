@@ -6,10 +6,17 @@ import re
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy.orm import QueryableAttribute
 
 from commentsvc import create_app
-from commentsvc.config import SETTINGS, ConfigError, load_config, settings_table
+from commentsvc.config import (
+    SETTINGS,
+    ConfigError,
+    instance_folder,
+    load_config,
+    settings_table,
+)
 from commentsvc.models import Comment, Page
 from commentsvc.settings import MAX_BODY_LIMIT, SETTINGS_BY_NAME
 from commentsvc.worker import BODY_BUFFER
@@ -23,6 +30,42 @@ def test_readme_table_matches_settings() -> None:
     match = re.search(r"<!-- config-table:start -->\n(.*?)\n<!-- config-table:end -->", text, re.S)
     assert match, "README has no configuration table"
     assert match.group(1).strip() == settings_table()
+
+
+def test_the_instance_folder_is_the_one_flask_finds_for_the_package() -> None:
+    """gunicorn's master reads the settings from it without loading Flask; the app is given
+    it. Both must be the folder Flask would choose (the image links it to /data)."""
+    assert instance_folder() == Flask("commentsvc").instance_path
+    assert create_app({"SECRET_KEY": KEY}).instance_path == instance_folder()
+
+
+@pytest.mark.parametrize(
+    ("package_dir", "prefix", "folder"),
+    [
+        # a checkout (an editable install included)
+        ("/src/commentsvc/commentsvc", "/src/commentsvc/.venv", "/src/commentsvc/instance"),
+        # a virtual environment, as in the image
+        (
+            "/opt/venv/lib/python3.11/site-packages/commentsvc",
+            "/opt/venv",
+            "/opt/venv/var/commentsvc-instance",
+        ),
+        # the system's Python
+        ("/usr/lib/python3/dist-packages/commentsvc", "/usr", "/usr/var/commentsvc-instance"),
+        # the user's site-packages
+        (
+            "/home/ann/.local/lib/python3.11/site-packages/commentsvc",
+            "/usr",
+            "/home/ann/.local/var/commentsvc-instance",
+        ),
+        ("/srv/lib/site-packages/commentsvc", "/usr", "/srv/var/commentsvc-instance"),
+        ("/srv/site-packages/commentsvc", "/usr", "/srv/var/commentsvc-instance"),
+    ],
+)
+def test_the_instance_folder_follows_flasks_rule_where_the_package_is_installed(
+    package_dir: str, prefix: str, folder: str
+) -> None:
+    assert instance_folder(package_dir, prefix) == folder
 
 
 def test_defaults(tmp_path: Path) -> None:
