@@ -11,7 +11,8 @@ import io
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import astuple
+from dataclasses import astuple, replace
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from benchmarks.soak.checks import (
     judge_answers,
     recovery_seconds,
 )
-from benchmarks.soak.report import verdicts
+from benchmarks.soak.maintenance import by_window, parse
+from benchmarks.soak.report import slow_windows, verdicts, window_table
 from benchmarks.soak.run import CpuCounters, Phase, recoveries
 from benchmarks.soak.traffic import (
     Generator,
@@ -236,6 +238,69 @@ def test_each_window_tells_the_cores_each_part_of_the_machine_used() -> None:
     merged = condense(windows, rows=2)
     assert merged[0].cpu == split  # the mean of two equal windows
     assert merged[1].cpu is None  # none sampled
+
+
+# --- the database's maintenance --------------------------------------------------------------
+
+#: Four entries of a cluster's log: two of the soak's database (one short), one of another
+#: database, and one without its elapsed line (cut off by the end of the file).
+CLUSTER_LOG = """\
+2026-12-01 14:30:14.936 UTC [2957] LOG:  automatic vacuum of table "soak_1.public.mail_links": index
+\tpages: 0 removed, 38 remain, 38 scanned (100.00% of total)
+\tsystem usage: CPU: user: 0.00 s, system: 0.00 s, elapsed: 0.04 s
+2026-12-01 14:30:15.000 UTC [2960] LOG:  checkpoint starting: time
+2026-12-01 14:30:16.084 UTC [2957] LOG:  automatic analyze of table "soak_1.public.comments"
+\tavg read rate: 89.153 MB/s, avg write rate: 0.969 MB/s
+\tsystem usage: CPU: user: 0.31 s, system: 0.06 s, elapsed: 0.98 s
+2026-12-01 14:30:17.000 UTC [2958] LOG:  automatic analyze of table "soak_12.public.comments"
+\tsystem usage: CPU: user: 0.31 s, system: 0.06 s, elapsed: 0.50 s
+2026-12-01 14:31:15.135 UTC [7135] LOG:  automatic vacuum of table "soak_1.public.deliveries": index
+"""
+
+
+def test_the_databases_maintenance_is_read_from_the_cluster_log() -> None:
+    runs = parse(CLUSTER_LOG.splitlines(), "soak_1")
+    assert [(r.kind, r.table, r.elapsed) for r in runs] == [
+        ("vacuum", "mail_links", 0.04),
+        ("analyze", "comments", 0.98),
+    ]
+    ended = datetime(2026, 12, 1, 14, 30, 16, 84000, tzinfo=UTC).timestamp()
+    assert runs[1].ended == pytest.approx(ended)
+    assert runs[1].label == "autoanalyze comments 0.98 s"
+
+
+def test_maintenance_is_shown_in_every_window_it_overlapped_and_only_if_long() -> None:
+    start = datetime(2026, 12, 1, 14, 29, 56, tzinfo=UTC).timestamp()
+    runs = parse(CLUSTER_LOG.splitlines(), "soak_1")
+    # The analyze ran from 15.104 to 16.084 s past 14:30: 19.1-20.1 s into the phase.
+    assert by_window(runs, start, 60.0, 10.0) == {
+        1: ["autoanalyze comments 0.98 s"],
+        2: ["autoanalyze comments 0.98 s"],
+    }
+    assert by_window(runs, start, 60.0, 10.0, shown=0.01)[1] == [
+        "autovacuum mail_links 0.04 s",
+        "autoanalyze comments 0.98 s",
+    ]
+    assert by_window(runs, start + 30.0, 60.0, 10.0) == {}  # before the phase
+    assert by_window(runs, start - 120.0, 60.0, 10.0) == {}  # after it
+
+
+def test_a_slow_window_is_reported_with_the_maintenance_beside_it() -> None:
+    records = [record(due=i * 0.1, took=0.01) for i in range(300)]
+    records[150:160] = [record(due=15.0 + i * 0.01, took=0.09) for i in range(10)]
+    windows = cut(records, 0.0, 30.0, 10.0, maintenance={1: ["autoanalyze comments 0.98 s"]})
+    assert [w.maintenance for w in windows] == [(), ("autoanalyze comments 0.98 s",), ()]
+    assert slow_windows(windows) == [windows[1]]
+    [row] = [line for line in window_table(windows) if line.startswith("| 10-20 ")]
+    assert row.endswith("| autoanalyze comments 0.98 s |")
+    merged = condense(cut(records, 0.0, 30.0, 1.0, maintenance={15: ["a"], 16: ["a", "b"]}), 3)
+    assert merged[1].maintenance == ("a", "b")
+    rows = {v.target: v for v in verdicts(replace(phase(records, [], 150.0), windows=windows))}
+    steady = rows["p99 steady: worst window ≤ 2 times the median window"]
+    assert steady.met is False
+    assert steady.measured.endswith(
+        "; 1 window over 2x, 1 of them during the database's maintenance"
+    )
 
 
 # --- answers ---------------------------------------------------------------------------------

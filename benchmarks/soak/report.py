@@ -11,6 +11,7 @@ from importlib.metadata import version
 from benchmarks.load.machine import database_info, git_commit, gunicorn_settings, host_info
 from benchmarks.load.procstat import Memory
 from benchmarks.soak.checks import Verdict, blame, listed
+from benchmarks.soak.maintenance import SHOWN_SECONDS
 from benchmarks.soak.run import Capacity, Phase, Plan
 from benchmarks.soak.stack import Stack
 from benchmarks.soak.traffic import APPROVE_AFTER
@@ -56,16 +57,27 @@ def window_table(windows: Sequence[Window], rows: int = 20) -> list[str]:
     lines = [
         "| from s | req/s | statuses | p50 ms | p99 ms | client lag p99 ms "
         "| RSS / PSS MiB (master + workers) | CPU cores: gunicorn / PostgreSQL and Redis "
-        "/ outbox worker / rest / stolen | faults |",
+        "/ outbox worker / rest / stolen | faults; the database's maintenance "
+        f"(≥ {SHOWN_SECONDS:g} s) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for w in condense(windows, rows):
         lines.append(
             f"| {w.start:,.0f}-{w.start + w.width:,.0f} | {w.rate:,.0f} | {_statuses(w)} "
             f"| {w.p50_ms:.1f} | {w.p99_ms:.1f} | {w.lag_p99_ms:.1f} | {mib(w.memory)} "
-            f"| {_cores(w.cpu)} | {', '.join(w.faults) or ''} |"
+            f"| {_cores(w.cpu)} | {_events(w)} |"
         )
     return lines
+
+
+def _events(window: Window) -> str:
+    return "; ".join(filter(None, (", ".join(window.faults), ", ".join(window.maintenance))))
+
+
+def slow_windows(windows: Sequence[Window]) -> list[Window]:
+    """The windows whose p99 is over the steadiness target's multiple of the median's."""
+    median = steadiness(windows).median_ms
+    return [w for w in windows if median and w.p99_ms > P99_STEADY_RATIO * median]
 
 
 def _cores(cpu: CpuSplit | None) -> str:
@@ -209,12 +221,24 @@ def verdicts(phase: Phase) -> list[Verdict]:
         ),
         Verdict(
             f"p99 steady: worst window ≤ {P99_STEADY_RATIO:g} times the median window",
-            f"max {steady.max_ms:.1f} ms / median {steady.median_ms:.1f} ms = {steady.ratio:.2f}x",
+            f"max {steady.max_ms:.1f} ms / median {steady.median_ms:.1f} ms = {steady.ratio:.2f}x"
+            + _slow_summary(phase.windows),
             steady.ratio <= P99_STEADY_RATIO if not phase.faults else None,
         ),
     ]
     first = phase.windows[0].memory if phase.windows else None
     return rows + memory_verdicts(phase, first)
+
+
+def _slow_summary(windows: Sequence[Window]) -> str:
+    slow = slow_windows(windows)
+    if not slow:
+        return ""
+    beside = sum(1 for w in slow if w.maintenance)
+    return (
+        f"; {len(slow)} window{'s' if len(slow) != 1 else ''} over {P99_STEADY_RATIO:g}x, "
+        f"{beside} of them during the database's maintenance"
+    )
 
 
 def _reasons(phase: Phase) -> str:
@@ -380,6 +404,18 @@ def phase_section(phase: Phase) -> list[str]:
         "p99 per window, ms: " + ", ".join(f"{v:.0f}" for v in steady.series_ms),
         "",
     ]
+    slow = slow_windows(phase.windows)
+    if slow:
+        lines += [
+            f"Windows with a p99 over {P99_STEADY_RATIO:g} times the median window's: "
+            + "; ".join(
+                f"{w.start:,.0f}-{w.start + w.width:,.0f} s, {w.p99_ms:.0f} ms "
+                f"({_events(w) or 'no fault, no maintenance logged'})"
+                for w in slow
+            )
+            + ".",
+            "",
+        ]
     if phase.faults:
         lines += [
             "| fault | at s | down s | what | 503 answers | recovered |",

@@ -32,6 +32,7 @@ from benchmarks.soak.checks import (
     judge_answers,
     recovery_seconds,
 )
+from benchmarks.soak.maintenance import by_window
 from benchmarks.soak.stack import SITE, Stack
 from benchmarks.soak.store import Store
 from benchmarks.soak.traffic import DEFAULT_MIX, EXPECTED, Record, TrafficConfig, read_records
@@ -203,6 +204,8 @@ class Soak:
         baseline = self.store.last_event_id()
         memory_before = stack.server_memory()
         start = time.monotonic() + LEAD
+        # The epoch's seconds at `start`: the database logs its maintenance in those.
+        start_epoch = time.time() + (start - time.monotonic())
         log(f"{name}: {rate:,.0f} req/s for {plan.duration:g} s (run {run})…")
         cpu = CpuWindow(
             lambda: set(stack.server.pids()),
@@ -250,6 +253,7 @@ class Soak:
                 sampler.memory,
                 fault_windows,
                 sampler.cpu,
+                by_window(stack.database_maintenance(), start_epoch, plan.duration, plan.window),
             ),
             answers=judge_answers(records, injected),
             submissions=compare_submissions(records, self.store.comments(run)),

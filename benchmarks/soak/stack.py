@@ -33,6 +33,7 @@ from benchmarks.load.procstat import Memory, memory
 from benchmarks.load.server import Server, redis_pids, serve
 from benchmarks.load_data import SetupError
 from benchmarks.soak.checks import Fault
+from benchmarks.soak.maintenance import Maintenance, parse
 from benchmarks.worker import worker
 from commentsvc import PROJECT_ROOT
 from tests.support.receiver import WebhookReceiver
@@ -116,9 +117,20 @@ class PrivatePostgres:
 
     def production_like(self) -> None:
         """ensure-postgres.sh turns autovacuum off (its databases live for one test); a
-        server under a soak's steady writes needs it, as production has it."""
+        server under a soak's steady writes needs it, as production has it. Each of its runs
+        is logged, in UTC, for the report (:mod:`benchmarks.soak.maintenance`)."""
         self.superuser("ALTER SYSTEM SET autovacuum = on")
+        self.superuser("ALTER SYSTEM SET log_autovacuum_min_duration = 0")
+        self.superuser("ALTER SYSTEM SET log_timezone = 'UTC'")
         self.superuser("SELECT pg_reload_conf()")
+
+    def maintenance(self, database: str) -> list[Maintenance]:
+        """The autovacuum and autoanalyze runs on ``database`` that the cluster's log holds."""
+        try:
+            with (self.directory / "postgres.log").open(encoding="utf-8", errors="replace") as log:
+                return parse(log, database)
+        except FileNotFoundError:
+            return []
 
     def pids(self) -> set[int]:
         """The postmaster and its children."""
@@ -195,6 +207,13 @@ class Stack:
     def server_memory(self) -> Memory:
         """RSS and PSS of gunicorn's master and workers."""
         return memory(self.server.pids())
+
+    def database_maintenance(self) -> list[Maintenance]:
+        """PostgreSQL's autovacuum and autoanalyze runs on the soak's database so far (none
+        on SQLite)."""
+        if self.postgres is None:
+            return []
+        return self.postgres.maintenance(sa.make_url(self.database_url).database or "")
 
     def worker_memory(self) -> Memory | None:
         """RSS and PSS of the outbox worker, while it runs."""

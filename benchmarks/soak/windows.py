@@ -69,6 +69,8 @@ class Window:
     #: Faults that happened during the window, by name.
     faults: tuple[str, ...] = field(default_factory=tuple)
     cpu: CpuSplit | None = None
+    #: The database's own work that overlapped the window (autoanalyze of a table…).
+    maintenance: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def rate(self) -> float:
@@ -84,10 +86,11 @@ def cut(
     memory: Mapping[int, Memory] | None = None,
     faults: Mapping[int, Sequence[str]] | None = None,
     cpu: Mapping[int, CpuSplit] | None = None,
+    maintenance: Mapping[int, Sequence[str]] | None = None,
 ) -> list[Window]:
     """The windows of a run that started at ``start`` (monotonic) and lasted ``duration``:
-    each request in the window it was due in; ``memory``, ``faults`` and ``cpu`` by window
-    index."""
+    each request in the window it was due in; ``memory``, ``faults``, ``cpu`` and
+    ``maintenance`` by window index."""
     count = max(1, int(duration // width + (duration % width > 1e-9)))
     due: list[list[Record]] = [[] for _ in range(count)]
     for record in records:
@@ -112,6 +115,7 @@ def cut(
                 memory=(memory or {}).get(index),
                 faults=tuple((faults or {}).get(index, ())),
                 cpu=(cpu or {}).get(index),
+                maintenance=tuple((maintenance or {}).get(index, ())),
             )
         )
     return windows
@@ -142,7 +146,7 @@ def steadiness(windows: Sequence[Window]) -> Steadiness:
 def condense(windows: Sequence[Window], rows: int = 20) -> list[Window]:
     """At most ``rows`` windows, neighbours merged: requests and statuses added, p50 the
     median and p99 the worst of the merged windows', memory the last one's, CPU their
-    average, faults kept.
+    average, faults and the database's maintenance kept.
     A window with a fault is never merged with one without, so faults stay visible."""
     if len(windows) <= rows:
         return list(windows)
@@ -179,4 +183,5 @@ def merge(group: Sequence[Window]) -> Window:
         memory=group[-1].memory,
         faults=tuple(name for w in group for name in w.faults),
         cpu=CpuSplit.mean([w.cpu for w in group if w.cpu is not None]),
+        maintenance=tuple(dict.fromkeys(label for w in group for label in w.maintenance)),
     )
