@@ -3,7 +3,7 @@ the private cluster's log, so that a window with a slow tail can be set beside t
 
 The soak shares two cores between the service, the database and the load. An autoanalyze of
 ``comments`` (a 30,000-row sample of a 100,000-comment table, a statistic per column) takes
-0.3-0.4 s of CPU in one go, and the windows it falls in are the ones whose p99 stands out
+0.2-0.4 s of CPU in one go, and the windows it falls in are the ones whose p99 stands out
 (benchmarks/README.md, "What the soak's slow windows are"). The cluster logs every such run
 (``log_autovacuum_min_duration = 0``, set by :meth:`benchmarks.soak.stack.PrivatePostgres.
 production_like`); each entry's first line says when it ended and which table, a later line
