@@ -51,9 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application; ``config`` overrides settings (tests use it)."""
     from commentsvc.config import instance_folder, load_config
 
-    app = CommentsApp(
-        "commentsvc", instance_path=instance_folder(), instance_relative_config=True
-    )
+    app = CommentsApp("commentsvc", instance_path=instance_folder(), instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path, overrides=config))
     app.json.sort_keys = False  # type: ignore[attr-defined]
