@@ -18,7 +18,7 @@ from commentsvc import PROJECT_ROOT
 #: in a helper process).
 NOT_SERVING = ("alembic", "flask_migrate", "mako", "feedgen", "lxml", "calmjs", "commentsvc.cli")
 #: What the master needs none of: it reads the settings and forks. Flask (with Werkzeug,
-#: Jinja and Click) held there would be about 10 MiB of its RSS: each worker imports its own
+#: Jinja and Click) held there would be about 7 MiB of its RSS: each worker imports its own
 #: after the fork, and counts those pages in its RSS either way.
 NOT_IN_MASTER = (
     "flask",
