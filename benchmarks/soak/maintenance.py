@@ -12,11 +12,12 @@ how long it took.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from benchmarks.soak.windows import window_count
 
 #: Runs shorter than this are not shown: every minute the small, busy tables (pages, the
 #: outbox's) are analyzed in a few hundredths of a second.
@@ -86,7 +87,7 @@ def by_window(
 ) -> dict[int, list[str]]:
     """The labels of the runs of at least ``shown`` seconds, by the index of each window of a
     phase (``start``, epoch seconds; ``duration``; windows of ``width``) that they overlap."""
-    count = max(1, math.ceil(duration / width - 1e-9))
+    count = window_count(duration, width)
     windows: dict[int, list[str]] = {}
     for run in runs:
         if run.elapsed < shown or run.ended < start or run.started >= start + duration:

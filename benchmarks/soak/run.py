@@ -36,7 +36,7 @@ from benchmarks.soak.maintenance import by_window
 from benchmarks.soak.stack import SITE, Stack
 from benchmarks.soak.store import Store
 from benchmarks.soak.traffic import DEFAULT_MIX, EXPECTED, Record, TrafficConfig, read_records
-from benchmarks.soak.windows import CpuSplit, Window, cut
+from benchmarks.soak.windows import CpuSplit, Window, cut, window_count
 from commentsvc import PROJECT_ROOT
 
 #: Seconds between the generator's start and its first request (its interpreter starts).
@@ -344,7 +344,7 @@ class Sampler:
         self.baseline = baseline
         self.start_at = start
         self.width = width
-        self.windows = max(1, int(-(-duration // width)))
+        self.windows = window_count(duration, width)
         self.memory: dict[int, Memory] = {}
         self.last_memory: Memory | None = None
         self.cpu: dict[int, CpuSplit] = {}

@@ -78,6 +78,12 @@ class Window:
         return self.requests / self.width
 
 
+def window_count(duration: float, width: float) -> int:
+    """How many windows of ``width`` a run of ``duration`` is cut into (the last one shorter
+    when the width does not divide the duration)."""
+    return max(1, int(duration // width + (duration % width > 1e-9)))
+
+
 def cut(
     records: Sequence[Record],
     start: float,
@@ -91,7 +97,7 @@ def cut(
     """The windows of a run that started at ``start`` (monotonic) and lasted ``duration``:
     each request in the window it was due in; ``memory``, ``faults``, ``cpu`` and
     ``maintenance`` by window index."""
-    count = max(1, int(duration // width + (duration % width > 1e-9)))
+    count = window_count(duration, width)
     due: list[list[Record]] = [[] for _ in range(count)]
     for record in records:
         index = int((record.due - start) // width)
